@@ -1,0 +1,33 @@
+# Top-level build: the PostgreSQL extension (PGXS) plus the local test hosts
+# (sandboxd, modeld).  `make` builds everything; `make install` installs the
+# extension into the server found by $(PG_CONFIG).
+
+EXTENSION   = sandbox
+EXTVERSION  = 1.0
+MODULE_big  = sandbox
+OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+DATA        = sandbox--$(EXTVERSION).sql
+PGFILEDESC  = "sandbox - E2B sandboxes and agent runs from PostgreSQL"
+
+PG_CPPFLAGS = -Isrc -DEXTVERSION=\"$(EXTVERSION)\"
+PG_CFLAGS   = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+              -Wno-missing-field-initializers -Wno-sign-compare
+SHLIB_LINK  = -lcurl
+
+# pg_regress suites (sql/, expected/), run against a live cluster by
+# test/run-regress.sh, which starts sandboxd first.
+REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --inputdir=. --dbname=sandbox_regress
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: tools sandboxd modeld clean-tools
+all: tools
+tools: sandboxd
+sandboxd:
+	$(MAKE) -C sandboxd
+clean: clean-tools
+clean-tools:
+	$(MAKE) -C sandboxd clean

@@ -1,0 +1,120 @@
+/*-------------------------------------------------------------------------
+ *
+ * e2b.h
+ *	  The E2B protocol: the control-plane REST API, envd's Connect RPC and
+ *	  /files endpoints, and the code interpreter's NDJSON.
+ *
+ * Each call is split into a builder that returns an HttpRequest and a
+ * parser that reads the finished request into a struct or a CallError.
+ * The synchronous SQL functions run the request in the backend; the worker
+ * runs the same requests on its multi handle.  Parsers never throw on a
+ * bad answer: they fill a CallError.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SANDBOX_E2B_H
+#define SANDBOX_E2B_H
+
+#include "postgres.h"
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+
+#include "call_error.h"
+#include "http.h"
+
+#define ENVD_PORT 49983
+#define INTERPRETER_PORT 49999
+
+/* A sandbox as the control plane describes it. */
+typedef struct E2BSandbox
+{
+	char	   *sandbox_id;
+	char	   *template_id;
+	char	   *alias;
+	char	   *envd_version;
+	char	   *access_token;	/* secret: never shown */
+	char	   *domain;
+} E2BSandbox;
+
+/* Where to reach a running sandbox. */
+typedef struct E2BTarget
+{
+	const char *sandbox_id;
+	const char *access_token;
+	const char *domain;
+} E2BTarget;
+
+/* A process's progress, fed from the Start (or Connect) stream. */
+typedef struct ExecState
+{
+	size_t		max_bytes;
+	StringInfoData out;
+	StringInfoData err;
+	bool		truncated;
+	int64		pid;
+	bool		got_start;
+	bool		got_end;
+	bool		got_eos;
+	bool		bad_frame;
+	char	   *protocol_error;
+	int			exit_code;
+	bool		exited;
+	char	   *end_status;
+	char	   *end_error;
+	char	   *eos_code;
+	char	   *eos_message;
+} ExecState;
+
+/* A code-interpreter execution, fed from the /execute NDJSON stream. */
+typedef struct CodeState
+{
+	size_t		max_bytes;
+	StringInfoData results;		/* JSON array elements, comma-separated */
+	int			nresults;
+	StringInfoData out;
+	StringInfoData err;
+	bool		truncated;
+	char	   *main_text;
+	char	   *error_json;		/* {"name","value","traceback"} or NULL */
+	int64		execution_count;
+	bool		got_end;
+	char	   *protocol_error;
+} CodeState;
+
+/* control plane */
+extern HttpRequest *e2b_api_request(const char *method, const char *path);
+extern HttpRequest *e2b_create_request(const char *template_id, int timeout_s,
+									   const char *metadata_json, const char *envs_json);
+extern bool e2b_parse_sandbox(HttpRequest *req, E2BSandbox *out, CallError *err);
+extern HttpRequest *e2b_kill_request(const char *sandbox_id);
+extern HttpRequest *e2b_timeout_request(const char *sandbox_id, int timeout_s);
+extern HttpRequest *e2b_info_request(const char *sandbox_id);
+extern HttpRequest *e2b_list_request(const char *metadata_query, const char *next_token, int limit);
+
+/* envd */
+extern HttpRequest *e2b_envd_request(const E2BTarget *t, int port, const char *method,
+									 const char *path, const char *content_type);
+extern HttpRequest *e2b_rpc_request(const E2BTarget *t, const char *rpc, const char *json);
+extern bool e2b_parse_rpc(HttpRequest *req, Jsonb **out, CallError *err);
+extern HttpRequest *e2b_start_request(const E2BTarget *t, const char *cmd, const char *cwd,
+									  const char *envs_json, int timeout_ms);
+extern HttpRequest *e2b_signal_request(const E2BTarget *t, int64 pid, const char *signal);
+extern void exec_state_init(ExecState *st, size_t max_bytes);
+extern void exec_state_feed(HttpRequest *req, void *arg);
+extern bool exec_state_finish(HttpRequest *req, ExecState *st, CallError *err);
+extern HttpRequest *e2b_read_file_request(const E2BTarget *t, const char *path);
+extern HttpRequest *e2b_write_file_request(const E2BTarget *t, const char *path,
+										   const char *data, size_t len);
+
+/* code interpreter */
+extern HttpRequest *e2b_execute_request(const E2BTarget *t, const char *code,
+										const char *language, const char *context_id,
+										int timeout_ms);
+extern void code_state_init(CodeState *st, size_t max_bytes);
+extern void code_state_feed(HttpRequest *req, void *arg);
+extern bool code_state_finish(HttpRequest *req, CodeState *st, CallError *err);
+extern char *code_state_json(CodeState *st);
+
+extern bool e2b_valid_sandbox_id(const char *id);
+
+#endif							/* SANDBOX_E2B_H */

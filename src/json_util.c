@@ -1,0 +1,292 @@
+/*-------------------------------------------------------------------------
+ *
+ * json_util.c
+ *	  Small helpers on top of jsonb for reading provider answers, and on
+ *	  top of escape_json for building requests.
+ *
+ * Answers are first validated with PostgreSQL's JSON lexer (which reports
+ * errors without throwing), so a malformed answer becomes a NULL the
+ * caller turns into a clear protocol error, never an unexpected ERROR in
+ * the middle of the worker's loop.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/jsonapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+
+#include "json_util.h"
+#include "sandbox.h"
+
+/*
+ * neutralise_nul_escapes replaces each JSON escape \u0000 with \ufffd in
+ * place: jsonb cannot store NUL, and a process's output may contain it.
+ * Only escapes are touched: an escaped backslash is skipped as a pair.
+ */
+static void
+neutralise_nul_escapes(char *s, size_t len)
+{
+	size_t		i;
+
+	for (i = 0; i + 1 < len; i++)
+	{
+		if (s[i] != '\\')
+			continue;
+		if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0)
+			memcpy(s + i + 2, "fffd", 4);
+		i++;					/* skip the escaped character */
+	}
+}
+
+/*
+ * json_parse parses len bytes of UTF-8 JSON into a Jsonb, or returns NULL
+ * when they are not valid JSON.  Invalid UTF-8 is replaced first.
+ */
+Jsonb *
+json_parse(const char *data, size_t len)
+{
+	char	   *s = sandbox_bytes_to_cstring(data, len);
+	size_t		slen = strlen(s);
+	JsonLexContext *lex;
+
+	neutralise_nul_escapes(s, slen);
+	lex = makeJsonLexContextCstringLen(s, slen, GetDatabaseEncoding(), true);
+	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+		return NULL;
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
+}
+
+/*
+ * json_parse_cstring is json_parse for a NUL-terminated string.
+ */
+Jsonb *
+json_parse_cstring(const char *s)
+{
+	return json_parse(s, strlen(s));
+}
+
+JsonbContainer *
+json_root(Jsonb *j)
+{
+	return j ? &j->root : NULL;
+}
+
+bool
+json_is_object(JsonbContainer *c)
+{
+	return c != NULL && JsonContainerIsObject(c) && !JsonContainerIsScalar(c);
+}
+
+bool
+json_is_array(JsonbContainer *c)
+{
+	return c != NULL && JsonContainerIsArray(c) && !JsonContainerIsScalar(c);
+}
+
+/*
+ * json_get returns the value of key in object c, or NULL (also when c is
+ * not an object).
+ */
+JsonbValue *
+json_get(JsonbContainer *c, const char *key)
+{
+	if (!json_is_object(c))
+		return NULL;
+	return getKeyJsonValueFromContainer(c, key, strlen(key), NULL);
+}
+
+/*
+ * json_value_string returns a palloc'd copy of a string value, or NULL.
+ */
+char *
+json_value_string(JsonbValue *v)
+{
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+char *
+json_get_string(JsonbContainer *c, const char *key)
+{
+	return json_value_string(json_get(c, key));
+}
+
+/*
+ * json_get_int64 reads an integer that may be a JSON number or a numeric
+ * string (protobuf's JSON mapping writes int64 as a string).
+ */
+bool
+json_get_int64(JsonbContainer *c, const char *key, int64 *out)
+{
+	JsonbValue *v = json_get(c, key);
+
+	if (v == NULL)
+		return false;
+	if (v->type == jbvNumeric)
+	{
+		Datum		d = DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric));
+
+		*out = DatumGetInt64(d);
+		return true;
+	}
+	if (v->type == jbvString)
+	{
+		char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
+		char	   *end;
+		long long	x = strtoll(s, &end, 10);
+
+		if (end == s || *end != '\0')
+			return false;
+		*out = (int64) x;
+		return true;
+	}
+	return false;
+}
+
+bool
+json_get_bool(JsonbContainer *c, const char *key, bool *out)
+{
+	JsonbValue *v = json_get(c, key);
+
+	if (v == NULL || v->type != jbvBool)
+		return false;
+	*out = v->val.boolean;
+	return true;
+}
+
+/*
+ * json_value_container returns the container of an object or array value.
+ */
+JsonbContainer *
+json_value_container(JsonbValue *v)
+{
+	if (v == NULL || v->type != jbvBinary)
+		return NULL;
+	return v->val.binary.data;
+}
+
+JsonbContainer *
+json_get_object(JsonbContainer *c, const char *key)
+{
+	JsonbContainer *r = json_value_container(json_get(c, key));
+
+	return json_is_object(r) ? r : NULL;
+}
+
+JsonbContainer *
+json_get_array(JsonbContainer *c, const char *key)
+{
+	JsonbContainer *r = json_value_container(json_get(c, key));
+
+	return json_is_array(r) ? r : NULL;
+}
+
+/*
+ * json_get_path returns object c.k1.k2 (k2 may be NULL), or NULL.
+ */
+JsonbContainer *
+json_get_path(JsonbContainer *c, const char *k1, const char *k2)
+{
+	JsonbContainer *r = json_get_object(c, k1);
+
+	if (r && k2)
+		r = json_get_object(r, k2);
+	return r;
+}
+
+/*
+ * json_get_jsonb returns the value of key as a standalone Jsonb (any type),
+ * or NULL when absent.
+ */
+Jsonb *
+json_get_jsonb(JsonbContainer *c, const char *key)
+{
+	JsonbValue *v = json_get(c, key);
+
+	if (v == NULL)
+		return NULL;
+	return JsonbValueToJsonb(v);
+}
+
+int
+jarr_length(JsonbContainer *c)
+{
+	return json_is_array(c) ? (int) JsonContainerSize(c) : 0;
+}
+
+JsonbValue *
+jarr_get(JsonbContainer *c, int i)
+{
+	if (!json_is_array(c))
+		return NULL;
+	return getIthJsonbValueFromContainer(c, i);
+}
+
+/*
+ * json_to_cstring renders a container as JSON text.
+ */
+char *
+json_to_cstring(JsonbContainer *c)
+{
+	return JsonbToCString(NULL, c, 256);
+}
+
+/* builders */
+
+void
+json_append_string(StringInfo buf, const char *s)
+{
+	escape_json(buf, s ? s : "");
+}
+
+static void
+append_key(StringInfo buf, bool *first, const char *key)
+{
+	if (!*first)
+		appendStringInfoChar(buf, ',');
+	*first = false;
+	escape_json(buf, key);
+	appendStringInfoChar(buf, ':');
+}
+
+void
+json_append_kv_string(StringInfo buf, bool *first, const char *key, const char *val)
+{
+	append_key(buf, first, key);
+	escape_json(buf, val ? val : "");
+}
+
+void
+json_append_kv_int(StringInfo buf, bool *first, const char *key, int64 val)
+{
+	append_key(buf, first, key);
+	appendStringInfo(buf, INT64_FORMAT, val);
+}
+
+/*
+ * json_append_kv_raw appends "key": raw, where raw is already JSON text.
+ */
+void
+json_append_kv_raw(StringInfo buf, bool *first, const char *key, const char *raw)
+{
+	append_key(buf, first, key);
+	appendStringInfoString(buf, raw);
+}
+
+/*
+ * json_body_to_utf8 returns the built JSON in UTF-8, as sent on the wire.
+ */
+char *
+json_body_to_utf8(StringInfo buf, size_t *len)
+{
+	char	   *s = pg_server_to_any(buf->data, buf->len, PG_UTF8);
+
+	*len = strlen(s);
+	return s;
+}

@@ -1,0 +1,512 @@
+/*-------------------------------------------------------------------------
+ *
+ * registry.c
+ *	  The `sandboxes` table: every sandbox the extension creates is recorded
+ *	  with its owner role before any command runs in it, and every use of a
+ *	  sandbox by id is checked against it.
+ *
+ * The table is written as the extension's owner (users cannot forge rows),
+ * and read the same way; users see their own rows through row-level
+ * security.  Sandbox access tokens live in a separate table no one else
+ * can read.  A per-backend cache avoids a catalog round trip per call; it
+ * is dropped when a transaction aborts, so a sandbox whose recording rolled
+ * back is never trusted.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "registry.h"
+#include "sandbox.h"
+
+#define CACHE_TOUCH_INTERVAL_US (10 * USECS_PER_SEC)
+
+typedef struct CachedSandbox
+{
+	char		sandbox_id[129];	/* hash key */
+	Oid			owner;
+	char	   *access_token;	/* in CacheCxt */
+	char	   *domain;
+	TimestampTz touched_at;
+} CachedSandbox;
+
+static HTAB *sandbox_cache = NULL;
+static MemoryContext CacheCxt = NULL;
+static bool xact_callback_registered = false;
+
+/*
+ * sandbox_extension_info finds the installed extension: its oid, schema
+ * and owner.  With missing_ok, returns false when it is not installed.
+ */
+bool
+sandbox_extension_info(ExtensionInfo *info, bool missing_ok)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	memset(info, 0, sizeof(*info));
+	info->ext_oid = get_extension_oid("sandbox", true);
+	if (OidIsValid(info->ext_oid))
+	{
+		rel = table_open(ExtensionRelationId, AccessShareLock);
+		ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(info->ext_oid));
+		scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+		tup = systable_getnext(scan);
+		if (HeapTupleIsValid(tup))
+		{
+			Form_pg_extension ext = (Form_pg_extension) GETSTRUCT(tup);
+
+			info->schema_oid = ext->extnamespace;
+			info->owner = ext->extowner;
+			found = true;
+		}
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+	}
+	if (!found)
+	{
+		if (missing_ok)
+			return false;
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"sandbox\" is not installed in this database"),
+				 errhint("Run CREATE EXTENSION sandbox;")));
+	}
+	info->schema_quoted = pstrdup(quote_identifier(get_namespace_name(info->schema_oid)));
+	return true;
+}
+
+/*
+ * sandbox_database_tag names this database among every database that may
+ * share one E2B account: "<system identifier>-<database oid>".  It is the
+ * value of the pgsandbox_db metadata key of each sandbox we create, so
+ * listing and reaping never touch another database's sandboxes.
+ */
+char *
+sandbox_database_tag(void)
+{
+	return psprintf(UINT64_FORMAT "-%u", GetSystemIdentifier(), MyDatabaseId);
+}
+
+/*
+ * cache_reset_callback drops the cache when a transaction aborts: a row we
+ * inserted, or a state we changed, may have been rolled back.
+ */
+static void
+cache_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		if (CacheCxt)
+			MemoryContextReset(CacheCxt);
+		sandbox_cache = NULL;
+	}
+}
+
+/*
+ * cache_table returns the per-backend cache, creating it when needed.
+ */
+static HTAB *
+cache_table(void)
+{
+	HASHCTL		ctl;
+
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(cache_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	if (sandbox_cache)
+		return sandbox_cache;
+	if (CacheCxt == NULL)
+		CacheCxt = AllocSetContextCreate(TopMemoryContext, "sandbox registry cache",
+										 ALLOCSET_SMALL_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = 129;
+	ctl.entrysize = sizeof(CachedSandbox);
+	ctl.hcxt = CacheCxt;
+	sandbox_cache = hash_create("sandbox registry cache", 64, &ctl,
+								HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	return sandbox_cache;
+}
+
+static void
+cache_forget(const char *sandbox_id)
+{
+	if (sandbox_cache && strlen(sandbox_id) < 129)
+		hash_search(sandbox_cache, sandbox_id, HASH_REMOVE, NULL);
+}
+
+static void
+cache_put(const char *sandbox_id, Oid owner, const char *token, const char *domain)
+{
+	CachedSandbox *e;
+	bool		found;
+
+	if (strlen(sandbox_id) >= 129)
+		return;
+	e = hash_search(cache_table(), sandbox_id, HASH_ENTER, &found);
+	e->owner = owner;
+	e->access_token = token ? MemoryContextStrdup(CacheCxt, token) : NULL;
+	e->domain = domain ? MemoryContextStrdup(CacheCxt, domain) : NULL;
+	e->touched_at = found ? e->touched_at : 0;
+}
+
+/*
+ * run_as_owner runs an SPI statement as the extension's owner, with
+ * positional text/other arguments, restoring the caller's identity even
+ * when the statement fails.  Returns SPI_processed; results stay in
+ * SPI_tuptable until the caller's SPI_finish.
+ */
+static uint64
+run_as_owner(const ExtensionInfo *ext, const char *sql, int nargs, Oid *types,
+			 Datum *values, const char *nulls, bool read_only)
+{
+	Oid			save_user;
+	int			save_sec;
+	volatile int rc = 0;
+
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(ext->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, 0);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_user, save_sec);
+	}
+	PG_END_TRY();
+	if (rc < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("sandbox registry query failed: %s", SPI_result_code_string(rc))));
+	return SPI_processed;
+}
+
+/*
+ * registry_insert records a new sandbox, owned by the current role, with
+ * its access token in the private table.
+ */
+void
+registry_insert(const E2BSandbox *sb, const char *template_id,
+				const char *metadata_json, int timeout_s, const char *run_id)
+{
+	ExtensionInfo ext;
+	Oid			types[8] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	char	   *sql;
+
+	sandbox_extension_info(&ext, false);
+	values[0] = CStringGetTextDatum(sb->sandbox_id);
+	values[1] = ObjectIdGetDatum(GetUserId());
+	values[2] = CStringGetTextDatum(template_id);
+	values[3] = CStringGetTextDatum(metadata_json ? metadata_json : "{}");
+	values[4] = Int32GetDatum(timeout_s);
+	if (sb->domain)
+		values[5] = CStringGetTextDatum(sb->domain);
+	else
+		nulls[5] = 'n';
+	if (run_id)
+		values[6] = CStringGetTextDatum(run_id);
+	else
+		nulls[6] = 'n';
+	if (sb->access_token)
+		values[7] = CStringGetTextDatum(sb->access_token);
+	else
+		nulls[7] = 'n';
+
+	sql = psprintf("WITH s AS (INSERT INTO %s.sandboxes "
+				   "(sandbox_id, owner, template, metadata, expires_at, domain, run_id, last_used_at) "
+				   "VALUES ($1, $2::pg_catalog.regrole, $3, $4::pg_catalog.jsonb, "
+				   "pg_catalog.now() + pg_catalog.make_interval(secs => $5), $6, $7::pg_catalog.uuid, pg_catalog.now()) "
+				   "RETURNING sandbox_id) "
+				   "INSERT INTO %s.sandbox_access (sandbox_id, access_token, envd_version) "
+				   "SELECT sandbox_id, $8, %s FROM s",
+				   ext.schema_quoted, ext.schema_quoted,
+				   sb->envd_version ? quote_literal_cstr(sb->envd_version) : "NULL");
+	SPI_connect();
+	run_as_owner(&ext, sql, 8, types, values, nulls, false);
+	SPI_finish();
+	cache_put(sb->sandbox_id, GetUserId(), sb->access_token, sb->domain);
+}
+
+/*
+ * fetch_token_from_api looks up a sandbox that is not in our table (only
+ * superusers get here) through the control plane, for its access token.
+ */
+static void
+fetch_token_from_api(const char *sandbox_id, E2BTarget *target)
+{
+	HttpRequest *req = e2b_info_request(sandbox_id);
+	E2BSandbox	sb;
+	CallError	err;
+
+	http_perform_sync(req, NULL, NULL);
+	if (!e2b_parse_sandbox(req, &sb, &err))
+		call_error_raise(&err, "look up the sandbox", sandbox_id);
+	target->access_token = sb.access_token;
+	target->domain = sb.domain;
+}
+
+/*
+ * registry_resolve checks that the current role may use sandbox_id and
+ * fills target with how to reach it.  Errors: malformed id, a sandbox not
+ * recorded here (unless superuser), another role's sandbox, a sandbox
+ * already killed.
+ */
+void
+registry_resolve(const char *sandbox_id, E2BTarget *target)
+{
+	ExtensionInfo ext;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	char	   *sql;
+	uint64		n;
+	Oid			owner = InvalidOid;
+	char	   *state = NULL;
+	char	   *token = NULL;
+	char	   *domain = NULL;
+	char	   *killed_at = NULL;
+	CachedSandbox *cached;
+	MemoryContext caller = CurrentMemoryContext;
+
+	memset(target, 0, sizeof(*target));
+	if (sandbox_id == NULL || !e2b_valid_sandbox_id(sandbox_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid sandbox id \"%s\"", sandbox_id ? sandbox_id : "(null)"),
+				 errhint("Sandbox ids are made of lowercase letters, digits and dashes, as sandbox_create() returns them.")));
+	target->sandbox_id = pstrdup(sandbox_id);
+
+	cached = hash_search(cache_table(), sandbox_id, HASH_FIND, NULL);
+	if (cached && (superuser() || has_privs_of_role(GetUserId(), cached->owner)))
+	{
+		target->access_token = cached->access_token ? pstrdup(cached->access_token) : NULL;
+		target->domain = cached->domain ? pstrdup(cached->domain) : NULL;
+		return;
+	}
+
+	sandbox_extension_info(&ext, false);
+	values[0] = CStringGetTextDatum(sandbox_id);
+	sql = psprintf("SELECT s.owner::pg_catalog.oid, s.state::pg_catalog.text, a.access_token, s.domain, "
+				   "s.killed_at::pg_catalog.text "
+				   "FROM %s.sandboxes s LEFT JOIN %s.sandbox_access a USING (sandbox_id) "
+				   "WHERE s.sandbox_id = $1",
+				   ext.schema_quoted, ext.schema_quoted);
+	SPI_connect();
+	n = run_as_owner(&ext, sql, 1, types, values, NULL, true);
+	if (n > 0)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		owner = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		state = SPI_getvalue(tup, desc, 2);
+		token = SPI_getvalue(tup, desc, 3);
+		domain = SPI_getvalue(tup, desc, 4);
+		killed_at = SPI_getvalue(tup, desc, 5);
+		/* copy out of SPI's memory before SPI_finish */
+		state = state ? MemoryContextStrdup(caller, state) : NULL;
+		token = token ? MemoryContextStrdup(caller, token) : NULL;
+		domain = domain ? MemoryContextStrdup(caller, domain) : NULL;
+		killed_at = killed_at ? MemoryContextStrdup(caller, killed_at) : NULL;
+	}
+	SPI_finish();
+
+	if (n == 0)
+	{
+		if (!superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for sandbox \"%s\"", sandbox_id),
+					 errdetail("The sandbox was not created through sandbox_create() in this database, so it has no recorded owner."),
+					 errhint("Only superusers may use sandboxes that this database did not create.")));
+		fetch_token_from_api(sandbox_id, target);
+		return;
+	}
+	if (!superuser() && !has_privs_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for sandbox \"%s\"", sandbox_id),
+				 errdetail("The sandbox belongs to another role."),
+				 errhint("Only the sandbox's owner role, its members and superusers may use it.")));
+	if (state && strcmp(state, "running") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("sandbox \"%s\" is no longer running", sandbox_id),
+				 killed_at ? errdetail("It was %s at %s.", state, killed_at) :
+				 errdetail("Its state is \"%s\".", state),
+				 errhint("Create a new one with sandbox_create().")));
+	target->access_token = token;
+	target->domain = domain;
+	cache_put(sandbox_id, owner, token, domain);
+}
+
+/*
+ * registry_touch sets last_used_at, at most every 10 seconds per sandbox
+ * and backend, so that a loop of calls does not write a row version each.
+ */
+void
+registry_touch(const char *sandbox_id)
+{
+	ExtensionInfo ext;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	CachedSandbox *cached;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (XactReadOnly || RecoveryInProgress())
+		return;
+	cached = hash_search(cache_table(), sandbox_id, HASH_FIND, NULL);
+	if (cached && now - cached->touched_at < CACHE_TOUCH_INTERVAL_US)
+		return;
+	if (!sandbox_extension_info(&ext, true))
+		return;
+	values[0] = CStringGetTextDatum(sandbox_id);
+	SPI_connect();
+	run_as_owner(&ext,
+				 psprintf("UPDATE %s.sandboxes SET last_used_at = pg_catalog.now() "
+						  "WHERE sandbox_id = $1 AND state = 'running'", ext.schema_quoted),
+				 1, types, values, NULL, false);
+	SPI_finish();
+	if (cached)
+		cached->touched_at = now;
+}
+
+/*
+ * registry_set_state moves a sandbox to killed, expired or lost.
+ */
+void
+registry_set_state(const char *sandbox_id, const char *state)
+{
+	ExtensionInfo ext;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+
+	cache_forget(sandbox_id);
+	if (!sandbox_extension_info(&ext, true))
+		return;
+	values[0] = CStringGetTextDatum(sandbox_id);
+	values[1] = CStringGetTextDatum(state);
+	SPI_connect();
+	run_as_owner(&ext,
+				 psprintf("UPDATE %s.sandboxes SET state = $2::%s.sandbox_state, "
+						  "killed_at = pg_catalog.now() "
+						  "WHERE sandbox_id = $1 AND state = 'running'",
+						  ext.schema_quoted, ext.schema_quoted),
+				 2, types, values, NULL, false);
+	SPI_finish();
+}
+
+/*
+ * registry_set_expiry records a new E2B timeout for a sandbox.
+ */
+void
+registry_set_expiry(const char *sandbox_id, int timeout_s)
+{
+	ExtensionInfo ext;
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+
+	if (!sandbox_extension_info(&ext, true))
+		return;
+	values[0] = CStringGetTextDatum(sandbox_id);
+	values[1] = Int32GetDatum(timeout_s);
+	SPI_connect();
+	run_as_owner(&ext,
+				 psprintf("UPDATE %s.sandboxes SET expires_at = pg_catalog.now() + "
+						  "pg_catalog.make_interval(secs => $2), last_used_at = pg_catalog.now() "
+						  "WHERE sandbox_id = $1", ext.schema_quoted),
+				 2, types, values, NULL, false);
+	SPI_finish();
+}
+
+/*
+ * registry_owner_of returns the recorded owner of a sandbox, or InvalidOid.
+ */
+Oid
+registry_owner_of(const char *sandbox_id)
+{
+	ExtensionInfo ext;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	Oid			owner = InvalidOid;
+
+	if (!sandbox_extension_info(&ext, true))
+		return InvalidOid;
+	values[0] = CStringGetTextDatum(sandbox_id);
+	SPI_connect();
+	if (run_as_owner(&ext,
+					 psprintf("SELECT owner::pg_catalog.oid FROM %s.sandboxes WHERE sandbox_id = $1",
+							  ext.schema_quoted),
+					 1, types, values, NULL, true) > 0)
+	{
+		bool		isnull;
+
+		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+	return owner;
+}
+
+/*
+ * registry_owned_ids returns the ids of running sandboxes the current role
+ * may use (owner or member of the owner).
+ */
+List *
+registry_owned_ids(void)
+{
+	ExtensionInfo ext;
+	Oid			types[1] = {OIDOID};
+	Datum		values[1];
+	List	   *ids = NIL;
+	uint64		n;
+	MemoryContext caller = CurrentMemoryContext;
+
+	sandbox_extension_info(&ext, false);
+	values[0] = ObjectIdGetDatum(GetUserId());
+	SPI_connect();
+	n = run_as_owner(&ext,
+					 psprintf("SELECT sandbox_id FROM %s.sandboxes WHERE state = 'running' "
+							  "AND pg_catalog.pg_has_role($1, owner, 'USAGE')", ext.schema_quoted),
+					 1, types, values, NULL, true);
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		ids = lappend(ids, pstrdup(id));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return ids;
+}

@@ -1,0 +1,39 @@
+/*-------------------------------------------------------------------------
+ *
+ * registry.h
+ *	  The extension's own tables as seen from C: where the extension lives,
+ *	  who owns it, and the `sandboxes` table that records every sandbox the
+ *	  extension creates and who may use it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SANDBOX_REGISTRY_H
+#define SANDBOX_REGISTRY_H
+
+#include "postgres.h"
+#include "nodes/pg_list.h"
+
+#include "e2b.h"
+
+typedef struct ExtensionInfo
+{
+	Oid			ext_oid;
+	Oid			schema_oid;
+	Oid			owner;
+	char	   *schema_quoted;	/* quote_identifier(schema) for SQL text */
+} ExtensionInfo;
+
+extern bool sandbox_extension_info(ExtensionInfo *info, bool missing_ok);
+extern char *sandbox_database_tag(void);
+
+extern void registry_insert(const E2BSandbox *sb, const char *template_id,
+							const char *metadata_json, int timeout_s,
+							const char *run_id);
+extern void registry_resolve(const char *sandbox_id, E2BTarget *target);
+extern void registry_touch(const char *sandbox_id);
+extern void registry_set_state(const char *sandbox_id, const char *state);
+extern void registry_set_expiry(const char *sandbox_id, int timeout_s);
+extern List *registry_owned_ids(void);
+extern Oid	registry_owner_of(const char *sandbox_id);
+
+#endif							/* SANDBOX_REGISTRY_H */

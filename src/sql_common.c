@@ -1,0 +1,237 @@
+/*-------------------------------------------------------------------------
+ *
+ * sql_common.c
+ *	  Argument checking and request running shared by the SQL functions.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+
+#include "json_util.h"
+#include "registry.h"
+#include "sandbox.h"
+#include "sql_common.h"
+
+/*
+ * string_map_to_json turns a jsonb object into a JSON object of strings,
+ * as E2B wants metadata and environment variables.  Numbers and booleans
+ * become their text; nulls, arrays and nested objects are refused.  With
+ * reject_reserved, keys starting with pgsandbox_ are refused (they carry
+ * the extension's own bookkeeping).
+ */
+char *
+string_map_to_json(Jsonb *j, const char *argname, bool reject_reserved)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	StringInfoData buf;
+	bool		first = true;
+	char	   *key = NULL;
+
+	if (j == NULL)
+		return NULL;
+	if (!JB_ROOT_IS_OBJECT(j) || JB_ROOT_IS_SCALAR(j))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a JSON object of strings", argname),
+				 errhint("For example: '{\"KEY\": \"value\"}'.")));
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	it = JsonbIteratorInit(&j->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			if (key[0] == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("%s may not have an empty key", argname)));
+			if (reject_reserved && strncmp(key, METADATA_PREFIX, strlen(METADATA_PREFIX)) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("metadata key \"%s\" is reserved", key),
+						 errdetail("Keys starting with \"%s\" are set by the extension.", METADATA_PREFIX)));
+		}
+		else if (tok == WJB_VALUE)
+		{
+			char	   *s;
+
+			if (v.type == jbvString)
+				s = pnstrdup(v.val.string.val, v.val.string.len);
+			else if (v.type == jbvNumeric)
+				s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v.val.numeric)));
+			else if (v.type == jbvBool)
+				s = v.val.boolean ? "true" : "false";
+			else
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("%s must be a JSON object of strings", argname),
+						 errdetail("The value of key \"%s\" is %s.", key,
+								   v.type == jbvNull ? "null" : "an array or object")));
+			json_append_kv_string(&buf, &first, key, s);
+		}
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/*
+ * sandbox_metadata_json builds the metadata of a new sandbox: the user's
+ * keys plus the extension's own (database tag, owner role, run id), which
+ * listing and the reaper rely on.
+ */
+char *
+sandbox_metadata_json(Jsonb *user_metadata, const char *run_id)
+{
+	char	   *user = string_map_to_json(user_metadata, "metadata", true);
+	StringInfoData buf;
+	bool		first = true;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	json_append_kv_string(&buf, &first, METADATA_PREFIX "db", sandbox_database_tag());
+	json_append_kv_string(&buf, &first, METADATA_PREFIX "owner", GetUserNameFromId(GetUserId(), false));
+	if (run_id)
+		json_append_kv_string(&buf, &first, METADATA_PREFIX "run", run_id);
+	if (user && strcmp(user, "{}") != 0)
+	{
+		appendStringInfoChar(&buf, ',');
+		appendBinaryStringInfo(&buf, user + 1, strlen(user) - 2);
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+char *
+arg_text_or_null(FunctionCallInfo fcinfo, int n)
+{
+	if (PG_NARGS() <= n || PG_ARGISNULL(n))
+		return NULL;
+	return text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+/*
+ * arg_text_required returns argument n as a C string, refusing NULL or ''.
+ */
+char *
+arg_text_required(FunctionCallInfo fcinfo, int n, const char *argname)
+{
+	char	   *s = arg_text_or_null(fcinfo, n);
+
+	if (s == NULL || s[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null or empty", argname)));
+	return s;
+}
+
+/*
+ * check_timeout_s validates a sandbox lifetime in seconds (E2B allows up to
+ * 24 hours on its largest plans).
+ */
+int
+check_timeout_s(int timeout_s, const char *argname)
+{
+	if (timeout_s <= 0 || timeout_s > 86400)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be between 1 and 86400 seconds, not %d", argname, timeout_s)));
+	return timeout_s;
+}
+
+/*
+ * perform_or_raise runs a request and raises its error, if any.
+ */
+void
+perform_or_raise(HttpRequest *req, const char *action, const char *sandbox_id,
+				 CallService service)
+{
+	CallError	err;
+
+	http_perform_sync(req, NULL, NULL);
+	if (call_error_from_http(req, service, &err))
+		call_error_raise(&err, action, sandbox_id);
+}
+
+/*
+ * best_effort runs a clean-up request while an error is being handled: it
+ * swallows any failure, holds off interrupts (a second cancel must not
+ * stop the clean-up) and allows only a few seconds.
+ */
+void
+best_effort(HttpRequest *req)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	uint32		saved_holdoff = InterruptHoldoffCount;
+
+	HOLD_INTERRUPTS();
+	PG_TRY();
+	{
+		http_set_timeouts(req, 2000, 5000, 0);
+		http_perform_sync(req, NULL, NULL);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	/* an error resets the holdoff count, so restore it rather than decrement */
+	InterruptHoldoffCount = saved_holdoff;
+}
+
+/*
+ * kill_sandbox_quietly kills a sandbox during error handling.
+ */
+void
+kill_sandbox_quietly(const char *sandbox_id)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		best_effort(e2b_kill_request(sandbox_id));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * parse_rfc3339 reads an RFC 3339 timestamp from a provider's answer as a
+ * timestamptz, or sets *isnull when it is absent or unreadable: a strange
+ * date must not fail a listing.
+ */
+Datum
+parse_rfc3339(const char *s, bool *isnull)
+{
+	volatile Datum d = (Datum) 0;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	*isnull = true;
+	if (s == NULL || s[0] == '\0')
+		return d;
+	PG_TRY();
+	{
+		d = DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
+								ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		*isnull = false;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	return d;
+}
