@@ -24,10 +24,15 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 .PHONY: tools sandboxd modeld clean-tools
+ifndef NO_TOOLS
 all: tools
-tools: sandboxd
+endif
+tools: sandboxd modeld
 sandboxd:
 	$(MAKE) -C sandboxd
+modeld:
+	$(MAKE) -C modeld
 clean: clean-tools
 clean-tools:
 	$(MAKE) -C sandboxd clean
+	$(MAKE) -C modeld clean

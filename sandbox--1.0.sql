@@ -167,11 +167,144 @@ REVOKE EXECUTE ON FUNCTION
 FROM PUBLIC;
 
 ------------------------------------------------------------------------------
+-- Agent runs: INSERT is the enqueue, the row is the status
+------------------------------------------------------------------------------
+
+CREATE TYPE @extschema@.agent_run_status AS ENUM
+    ('pending', 'planning', 'executing', 'completed', 'failed', 'cancelled');
+
+CREATE TABLE @extschema@.agent_runs (
+    id            uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    prompt        text NOT NULL,
+    status        @extschema@.agent_run_status NOT NULL DEFAULT 'pending',
+    plan          jsonb,
+    plan_version  int NOT NULL DEFAULT 0,
+    result        jsonb,
+    error         text,
+    sandbox_id    text,
+    -- per-run overrides (NULL = the sandbox.* setting)
+    model         text,
+    template      text,
+    max_turns     int,
+    timeout_s     int,
+    priority      int NOT NULL DEFAULT 0,
+    run_after     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    metadata      jsonb NOT NULL DEFAULT '{}',
+    -- queue bookkeeping, written by the worker
+    attempts      int NOT NULL DEFAULT 0,
+    lease_until   timestamptz,
+    deadline_at   timestamptz,
+    worker_pid    int,
+    last_seq      int NOT NULL DEFAULT 0,
+    owner         pg_catalog.regrole NOT NULL DEFAULT (current_user)::pg_catalog.regrole,
+    created_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    started_at    timestamptz,
+    updated_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    completed_at  timestamptz,
+    -- usage
+    llm_calls     int NOT NULL DEFAULT 0,
+    input_tokens  bigint NOT NULL DEFAULT 0,
+    output_tokens bigint NOT NULL DEFAULT 0,
+    CONSTRAINT agent_runs_prompt_not_empty CHECK (pg_catalog.btrim(prompt) <> ''),
+    CONSTRAINT agent_runs_max_turns_positive CHECK (max_turns IS NULL OR max_turns BETWEEN 1 AND 1000),
+    CONSTRAINT agent_runs_timeout_positive CHECK (timeout_s IS NULL OR timeout_s BETWEEN 1 AND 86400),
+    CONSTRAINT agent_runs_model_not_empty CHECK (model IS NULL OR pg_catalog.btrim(model) <> ''),
+    CONSTRAINT agent_runs_template_not_empty CHECK (template IS NULL OR pg_catalog.btrim(template) <> ''),
+    CONSTRAINT agent_runs_metadata_object CHECK (pg_catalog.jsonb_typeof(metadata) = 'object'),
+    CONSTRAINT agent_runs_attempts_nonnegative CHECK (attempts >= 0),
+    CONSTRAINT agent_runs_finished_has_time CHECK
+        ((status IN ('completed', 'failed', 'cancelled')) = (completed_at IS NOT NULL))
+);
+COMMENT ON TABLE @extschema@.agent_runs IS
+  'Agent runs: INSERT (prompt) enqueues, the background worker drives each run to completed, failed or cancelled.';
+
+-- Claiming is an index scan of pending rows only, however many runs have
+-- finished; rescuing is an index scan of in-flight rows only.
+CREATE INDEX agent_runs_claim ON @extschema@.agent_runs (priority DESC, run_after, created_at)
+    WHERE status = 'pending';
+CREATE INDEX agent_runs_in_flight ON @extschema@.agent_runs (lease_until)
+    WHERE status IN ('planning', 'executing');
+CREATE INDEX agent_runs_owner ON @extschema@.agent_runs (owner, created_at);
+CREATE INDEX agent_runs_finished ON @extschema@.agent_runs (completed_at)
+    WHERE completed_at IS NOT NULL;
+
+CREATE TABLE @extschema@.agent_run_events (
+    run_id   uuid NOT NULL REFERENCES @extschema@.agent_runs ON DELETE CASCADE,
+    seq      int NOT NULL,
+    at       timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    attempt  int NOT NULL DEFAULT 0,
+    kind     text NOT NULL,
+    data     jsonb NOT NULL DEFAULT '{}',
+    PRIMARY KEY (run_id, seq)
+);
+COMMENT ON TABLE @extschema@.agent_run_events IS
+  'One row per step of a run (status change, LLM call, tool call and result, retry, error), gap-free seq per run.';
+CREATE INDEX agent_run_events_at ON @extschema@.agent_run_events (at);
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.agent_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.agent_run_events', '');
+
+-- agent_runs_guard keeps users to what users may do: enqueue a run (the
+-- queue columns are theirs to leave alone), cancel it, or change its
+-- priority or schedule while it waits.  The worker and superusers are not
+-- restricted.
+CREATE FUNCTION @extschema@.agent_runs_guard() RETURNS trigger
+AS 'MODULE_PATHNAME', 'agent_runs_guard' LANGUAGE C;
+CREATE TRIGGER agent_runs_guard BEFORE INSERT OR UPDATE ON @extschema@.agent_runs
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.agent_runs_guard();
+
+-- agent_runs_notify sends NOTIFY agent_runs '{"id":..,"status":..}' on every
+-- status change and wakes the worker when the transaction commits.
+CREATE FUNCTION @extschema@.agent_runs_notify() RETURNS trigger
+AS 'MODULE_PATHNAME', 'agent_runs_notify' LANGUAGE C;
+CREATE TRIGGER agent_runs_notify AFTER INSERT OR UPDATE OF status ON @extschema@.agent_runs
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.agent_runs_notify();
+
+ALTER TABLE @extschema@.agent_runs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.agent_run_events ENABLE ROW LEVEL SECURITY;
+CREATE POLICY agent_runs_owner ON @extschema@.agent_runs
+    USING (pg_catalog.pg_has_role(owner, 'USAGE'))
+    WITH CHECK (pg_catalog.pg_has_role(owner, 'USAGE'));
+CREATE POLICY agent_run_events_owner ON @extschema@.agent_run_events FOR SELECT
+    USING (EXISTS (SELECT 1 FROM @extschema@.agent_runs r
+                    WHERE r.id = run_id AND pg_catalog.pg_has_role(r.owner, 'USAGE')));
+REVOKE ALL ON @extschema@.agent_runs, @extschema@.agent_run_events FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.sandbox_cancel_run(run_id uuid)
+RETURNS boolean
+LANGUAGE sql
+SET search_path = pg_catalog
+AS $$
+    WITH c AS (
+        UPDATE @extschema@.agent_runs SET status = 'cancelled'
+         WHERE id = run_id AND status IN ('pending', 'planning', 'executing')
+        RETURNING 1)
+    SELECT EXISTS (SELECT 1 FROM c);
+$$;
+COMMENT ON FUNCTION @extschema@.sandbox_cancel_run(uuid) IS
+  'Cancel a run that has not finished; true if it was cancelled by this call';
+REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_cancel_run(uuid) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.sandbox_worker_status(
+    OUT worker int, OUT pid int, OUT state text, OUT started_at timestamptz,
+    OUT runs_in_flight int, OUT requests_in_flight int,
+    OUT runs_claimed bigint, OUT runs_completed bigint, OUT runs_failed bigint,
+    OUT runs_cancelled bigint, OUT runs_rescued bigint, OUT http_requests bigint,
+    OUT http_retries bigint, OUT sandboxes_created bigint, OUT sandboxes_killed bigint,
+    OUT last_error text, OUT last_error_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'sandbox_worker_status' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_worker_status() IS
+  'One row per agent-run worker: pid, what it is doing, and its counters';
+REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_worker_status() FROM PUBLIC;
+
+------------------------------------------------------------------------------
 -- Granting use to a role
 ------------------------------------------------------------------------------
 
 -- sandbox_grant_usage gives a role what it needs to use the extension:
--- the functions, and reading its own rows.  Row-level security keeps each
+-- the functions, enqueueing, cancelling and reading its own runs, and
+-- reading its own sandboxes.  Row-level security keeps each
 -- role to its own sandboxes.
 CREATE FUNCTION @extschema@.sandbox_grant_usage(role pg_catalog.regrole)
 RETURNS void
@@ -187,6 +320,9 @@ DECLARE
 BEGIN
     EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA %s TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT SELECT ON %s.sandboxes TO %s', s, r);
+    EXECUTE pg_catalog.format('GRANT SELECT, INSERT ON %s.agent_runs TO %s', s, r);
+    EXECUTE pg_catalog.format('GRANT UPDATE (status, priority, run_after, metadata) ON %s.agent_runs TO %s', s, r);
+    EXECUTE pg_catalog.format('GRANT SELECT ON %s.agent_run_events TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION
         %1$s.sandbox_create(text, int, jsonb, jsonb),
         %1$s.sandbox_exec(text, text, text, jsonb, int),
@@ -202,9 +338,11 @@ BEGIN
         %1$s.sandbox_kill(text),
         %1$s.sandbox_set_timeout(text, int),
         %1$s.sandbox_info(text),
-        %1$s.sandbox_list(jsonb, boolean) TO %2$s', s, r);
+        %1$s.sandbox_list(jsonb, boolean),
+        %1$s.sandbox_cancel_run(uuid) TO %2$s', s, r);
 END;
 $$;
 REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_grant_usage(pg_catalog.regrole) FROM PUBLIC;
 COMMENT ON FUNCTION @extschema@.sandbox_grant_usage(pg_catalog.regrole) IS
   'Grant a role the use of the sandbox functions and its own rows';
+

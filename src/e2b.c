@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "common/base64.h"
+#include "common/pg_prng.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
@@ -584,8 +585,8 @@ e2b_write_file_request(const E2BTarget *t, const char *path, const char *data, s
 
 	for (;;)
 	{
-		uint64		r1 = (uint64) random() << 32 | (uint64) random();
-		uint64		r2 = (uint64) random() << 32 | (uint64) random();
+		uint64		r1 = pg_prng_uint64(&pg_global_prng_state);
+		uint64		r2 = pg_prng_uint64(&pg_global_prng_state);
 
 		snprintf(boundary, sizeof(boundary), "pgsandbox%016llx%016llx",
 				 (unsigned long long) r1, (unsigned long long) r2);

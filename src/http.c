@@ -147,6 +147,10 @@ http_release(HttpRequest *req)
 	if (req->in_multi && req->multi)
 		curl_multi_remove_handle(req->multi, req->easy);
 	req->in_multi = false;
+	/* unlink from the worker's event loop lists, if linked */
+	if (req->loop_node.next != NULL)
+		dlist_delete(&req->loop_node);
+	req->loop_node.next = req->loop_node.prev = NULL;
 	if (req->easy)
 		curl_easy_cleanup(req->easy);
 	req->easy = NULL;

@@ -24,6 +24,7 @@
 
 #include "postgres.h"
 #include "datatype/timestamp.h"
+#include "lib/ilist.h"
 #include "utils/memutils.h"
 
 typedef struct HttpRequest HttpRequest;
@@ -76,6 +77,9 @@ struct HttpRequest
 	void	   *owner;
 	int			owner_tag;
 	bool		released;
+	dlist_node	loop_node;		/* in the worker's event loop */
+	HttpStreamFn stream_fn;		/* incremental consumer, or NULL */
+	void	   *stream_arg;
 };
 
 extern HttpRequest *http_request_new(const char *method, const char *url);

@@ -1,20 +1,796 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  Registration of the agent-run background workers.
+ *	  The agent-run background worker: registration and its one loop.
+ *
+ * Each pass of the loop:
+ *	1. waits (at most 1 s) on a WaitEventSet of its latch, postmaster death
+ *	   and the epoll descriptor that holds libcurl's sockets, or less when
+ *	   curl's timer, a retry or a deadline is due;
+ *	2. lets curl do the ready work and hands finished requests to their
+ *	   runs, which stage database writes and next operations;
+ *	3. commits, in one short transaction, every staged write (each run in a
+ *	   subtransaction), cancels found, leases renewed, runs rescued from
+ *	   dead workers, and newly claimed runs;
+ *	4. starts the operations that waited for that commit.
+ * No transaction is ever open while waiting on the network.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <sys/resource.h>
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "agent.h"
+#include "evloop.h"
+#include "queue.h"
 #include "sandbox.h"
+#include "shmem.h"
 #include "worker.h"
 
+PGDLLEXPORT void sandbox_worker_main(Datum arg);
+
+bool		sandbox_is_worker = false;
+
+#define MAX_SLEEP_MS 1000
+#define CANCEL_POLL_MS 1000
+#define RESCUE_INTERVAL_MS 5000
+#define PRUNE_INTERVAL_MS 60000
+#define PRUNE_BATCH 500
+#define SHUTDOWN_GRACE_MS 3000
+
+static volatile sig_atomic_t got_sigterm = false;
+
+/* a sandbox to kill that no run holds any more */
+typedef struct KillJob
+{
+	dlist_node	node;
+	MemoryContext cxt;
+	char	   *sandbox_id;
+	HttpRequest *req;
+	int			tries;
+	TimestampTz retry_at;
+	bool		killed;			/* done: mark it in the table */
+} KillJob;
+
+typedef struct Worker
+{
+	int			index;
+	WorkerSlot *slot;
+	EventLoop	ev;
+	AgentEnv	env;
+	WaitEventSet *wes;
+	int			epoll_pos;
+	MemoryContext cxt;			/* runs and kill jobs */
+	MemoryContext loop_cxt;		/* reset every pass */
+	dlist_head	runs;
+	int			nruns;
+	dlist_head	kills;
+	bool		ext_ready;
+	TimestampTz next_claim;
+	TimestampTz next_cancel_check;
+	TimestampTz next_renew;
+	TimestampTz next_rescue;
+	TimestampTz next_prune;
+} Worker;
+
 /*
- * sandbox_worker_register_all registers sandbox.workers background workers.
- * The agent-run worker is not built yet, so nothing is registered.
+ * sandbox_worker_register_all registers sandbox.workers static background
+ * workers, restarted a second after they exit with an error.
  */
 void
 sandbox_worker_register_all(void)
 {
+	sandbox_shmem_init();
+	for (int i = 0; i < sandbox_workers; i++)
+	{
+		BackgroundWorker bgw;
+
+		memset(&bgw, 0, sizeof(bgw));
+		bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		bgw.bgw_restart_time = 1;
+		snprintf(bgw.bgw_library_name, BGW_MAXLEN, "sandbox");
+		snprintf(bgw.bgw_function_name, BGW_MAXLEN, "sandbox_worker_main");
+		snprintf(bgw.bgw_name, BGW_MAXLEN, "sandbox worker %d", i + 1);
+		snprintf(bgw.bgw_type, BGW_MAXLEN, "sandbox worker");
+		bgw.bgw_main_arg = Int32GetDatum(i);
+		RegisterBackgroundWorker(&bgw);
+	}
+}
+
+/*
+ * handle_sigterm asks the loop to stop (it releases its runs first).
+ */
+static void
+handle_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	got_sigterm = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+/*
+ * raise_fd_limit lifts the soft limit on open files to the hard limit:
+ * hundreds of runs in flight need hundreds of sockets.
+ */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+	{
+		rl.rlim_cur = rl.rlim_max;
+		(void) setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static TimestampTz
+after_ms(long ms)
+{
+	return GetCurrentTimestamp() + (TimestampTz) ms * 1000;
+}
+
+/*
+ * report_error records an error in the worker's slot and the server log.
+ */
+static void
+report_error(Worker *w, const char *msg)
+{
+	sandbox_set_last_error(w->slot, msg);
+	ereport(LOG, (errmsg("sandbox worker %d: %s", w->index + 1, msg)));
+}
+
+/* ---------------------------------------------------------------------
+ * Kill jobs: sandboxes of rescued runs (and, later, of the reaper)
+ * --------------------------------------------------------------------- */
+
+static void
+kill_job_add(Worker *w, const char *sandbox_id)
+{
+	MemoryContext cxt = AllocSetContextCreate(w->cxt, "sandbox kill job", ALLOCSET_SMALL_SIZES);
+	KillJob    *k = MemoryContextAllocZero(cxt, sizeof(KillJob));
+	dlist_iter	it;
+
+	dlist_foreach(it, &w->kills)
+	{
+		KillJob    *o = dlist_container(KillJob, node, it.cur);
+
+		if (strcmp(o->sandbox_id, sandbox_id) == 0)
+		{
+			MemoryContextDelete(cxt);
+			return;
+		}
+	}
+	k->cxt = cxt;
+	k->sandbox_id = MemoryContextStrdup(cxt, sandbox_id);
+	dlist_push_tail(&w->kills, &k->node);
+}
+
+/*
+ * kill_job_start sends the DELETE of a kill job.
+ */
+static void
+kill_job_start(Worker *w, KillJob *k)
+{
+	MemoryContext old = MemoryContextSwitchTo(k->cxt);
+	MemoryContext caller = old;
+
+	PG_TRY();
+	{
+		k->req = e2b_kill_request(k->sandbox_id);
+		k->req->owner = k;
+		k->req->owner_tag = -1;
+		evloop_add(&w->ev, k->req);
+		k->tries++;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(caller);
+		FlushErrorState();
+		k->req = NULL;
+		k->retry_at = after_ms(10000);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * kill_job_done handles the answer to a kill job's DELETE.
+ */
+static void
+kill_job_done(Worker *w, KillJob *k, HttpRequest *req)
+{
+	CallError	err;
+	bool		failed = call_error_from_http(req, SERVICE_E2B_API, &err);
+
+	k->req = NULL;
+	if (!failed || err.kind == CALL_NOT_FOUND)
+	{
+		k->killed = true;
+		if (!failed)
+			sandbox_counter_add(w->slot, WC_SANDBOXES_KILLED, 1);
+	}
+	else if (k->tries < 5)
+		k->retry_at = after_ms(1000L << k->tries);
+	else
+	{
+		report_error(w, psprintf("could not kill sandbox %s: %s", k->sandbox_id,
+								 call_error_describe(&err)));
+		k->killed = true;		/* stop trying; the E2B timeout remains */
+	}
+	http_release(req);
+}
+
+/* ---------------------------------------------------------------------
+ * The loop
+ * --------------------------------------------------------------------- */
+
+/*
+ * runs_list returns the runs as a List (in loop memory).
+ */
+static List *
+runs_in_phase(Worker *w, bool live_only)
+{
+	List	   *l = NIL;
+	dlist_iter	it;
+
+	dlist_foreach(it, &w->runs)
+	{
+		Run		   *r = dlist_container(Run, node, it.cur);
+
+		if (live_only && !((r->phase == PHASE_SETUP || r->phase == PHASE_EXECUTING) && !r->lost))
+			continue;
+		l = lappend(l, r);
+	}
+	return l;
+}
+
+/*
+ * claim_capacity is how many more runs this worker may take now.
+ */
+static int
+claim_capacity(Worker *w)
+{
+	return Max(0, sandbox_max_concurrent_runs - w->nruns);
+}
+
+/*
+ * db_pass runs the loop's one transaction.  Returns lists (in loop memory)
+ * of what to do after the commit.
+ */
+typedef struct PassResult
+{
+	List	   *applied;		/* Run * whose writes committed */
+	List	   *lost;			/* LostRun * */
+	List	   *claimed;		/* ClaimedRun * */
+	List	   *orphans;		/* OrphanSandbox * */
+	List	   *marked;			/* KillJob * marked in the table */
+} PassResult;
+
+static bool
+db_pass_needed(Worker *w, TimestampTz now)
+{
+	dlist_iter	it;
+
+	if (pg_atomic_read_u32(&w->slot->wake) || pg_atomic_read_u32(&w->slot->cancel_check))
+		return true;
+	if (now >= w->next_claim || now >= w->next_rescue ||
+		(w->nruns > 0 && (now >= w->next_renew || now >= w->next_cancel_check)))
+		return true;
+	dlist_foreach(it, &w->runs)
+	{
+		Run		   *r = dlist_container(Run, node, it.cur);
+
+		if (agent_has_staged(r) && r->write_retry_at <= now)
+			return true;
+	}
+	dlist_foreach(it, &w->kills)
+		if (dlist_container(KillJob, node, it.cur)->killed)
+		return true;
+	return false;
+}
+
+static void
+db_pass(Worker *w, PassResult *res)
+{
+	ExtensionInfo ext;
+	TimestampTz now = GetCurrentTimestamp();
+	bool		woken = pg_atomic_exchange_u32(&w->slot->wake, 0) != 0;
+	bool		cancel_check = pg_atomic_exchange_u32(&w->slot->cancel_check, 0) != 0;
+	int			lease_s = sandbox_lease_time;
+	dlist_iter	it;
+	MemoryContext loop = w->loop_cxt;
+
+	memset(res, 0, sizeof(*res));
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "sandbox worker: committing run state");
+
+	w->ext_ready = queue_open(&ext);
+	if (!w->ext_ready)
+	{
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pg_atomic_write_u32(&w->slot->state, WORKER_IDLE_NO_EXTENSION);
+		return;
+	}
+	pg_atomic_write_u32(&w->slot->state, WORKER_RUNNING);
+
+	/* 1. every run's staged writes */
+	dlist_foreach(it, &w->runs)
+	{
+		Run		   *r = dlist_container(Run, node, it.cur);
+		bool		fenced;
+
+		if (!agent_has_staged(r) || r->write_retry_at > now)
+			continue;
+		MemoryContextSwitchTo(loop);
+		if (!queue_apply(r, lease_s, &fenced))
+		{
+			/* keep the writes staged; try again in a second, not at once */
+			r->write_retry_at = after_ms(1000);
+			continue;
+		}
+		if (fenced)
+		{
+			LostRun    *l = palloc0(sizeof(LostRun));
+
+			l->run = r;
+			res->lost = lappend(res->lost, l);
+		}
+		else
+			res->applied = lappend(res->applied, r);
+	}
+	MemoryContextSwitchTo(loop);
+
+	/* 2. cancels and take-overs, then lease renewal */
+	if (w->nruns > 0 && (cancel_check || now >= w->next_cancel_check || res->lost != NIL))
+	{
+		List	   *live = runs_in_phase(w, true);
+		List	   *found = queue_find_lost(live, loop);
+		ListCell   *lc;
+
+		/* fenced runs get their reason from this look-up */
+		foreach(lc, res->lost)
+		{
+			LostRun    *l = lfirst(lc);
+			ListCell   *lc2;
+
+			foreach(lc2, found)
+				if (((LostRun *) lfirst(lc2))->run == l->run)
+				{
+					*l = *(LostRun *) lfirst(lc2);
+					found = foreach_delete_current(found, lc2);
+					break;
+				}
+			if (l->why == NULL)
+				l->why = "its status changed elsewhere";
+		}
+		res->lost = list_concat(res->lost, found);
+		w->next_cancel_check = after_ms(CANCEL_POLL_MS);
+	}
+	if (w->nruns > 0 && now >= w->next_renew)
+	{
+		List	   *live = runs_in_phase(w, true);
+		List	   *missing = queue_renew(live, lease_s, loop);
+		ListCell   *lc;
+
+		foreach(lc, missing)
+		{
+			LostRun    *l = palloc0(sizeof(LostRun));
+
+			l->run = lfirst(lc);
+			l->why = "its lease could not be renewed";
+			res->lost = lappend(res->lost, l);
+		}
+		w->next_renew = after_ms(lease_s * 1000L / 3);
+	}
+
+	/* 3. runs of dead workers */
+	if (now >= w->next_rescue)
+	{
+		int			rescued = 0;
+
+		res->orphans = queue_rescue(sandbox_max_attempts, loop, &rescued);
+		if (rescued > 0)
+		{
+			sandbox_counter_add(w->slot, WC_RUNS_RESCUED, rescued);
+			ereport(LOG, (errmsg("sandbox worker %d: rescued %d runs from stopped workers",
+								 w->index + 1, rescued)));
+		}
+		w->next_rescue = after_ms(RESCUE_INTERVAL_MS);
+	}
+
+	/* 4. sandboxes killed by kill jobs */
+	dlist_foreach(it, &w->kills)
+	{
+		KillJob    *k = dlist_container(KillJob, node, it.cur);
+
+		if (k->killed)
+		{
+			queue_mark_sandbox(k->sandbox_id, "killed");
+			res->marked = lappend(res->marked, k);
+		}
+	}
+
+	/* 5. retention */
+	if (sandbox_retention > 0 && now >= w->next_prune)
+	{
+		queue_prune(sandbox_retention, PRUNE_BATCH);
+		w->next_prune = after_ms(PRUNE_INTERVAL_MS);
+	}
+
+	/* 6. new runs */
+	if ((woken || now >= w->next_claim) && claim_capacity(w) > 0 && !got_sigterm)
+	{
+		res->claimed = queue_claim(claim_capacity(w), lease_s, loop);
+		w->next_claim = after_ms(MAX_SLEEP_MS);
+		/* a full batch means more may be waiting: look again next pass */
+		if (list_length(res->claimed) == claim_capacity(w) && res->claimed != NIL)
+			w->next_claim = now;
+	}
+
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+}
+
+/*
+ * after_commit acts on what the transaction decided.
+ */
+static void
+after_commit(Worker *w, PassResult *res)
+{
+	ListCell   *lc;
+
+	foreach(lc, res->lost)
+	{
+		LostRun    *l = lfirst(lc);
+
+		if (l->cancelled)
+			sandbox_counter_add(w->slot, WC_RUNS_CANCELLED, 1);
+		agent_lost(&w->env, l->run, l->cancelled, l->why ? l->why : "lost");
+	}
+	foreach(lc, res->applied)
+	{
+		Run		   *r = lfirst(lc);
+		RunStatus	to = r->transition ? r->new_status : r->status;
+
+		if (r->transition && to == RS_COMPLETED)
+			sandbox_counter_add(w->slot, WC_RUNS_COMPLETED, 1);
+		else if (r->transition && to == RS_FAILED)
+			sandbox_counter_add(w->slot, WC_RUNS_FAILED, 1);
+		agent_after_commit(&w->env, r, true);
+	}
+	foreach(lc, res->marked)
+	{
+		KillJob    *k = lfirst(lc);
+
+		dlist_delete(&k->node);
+		MemoryContextDelete(k->cxt);
+	}
+	foreach(lc, res->orphans)
+		kill_job_add(w, ((OrphanSandbox *) lfirst(lc))->sandbox_id);
+	foreach(lc, res->claimed)
+	{
+		ClaimedRun *c = lfirst(lc);
+		Run		   *r = agent_new(w->cxt);
+		MemoryContext old = MemoryContextSwitchTo(r->cxt);
+
+		strlcpy(r->id, c->id, sizeof(r->id));
+		r->attempt = c->attempt;
+		r->owner = c->owner;
+		r->owner_name = pstrdup(c->owner_name ? c->owner_name : "");
+		r->prompt = pstrdup(c->prompt);
+		r->model = pstrdup(c->model ? c->model : sandbox_llm_model);
+		r->template_id = pstrdup(c->template_id ? c->template_id : sandbox_template);
+		r->max_turns = c->max_turns > 0 ? c->max_turns : sandbox_max_turns;
+		r->deadline = c->deadline;
+		r->status = RS_PLANNING;
+		r->last_lease = GetCurrentTimestamp();
+		MemoryContextSwitchTo(old);
+		dlist_push_tail(&w->runs, &r->node);
+		w->nruns++;
+		sandbox_counter_add(w->slot, WC_RUNS_CLAIMED, 1);
+		agent_start(&w->env, r);
+	}
+}
+
+/*
+ * reap_done_runs frees runs with nothing left to do.
+ */
+static void
+reap_done_runs(Worker *w)
+{
+	dlist_mutable_iter it;
+
+	dlist_foreach_modify(it, &w->runs)
+	{
+		Run		   *r = dlist_container(Run, node, it.cur);
+
+		if (r->phase == PHASE_DONE && !agent_has_staged(r))
+		{
+			dlist_delete(&r->node);
+			w->nruns--;
+			agent_free(r);
+		}
+	}
+	pg_atomic_write_u32(&w->slot->runs_in_flight, (uint32) w->nruns);
+}
+
+/*
+ * drive_http lets curl work and dispatches finished requests.
+ */
+static void
+drive_http(Worker *w)
+{
+	HttpRequest *req;
+
+	evloop_run(&w->ev);
+	while ((req = evloop_next_done(&w->ev)) != NULL)
+	{
+		if (req->owner_tag == -1)
+			kill_job_done(w, (KillJob *) req->owner, req);
+		else
+			agent_on_done(&w->env, req);
+	}
+}
+
+/*
+ * run_timers starts due retries and kill jobs and enforces deadlines.
+ */
+static TimestampTz
+run_timers(Worker *w)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz next = 0;
+	dlist_iter	it;
+
+	dlist_foreach(it, &w->runs)
+	{
+		Run		   *r = dlist_container(Run, node, it.cur);
+		TimestampTz t = agent_next_timer(r);
+
+		if (t != 0 && t <= now)
+		{
+			agent_on_timers(&w->env, r, now);
+			t = agent_next_timer(r);
+		}
+		if (t != 0 && (next == 0 || t < next))
+			next = t;
+	}
+	dlist_foreach(it, &w->kills)
+	{
+		KillJob    *k = dlist_container(KillJob, node, it.cur);
+
+		if (k->killed || k->req)
+			continue;
+		if (k->retry_at <= now)
+			kill_job_start(w, k);
+		else if (next == 0 || k->retry_at < next)
+			next = k->retry_at;
+	}
+	return next;
+}
+
+/*
+ * shutdown_worker stops every run, kills their sandboxes (briefly waiting
+ * for the answers), and puts the runs back in the queue.
+ */
+static void
+shutdown_worker(Worker *w)
+{
+	dlist_iter	it;
+	TimestampTz until = after_ms(SHUTDOWN_GRACE_MS);
+
+	pg_atomic_write_u32(&w->slot->state, WORKER_STOPPING);
+	dlist_foreach(it, &w->runs)
+		agent_shutdown(&w->env, dlist_container(Run, node, it.cur));
+	while (evloop_count(&w->ev) > 0 && GetCurrentTimestamp() < until)
+	{
+		long		ms = evloop_wait_ms(&w->ev, 100);
+		WaitEvent	ev[4];
+
+		(void) WaitEventSetWait(w->wes, ms, ev, 4, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		drive_http(w);
+	}
+	if (w->ext_ready && w->nruns > 0)
+	{
+		PG_TRY();
+		{
+			ExtensionInfo ext;
+
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			if (queue_open(&ext))
+			{
+				dlist_foreach(it, &w->runs)
+				{
+					Run		   *r = dlist_container(Run, node, it.cur);
+
+					if ((r->phase == PHASE_SETUP || r->phase == PHASE_EXECUTING) && !r->lost)
+						queue_release(r, "the worker is shutting down");
+					if (r->have_sandbox && r->sandbox_gone)
+						queue_mark_sandbox(r->sandbox.sandbox_id, "killed");
+				}
+			}
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+		}
+		PG_CATCH();
+		{
+			EmitErrorReport();
+			FlushErrorState();
+			AbortCurrentTransaction();
+		}
+		PG_END_TRY();
+	}
+	evloop_shutdown(&w->ev);
+}
+
+/*
+ * on_worker_exit clears the worker's slot.
+ */
+static void
+on_worker_exit(int code, Datum arg)
+{
+	WorkerSlot *slot = (WorkerSlot *) DatumGetPointer(arg);
+
+	SpinLockAcquire(&slot->mutex);
+	slot->pid = 0;
+	slot->procno = -1;
+	SpinLockRelease(&slot->mutex);
+	pg_atomic_write_u32(&slot->state, WORKER_STOPPED);
+	pg_atomic_write_u32(&slot->runs_in_flight, 0);
+	pg_atomic_write_u32(&slot->requests_in_flight, 0);
+}
+
+/*
+ * describe_activity tells pg_stat_activity what the worker is doing.
+ */
+static void
+describe_activity(Worker *w)
+{
+	char		buf[128];
+
+	snprintf(buf, sizeof(buf), "sandbox worker: %d runs in flight, %d requests",
+			 w->nruns, evloop_count(&w->ev));
+	pgstat_report_activity(w->nruns > 0 ? STATE_RUNNING : STATE_IDLE, buf);
+}
+
+/*
+ * sandbox_worker_main is the entry point of a worker process.
+ */
+void
+sandbox_worker_main(Datum arg)
+{
+	Worker		w;
+
+	memset(&w, 0, sizeof(w));
+	w.index = DatumGetInt32(arg);
+	w.slot = &sandbox_shared->slots[w.index];
+
+	pqsignal(SIGTERM, handle_sigterm);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+	raise_fd_limit();
+
+	SpinLockAcquire(&w.slot->mutex);
+	w.slot->pid = MyProcPid;
+	w.slot->procno = MyProc->pgprocno;
+	w.slot->started_at = GetCurrentTimestamp();
+	SpinLockRelease(&w.slot->mutex);
+	pg_atomic_write_u32(&w.slot->state, WORKER_STARTING);
+	on_shmem_exit(on_worker_exit, PointerGetDatum(w.slot));
+
+	BackgroundWorkerInitializeConnection(sandbox_database, NULL, 0);
+	pgstat_report_appname(psprintf("sandbox worker %d", w.index + 1));
+	sandbox_is_worker = true;
+
+	w.cxt = AllocSetContextCreate(TopMemoryContext, "sandbox worker", ALLOCSET_DEFAULT_SIZES);
+	w.loop_cxt = AllocSetContextCreate(TopMemoryContext, "sandbox worker loop", ALLOCSET_DEFAULT_SIZES);
+	dlist_init(&w.runs);
+	dlist_init(&w.kills);
+	MemoryContextSwitchTo(w.cxt);
+	evloop_init(&w.ev);
+	w.env.ev = &w.ev;
+	w.env.slot = w.slot;
+	w.env.provider = (LlmProvider) sandbox_llm_provider;
+	w.env.lease_time = sandbox_lease_time;
+	w.wes = CreateWaitEventSet(w.cxt, 3);
+	AddWaitEventToSet(w.wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(w.wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	w.epoll_pos = AddWaitEventToSet(w.wes, WL_SOCKET_READABLE, w.ev.epfd, NULL, NULL);
+	ereport(LOG, (errmsg("sandbox worker %d started for database \"%s\"", w.index + 1, sandbox_database)));
+
+	for (;;)
+	{
+		PassResult res;
+		TimestampTz next;
+		long		sleep_ms;
+		WaitEvent	events[4];
+
+		MemoryContextReset(w.loop_cxt);
+		MemoryContextSwitchTo(w.loop_cxt);
+		CHECK_FOR_INTERRUPTS();
+		if (got_sigterm)
+			break;
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			w.env.provider = (LlmProvider) sandbox_llm_provider;
+		}
+
+		drive_http(&w);
+		next = run_timers(&w);
+
+		if (db_pass_needed(&w, GetCurrentTimestamp()))
+		{
+			PG_TRY();
+			{
+				db_pass(&w, &res);
+			}
+			PG_CATCH();
+			{
+				ErrorData  *edata;
+
+				MemoryContextSwitchTo(w.loop_cxt);
+				edata = CopyErrorData();
+				FlushErrorState();
+				AbortCurrentTransaction();
+				report_error(&w, edata->message);
+				memset(&res, 0, sizeof(res));
+				/* do not spin on a persistent error */
+				w.next_claim = after_ms(MAX_SLEEP_MS);
+				w.next_rescue = after_ms(RESCUE_INTERVAL_MS);
+				w.next_renew = after_ms(MAX_SLEEP_MS);
+				w.next_cancel_check = after_ms(MAX_SLEEP_MS);
+			}
+			PG_END_TRY();
+			MemoryContextSwitchTo(w.loop_cxt);
+			after_commit(&w, &res);
+			/* operations started after the commit may already want timers */
+			next = run_timers(&w);
+		}
+		reap_done_runs(&w);
+		describe_activity(&w);
+
+		sleep_ms = evloop_wait_ms(&w.ev, MAX_SLEEP_MS);
+		if (next != 0)
+		{
+			long		until = (long) ((next - GetCurrentTimestamp()) / 1000);
+
+			sleep_ms = Max(0, Min(sleep_ms, until));
+		}
+		if (db_pass_needed(&w, GetCurrentTimestamp()))
+			sleep_ms = 0;
+		(void) WaitEventSetWait(w.wes, sleep_ms, events, lengthof(events), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+
+	shutdown_worker(&w);
+	ereport(LOG, (errmsg("sandbox worker %d stopped", w.index + 1)));
+	/* exit code 1: the postmaster restarts us unless it is shutting down */
+	proc_exit(1);
 }

@@ -12,4 +12,7 @@
 
 extern void sandbox_worker_register_all(void);
 
+/* true in a worker process: its writes to agent_runs are not a user's */
+extern bool sandbox_is_worker;
+
 #endif							/* SANDBOX_WORKER_H */

@@ -39,7 +39,6 @@ pg_start() {
         echo "port = $PGPORT"
         echo "unix_socket_directories = '$PGDATA_DIR'"
         echo "fsync = off"
-        echo "synchronous_commit = off"
         echo "full_page_writes = off"
         echo "log_line_prefix = '%m [%p] %q%u@%d '"
         echo "log_min_messages = info"

@@ -1,0 +1,1338 @@
+/*-------------------------------------------------------------------------
+ *
+ * agent.c
+ *	  The run state machine: set-up (sandbox + plan in parallel), the
+ *	  tool-using loop, and the end (terminal status, then the sandbox is
+ *	  killed).  See agent.h for the rules it keeps.
+ *
+ * Everything here runs in the worker process outside any transaction; a
+ * run's database writes are staged (events, transition) and applied by the
+ * worker's next commit.  Nothing here blocks: HTTP goes through the
+ * worker's event loop.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/pg_prng.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "agent.h"
+#include "json_util.h"
+#include "registry.h"
+#include "sandbox.h"
+#include "sql_common.h"
+
+#define MAX_TRIES_E2B 6
+#define MAX_TRIES_LLM 6
+#define MAX_TRIES_KILL 4
+#define RETRY_BASE_MS 500
+#define RETRY_CAP_MS 30000
+#define EXCERPT_BYTES 2000
+#define TOOL_FEED_BYTES 16384		/* of each stream, fed back to the model */
+#define READ_FEED_BYTES 65536
+#define SANDBOX_GRACE_S 120		/* a run's sandbox outlives its deadline by this */
+#define SANDBOX_MAX_LIFE_S 3600	/* E2B's smallest plan allows one hour */
+#define SANDBOX_EXTEND_AHEAD_S 300	/* extend when this close to expiry */
+
+static const char *const op_names[OP_NUM_KINDS] = {
+	"create_sandbox", "plan", "llm", "tool", "kill_sandbox", "extend_sandbox"
+};
+
+static const char *const status_names[] = {
+	"pending", "planning", "executing", "completed", "failed", "cancelled"
+};
+
+static const char *const planner_system =
+"You plan tasks for an agent that works in an isolated Linux sandbox. "
+"Answer with a short numbered plan, one line per step, and nothing else.";
+
+static const char *const executor_system =
+"You are an agent that carries out a task in an isolated Linux sandbox (an E2B sandbox, "
+"user home /home/user). Use the tools to run commands and to write and read files; "
+"they really execute. Follow the plan, check results, and fix what fails. "
+"When the task is done, answer with a short final report quoting the relevant output, "
+"without calling a tool.";
+
+const char *
+run_status_name(RunStatus s)
+{
+	return status_names[s];
+}
+
+RunStatus
+run_status_from_name(const char *s)
+{
+	for (int i = 0; i < (int) lengthof(status_names); i++)
+		if (strcmp(s, status_names[i]) == 0)
+			return (RunStatus) i;
+	elog(ERROR, "unknown run status \"%s\"", s);
+	return RS_FAILED;			/* keep compiler quiet */
+}
+
+/*
+ * agent_new creates an empty run with its memory contexts.
+ */
+Run *
+agent_new(MemoryContext parent)
+{
+	MemoryContext cxt = AllocSetContextCreate(parent, "sandbox run", ALLOCSET_DEFAULT_SIZES);
+	Run		   *run = MemoryContextAllocZero(cxt, sizeof(Run));
+
+	run->cxt = cxt;
+	run->stage_cxt = AllocSetContextCreate(cxt, "sandbox run staging", ALLOCSET_SMALL_SIZES);
+	for (int i = 0; i < OP_NUM_KINDS; i++)
+	{
+		run->ops[i].kind = (OpKind) i;
+		run->ops[i].run = run;
+		run->ops[i].cxt = AllocSetContextCreate(cxt, "sandbox run op", ALLOCSET_DEFAULT_SIZES);
+	}
+	return run;
+}
+
+/*
+ * agent_free releases everything the run holds, including its libcurl
+ * handles (through the memory-context callbacks of its requests).
+ */
+void
+agent_free(Run *run)
+{
+	MemoryContextDelete(run->cxt);
+}
+
+/* ---------------------------------------------------------------------
+ * Staging
+ * --------------------------------------------------------------------- */
+
+/*
+ * stage_event queues an event; data is a JSON object text.
+ */
+static void
+stage_event(Run *run, const char *kind, const char *data)
+{
+	MemoryContext old = MemoryContextSwitchTo(run->stage_cxt);
+	RunEvent   *e = palloc(sizeof(RunEvent));
+
+	e->kind = pstrdup(kind);
+	e->data = pstrdup(data);
+	run->events = lappend(run->events, e);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * stage_transition queues a status change (committed with the events).
+ */
+static void
+stage_transition(Run *run, RunStatus to)
+{
+	StringInfoData d;
+	bool		first = true;
+
+	run->transition = true;
+	run->new_status = to;
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	json_append_kv_string(&d, &first, "from", run_status_name(run->status));
+	json_append_kv_string(&d, &first, "to", run_status_name(to));
+	appendStringInfoChar(&d, '}');
+	stage_event(run, "status", d.data);
+}
+
+static char *
+stage_strdup(Run *run, const char *s)
+{
+	return s ? MemoryContextStrdup(run->stage_cxt, s) : NULL;
+}
+
+bool
+agent_has_staged(Run *run)
+{
+	return run->events != NIL || run->transition || run->record_sandbox ||
+		run->mark_sandbox_killed;
+}
+
+/*
+ * agent_clear_staged forgets staged writes after the commit applied them
+ * (or found them fenced).
+ */
+void
+agent_clear_staged(Run *run)
+{
+	run->events = NIL;
+	run->transition = false;
+	run->set_plan = run->set_result = run->set_error = NULL;
+	run->record_sandbox = false;
+	run->mark_sandbox_killed = false;
+	run->add_calls = run->add_in = run->add_out = 0;
+	MemoryContextReset(run->stage_cxt);
+}
+
+/*
+ * excerpt returns at most EXCERPT_BYTES of s for an event.
+ */
+static char *
+excerpt(const char *s)
+{
+	if (s == NULL)
+		return pstrdup("");
+	return sandbox_truncate_for_message(s, strlen(s), EXCERPT_BYTES);
+}
+
+/* ---------------------------------------------------------------------
+ * Operations
+ * --------------------------------------------------------------------- */
+
+static void start_op(AgentEnv *env, Run *run, OpKind kind);
+static void finish_run(AgentEnv *env, Run *run, RunStatus to, const char *result, const char *error);
+
+/*
+ * defer_op marks an operation to start once the staged writes committed.
+ */
+static void
+defer_op(Run *run, OpKind kind)
+{
+	run->ops[kind].deferred = true;
+	run->ops[kind].retry_at = 0;
+}
+
+/*
+ * op_busy tells whether an operation is in flight or waiting to start.
+ */
+static bool
+op_busy(RunOp *op)
+{
+	return op->req != NULL || op->retry_at != 0 || op->deferred;
+}
+
+/*
+ * stop_op cancels an operation in flight or waiting.
+ */
+static void
+stop_op(AgentEnv *env, RunOp *op)
+{
+	if (op->req)
+	{
+		evloop_remove(env->ev, op->req);
+		http_release(op->req);
+		op->req = NULL;
+		pg_atomic_fetch_sub_u32(&env->slot->requests_in_flight, 1);
+	}
+	op->retry_at = 0;
+	op->deferred = false;
+}
+
+/*
+ * stop_all_ops stops every operation of a run except a sandbox creation in
+ * flight: E2B may create the sandbox anyway, so we wait for its answer to
+ * record and kill it rather than leak it.
+ */
+static void
+stop_all_ops(AgentEnv *env, Run *run)
+{
+	for (int i = 0; i < OP_NUM_KINDS; i++)
+		if (i != OP_CREATE || run->ops[i].req == NULL)
+			stop_op(env, &run->ops[i]);
+}
+
+static E2BTarget
+run_target(Run *run)
+{
+	E2BTarget	t;
+
+	t.sandbox_id = run->sandbox.sandbox_id;
+	t.access_token = run->sandbox.access_token;
+	t.domain = run->sandbox.domain;
+	return t;
+}
+
+/*
+ * remaining_ms returns the time left before the run's deadline.
+ */
+static long
+remaining_ms(Run *run)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (run->deadline <= now)
+		return 0;
+	return (long) ((run->deadline - now) / 1000);
+}
+
+/*
+ * sandbox_life_s is the E2B timeout we give the run's sandbox: a little
+ * beyond the run's deadline, so it never outlives the run by much.
+ */
+static int
+sandbox_life_s(Run *run)
+{
+	return (int) Min(SANDBOX_MAX_LIFE_S, remaining_ms(run) / 1000 + SANDBOX_GRACE_S);
+}
+
+/*
+ * run_metadata is the metadata of the run's sandbox: the database tag, the
+ * owner and the run id, which the reaper matches against live runs.
+ */
+static char *
+run_metadata(Run *run)
+{
+	StringInfoData b;
+	bool		first = true;
+
+	initStringInfo(&b);
+	appendStringInfoChar(&b, '{');
+	json_append_kv_string(&b, &first, METADATA_PREFIX "db", sandbox_database_tag());
+	json_append_kv_string(&b, &first, METADATA_PREFIX "owner", run->owner_name);
+	json_append_kv_string(&b, &first, METADATA_PREFIX "run", run->id);
+	appendStringInfoChar(&b, '}');
+	return b.data;
+}
+
+/*
+ * tool_timeout_ms is a tool call's time limit: its own, the setting's, and
+ * never past the run's deadline.
+ */
+static int
+tool_timeout_ms(Run *run, RunOp *op)
+{
+	long		t = sandbox_command_timeout > 0 ? sandbox_command_timeout : 3600000;
+	int64		asked;
+
+	if (op->tool && op->tool->input &&
+		json_get_int64(&op->tool->input->root, "timeout_ms", &asked) && asked > 0)
+		t = Min(t, asked);
+	t = Min(t, remaining_ms(run));
+	return (int) Max(t, 1000);
+}
+
+static char *
+tool_arg(RunOp *op, const char *name)
+{
+	if (op->tool == NULL || op->tool->input == NULL)
+		return NULL;
+	return json_get_string(&op->tool->input->root, name);
+}
+
+/*
+ * build_request creates the HTTP request of an operation (in op->cxt).
+ */
+static HttpRequest *
+build_request(AgentEnv *env, Run *run, RunOp *op)
+{
+	E2BTarget	t = run_target(run);
+	HttpRequest *req = NULL;
+
+	switch (op->kind)
+	{
+		case OP_CREATE:
+			req = e2b_create_request(run->template_id, sandbox_life_s(run),
+									 run_metadata(run), NULL);
+			break;
+		case OP_PLAN:
+			{
+				LlmConversation c;
+
+				llm_conversation_init(&c, env->provider);
+				llm_add_user_text(&c, psprintf("Task:\n%s\n\nWrite the plan.", run->prompt));
+				req = llm_request(env->provider, run->model, planner_system, &c, false, false);
+				break;
+			}
+		case OP_LLM:
+			req = llm_request(env->provider, run->model, executor_system, &run->conv, true, true);
+			break;
+		case OP_TOOL:
+			switch (op->tool_kind)
+			{
+				case TOOL_RUN_COMMAND:
+					req = e2b_start_request(&t, tool_arg(op, "command"), tool_arg(op, "cwd"),
+											NULL, tool_timeout_ms(run, op));
+					exec_state_init(&op->exec, (size_t) sandbox_max_output_bytes);
+					req->stream_fn = exec_state_feed;
+					req->stream_arg = &op->exec;
+					break;
+				case TOOL_WRITE_FILE:
+					{
+						char	   *content = tool_arg(op, "content");
+
+						req = e2b_write_file_request(&t, tool_arg(op, "path"), content, strlen(content));
+						break;
+					}
+				case TOOL_READ_FILE:
+					req = e2b_read_file_request(&t, tool_arg(op, "path"));
+					break;
+				case TOOL_RUN_CODE:
+					req = e2b_execute_request(&t, tool_arg(op, "code"), "python", NULL,
+											  tool_timeout_ms(run, op));
+					code_state_init(&op->code, (size_t) sandbox_max_output_bytes);
+					req->stream_fn = code_state_feed;
+					req->stream_arg = &op->code;
+					break;
+				case TOOL_INVALID:
+					elog(ERROR, "invalid tool call reached the network");
+			}
+			break;
+		case OP_KILL:
+			req = e2b_kill_request(run->sandbox.sandbox_id);
+			break;
+		case OP_EXTEND:
+			req = e2b_timeout_request(run->sandbox.sandbox_id, sandbox_life_s(run));
+			break;
+		case OP_NUM_KINDS:
+			break;
+	}
+	return req;
+}
+
+/*
+ * start_op sends an operation's request now.  A request that cannot even
+ * be built (no API key, say) fails the run with that error.
+ */
+static void
+start_op(AgentEnv *env, Run *run, OpKind kind)
+{
+	RunOp	   *op = &run->ops[kind];
+	MemoryContext old;
+	MemoryContext caller = CurrentMemoryContext;
+	HttpRequest *volatile req = NULL;
+
+	stop_op(env, op);
+	MemoryContextReset(op->cxt);
+	old = MemoryContextSwitchTo(op->cxt);
+	PG_TRY();
+	{
+		req = build_request(env, run, op);
+		req->owner = op;
+		evloop_add(env->ev, req);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		FlushErrorState();
+		MemoryContextSwitchTo(old);
+		if (op->kind == OP_KILL || op->kind == OP_EXTEND)
+			return;
+		agent_fail(env, run, "could not start %s: %s", op_names[kind], edata->message);
+		return;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	op->req = req;
+	op->tries++;
+	op->began = GetCurrentTimestamp();
+	pg_atomic_fetch_add_u32(&env->slot->requests_in_flight, 1);
+	sandbox_counter_add(env->slot, WC_HTTP_REQUESTS, 1);
+}
+
+/*
+ * retry_or_fail schedules another try of a failed operation when the error
+ * is transient, tries remain and the deadline allows; returns false when
+ * the caller must give up.  Every retry is an event.
+ */
+static bool
+retry_later(AgentEnv *env, Run *run, RunOp *op, CallError *err, int max_tries)
+{
+	long		delay;
+	StringInfoData d;
+	bool		first = true;
+
+	if (!call_error_retryable(err) || op->tries >= max_tries)
+		return false;
+	if (err->retry_after_ms >= 0)
+		delay = Min(err->retry_after_ms, 300000);
+	else
+	{
+		double		base = Min((double) RETRY_CAP_MS, RETRY_BASE_MS * pow(2.0, op->tries - 1));
+
+		/* "equal jitter": half fixed, half random */
+		delay = (long) (base / 2 + (base / 2) * pg_prng_double(&pg_global_prng_state));
+	}
+	if (delay >= remaining_ms(run))
+		return false;
+	op->retry_at = GetCurrentTimestamp() + (TimestampTz) delay * 1000;
+	sandbox_counter_add(env->slot, WC_HTTP_RETRIES, 1);
+
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	json_append_kv_string(&d, &first, "op", op_names[op->kind]);
+	json_append_kv_int(&d, &first, "try", op->tries);
+	json_append_kv_int(&d, &first, "delay_ms", delay);
+	json_append_kv_string(&d, &first, "error", call_error_describe(err));
+	if (err->status > 0)
+		json_append_kv_int(&d, &first, "status", err->status);
+	appendStringInfoChar(&d, '}');
+	stage_event(run, "retry", d.data);
+	return true;
+}
+
+/* ---------------------------------------------------------------------
+ * Life of a run
+ * --------------------------------------------------------------------- */
+
+/*
+ * agent_start begins a freshly claimed run (its claim is committed):
+ * create the sandbox and ask for the plan at the same time.
+ */
+void
+agent_start(AgentEnv *env, Run *run)
+{
+	run->phase = PHASE_SETUP;
+	llm_conversation_init(&run->conv, env->provider);
+	start_op(env, run, OP_CREATE);
+	if (run->phase == PHASE_SETUP)
+		start_op(env, run, OP_PLAN);
+}
+
+/*
+ * agent_fail ends the run as failed with a message (staged; the sandbox is
+ * killed once the status is committed).
+ */
+void
+agent_fail(AgentEnv *env, Run *run, const char *fmt,...)
+{
+	va_list		ap;
+	StringInfoData msg;
+
+	if (run->phase == PHASE_FINISHING || run->phase == PHASE_ABANDONING ||
+		run->phase == PHASE_DONE)
+		return;
+	initStringInfo(&msg);
+	for (;;)
+	{
+		int			needed;
+
+		va_start(ap, fmt);
+		needed = appendStringInfoVA(&msg, fmt, ap);
+		va_end(ap);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&msg, needed);
+	}
+	finish_run(env, run, RS_FAILED, NULL, msg.data);
+}
+
+/*
+ * finish_run stages the terminal transition and stops every operation.
+ * After the commit, agent_after_commit kills the sandbox.
+ */
+static void
+finish_run(AgentEnv *env, Run *run, RunStatus to, const char *result, const char *error)
+{
+	stop_all_ops(env, run);
+	run->phase = PHASE_FINISHING;
+	stage_transition(run, to);
+	run->set_result = stage_strdup(run, result);
+	run->set_error = stage_strdup(run, error);
+	if (error)
+	{
+		StringInfoData d;
+		bool		first = true;
+
+		initStringInfo(&d);
+		appendStringInfoChar(&d, '{');
+		json_append_kv_string(&d, &first, "error", error);
+		appendStringInfoChar(&d, '}');
+		stage_event(run, "error", d.data);
+	}
+}
+
+/*
+ * usage_json renders the run's token usage.
+ */
+static char *
+usage_json(Run *run)
+{
+	return psprintf("{\"llm_calls\":%d,\"input_tokens\":" INT64_FORMAT ",\"output_tokens\":" INT64_FORMAT "}",
+					run->llm_calls, run->in_tokens, run->out_tokens);
+}
+
+/*
+ * begin_execution stages planning -> executing once both the sandbox and
+ * the plan are there, and defers the first model turn to after the commit
+ * (so the sandbox is recorded before any command can run in it).
+ */
+static void
+maybe_begin_execution(AgentEnv *env, Run *run)
+{
+	StringInfoData plan;
+	StringInfoData first_msg;
+	bool		first = true;
+
+	if (run->phase != PHASE_SETUP || !run->have_sandbox || run->plan_text == NULL)
+		return;
+	initStringInfo(&plan);
+	appendStringInfoChar(&plan, '{');
+	json_append_kv_string(&plan, &first, "text", run->plan_text);
+	json_append_kv_string(&plan, &first, "model", run->plan_model ? run->plan_model : run->model);
+	json_append_kv_raw(&plan, &first, "usage",
+					   psprintf("{\"input_tokens\":" INT64_FORMAT ",\"output_tokens\":" INT64_FORMAT "}",
+								run->plan_in_tokens, run->plan_out_tokens));
+	appendStringInfoChar(&plan, '}');
+	stage_transition(run, RS_EXECUTING);
+	run->set_plan = stage_strdup(run, plan.data);
+	run->phase = PHASE_EXECUTING;
+
+	initStringInfo(&first_msg);
+	appendStringInfo(&first_msg, "Task:\n%s\n\nPlan:\n%s\n\nCarry out the task now.",
+					 run->prompt, run->plan_text);
+	{
+		MemoryContext old = MemoryContextSwitchTo(run->cxt);
+
+		llm_add_user_text(&run->conv, first_msg.data);
+		MemoryContextSwitchTo(old);
+	}
+	defer_op(run, OP_LLM);
+}
+
+/*
+ * on_create_done handles the answer to "create a sandbox".
+ */
+static void
+on_create_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
+{
+	E2BSandbox	sb;
+	CallError	err;
+	StringInfoData d;
+	bool		first = true;
+	MemoryContext old;
+
+	if (!e2b_parse_sandbox(req, &sb, &err))
+	{
+		if (!retry_later(env, run, op, &err, MAX_TRIES_E2B))
+			agent_fail(env, run, "could not create a sandbox: %s", call_error_describe(&err));
+		return;
+	}
+	run->sandbox_expires = GetCurrentTimestamp() + (TimestampTz) sandbox_life_s(run) * USECS_PER_SEC;
+	old = MemoryContextSwitchTo(run->cxt);
+	run->sandbox.sandbox_id = pstrdup(sb.sandbox_id);
+	run->sandbox.template_id = sb.template_id ? pstrdup(sb.template_id) : NULL;
+	run->sandbox.envd_version = sb.envd_version ? pstrdup(sb.envd_version) : NULL;
+	run->sandbox.access_token = sb.access_token ? pstrdup(sb.access_token) : NULL;
+	run->sandbox.domain = sb.domain ? pstrdup(sb.domain) : NULL;
+	MemoryContextSwitchTo(old);
+	run->have_sandbox = true;
+	run->record_sandbox = true;
+	sandbox_counter_add(env->slot, WC_SANDBOXES_CREATED, 1);
+
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	json_append_kv_string(&d, &first, "sandbox_id", sb.sandbox_id);
+	json_append_kv_string(&d, &first, "template", run->template_id);
+	json_append_kv_int(&d, &first, "timeout_s", sandbox_life_s(run));
+	appendStringInfoChar(&d, '}');
+	stage_event(run, "sandbox_created", d.data);
+
+	/* a run that failed or was abandoned meanwhile records it, then kills it */
+	if (run->phase == PHASE_SETUP)
+		maybe_begin_execution(env, run);
+	else if (run->phase == PHASE_FINISHING || run->phase == PHASE_ABANDONING)
+		start_op(env, run, OP_KILL);
+}
+
+/*
+ * llm_response_event stages the event describing a model answer.
+ */
+static void
+llm_response_event(Run *run, const char *purpose, LlmAnswer *a, double ms)
+{
+	StringInfoData d;
+	StringInfoData names;
+	bool		first = true;
+	ListCell   *lc;
+
+	initStringInfo(&names);
+	appendStringInfoChar(&names, '[');
+	foreach(lc, a->tool_calls)
+	{
+		LlmToolCall *tc = lfirst(lc);
+
+		if (names.len > 1)
+			appendStringInfoChar(&names, ',');
+		json_append_string(&names, tc->name);
+	}
+	appendStringInfoChar(&names, ']');
+
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	json_append_kv_string(&d, &first, "purpose", purpose);
+	json_append_kv_int(&d, &first, "turn", run->turns);
+	json_append_kv_string(&d, &first, "model", a->model ? a->model : run->model);
+	json_append_kv_string(&d, &first, "stop_reason", a->stop_reason);
+	json_append_kv_string(&d, &first, "text", excerpt(a->text));
+	json_append_kv_raw(&d, &first, "tool_calls", names.data);
+	json_append_kv_raw(&d, &first, "usage",
+					   psprintf("{\"input_tokens\":" INT64_FORMAT ",\"output_tokens\":" INT64_FORMAT "}",
+								a->input_tokens, a->output_tokens));
+	json_append_kv_int(&d, &first, "duration_ms", (int64) ms);
+	appendStringInfoChar(&d, '}');
+	stage_event(run, "llm_response", d.data);
+}
+
+/*
+ * count_llm_call adds one answered call's usage to the run.
+ */
+static void
+count_llm_call(Run *run, LlmAnswer *a)
+{
+	run->llm_calls++;
+	run->in_tokens += a->input_tokens;
+	run->out_tokens += a->output_tokens;
+	run->add_calls++;
+	run->add_in += a->input_tokens;
+	run->add_out += a->output_tokens;
+}
+
+/*
+ * on_plan_done handles the planning answer.
+ */
+static void
+on_plan_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
+{
+	LlmAnswer	a;
+	CallError	err;
+
+	if (!llm_parse(env->provider, req, &a, &err))
+	{
+		if (!retry_later(env, run, op, &err, MAX_TRIES_LLM))
+			agent_fail(env, run, "the planning call failed: %s", call_error_describe(&err));
+		return;
+	}
+	count_llm_call(run, &a);
+	llm_response_event(run, "plan", &a, req->elapsed_ms);
+	if (a.text == NULL || a.text[0] == '\0')
+	{
+		agent_fail(env, run, "the model returned an empty plan (stop_reason %s)", a.stop_reason);
+		return;
+	}
+	run->plan_text = MemoryContextStrdup(run->cxt, a.text);
+	run->plan_model = a.model ? MemoryContextStrdup(run->cxt, a.model) : NULL;
+	run->plan_in_tokens = a.input_tokens;
+	run->plan_out_tokens = a.output_tokens;
+	maybe_begin_execution(env, run);
+}
+
+/*
+ * tool_kind_of maps a tool name to what we run.
+ */
+static ToolKind
+tool_kind_of(const char *name)
+{
+	if (strcmp(name, "run_command") == 0)
+		return TOOL_RUN_COMMAND;
+	if (strcmp(name, "write_file") == 0)
+		return TOOL_WRITE_FILE;
+	if (strcmp(name, "read_file") == 0)
+		return TOOL_READ_FILE;
+	if (strcmp(name, "run_code") == 0)
+		return TOOL_RUN_CODE;
+	return TOOL_INVALID;
+}
+
+/*
+ * copy_tool_call deep-copies a tool call into the run's memory.
+ */
+static LlmToolCall *
+copy_tool_call(Run *run, LlmToolCall *tc)
+{
+	MemoryContext old = MemoryContextSwitchTo(run->cxt);
+	LlmToolCall *c = palloc0(sizeof(LlmToolCall));
+
+	c->id = pstrdup(tc->id);
+	c->name = pstrdup(tc->name);
+	c->raw_arguments = tc->raw_arguments ? pstrdup(tc->raw_arguments) : NULL;
+	if (tc->input)
+	{
+		c->input = palloc(VARSIZE(tc->input));
+		memcpy(c->input, tc->input, VARSIZE(tc->input));
+	}
+	MemoryContextSwitchTo(old);
+	return c;
+}
+
+/*
+ * add_tool_result keeps a tool's outcome for the next model turn and
+ * stages its event.
+ */
+static void
+add_tool_result(Run *run, LlmToolCall *tc, const char *content, bool is_error,
+				const char *event_json)
+{
+	MemoryContext old = MemoryContextSwitchTo(run->cxt);
+	LlmToolResult *r = palloc0(sizeof(LlmToolResult));
+
+	r->tool_call_id = pstrdup(tc->id);
+	r->content = pstrdup(content);
+	r->is_error = is_error;
+	run->tool_results = lappend(run->tool_results, r);
+	MemoryContextSwitchTo(old);
+	stage_event(run, "tool_result", event_json);
+}
+
+/*
+ * validate_tool checks a tool call's arguments; returns NULL when they are
+ * fine, else the error to send back to the model.
+ */
+static char *
+validate_tool(LlmToolCall *tc, ToolKind kind)
+{
+	const char *required[2] = {NULL, NULL};
+
+	if (kind == TOOL_INVALID)
+		return psprintf("unknown tool \"%s\"; the tools are run_command, write_file, read_file and run_code", tc->name);
+	if (tc->input == NULL)
+		return psprintf("the arguments of %s are not a JSON object: %s", tc->name,
+						tc->raw_arguments ? excerpt(tc->raw_arguments) : "(none)");
+	switch (kind)
+	{
+		case TOOL_RUN_COMMAND:
+			required[0] = "command";
+			break;
+		case TOOL_WRITE_FILE:
+			required[0] = "path";
+			required[1] = "content";
+			break;
+		case TOOL_READ_FILE:
+			required[0] = "path";
+			break;
+		case TOOL_RUN_CODE:
+			required[0] = "code";
+			break;
+		case TOOL_INVALID:
+			break;
+	}
+	for (int i = 0; i < 2; i++)
+	{
+		char	   *v;
+
+		if (required[i] == NULL)
+			continue;
+		v = json_get_string(&tc->input->root, required[i]);
+		if (v == NULL || (v[0] == '\0' && strcmp(required[i], "content") != 0))
+			return psprintf("%s needs a string argument \"%s\"", tc->name, required[i]);
+	}
+	return NULL;
+}
+
+/*
+ * next_tool starts the next queued tool call of this turn, answering the
+ * invalid ones directly; when none is left, it sends the results back to
+ * the model (deferred to after the commit of the tool events).
+ */
+static void
+next_tool(AgentEnv *env, Run *run)
+{
+	while (run->tool_queue != NIL)
+	{
+		LlmToolCall *tc = linitial(run->tool_queue);
+		ToolKind	kind = tool_kind_of(tc->name);
+		char	   *problem = validate_tool(tc, kind);
+		RunOp	   *op = &run->ops[OP_TOOL];
+
+		run->tool_queue = list_delete_first(run->tool_queue);
+		if (problem)
+		{
+			StringInfoData d;
+			bool		first = true;
+
+			initStringInfo(&d);
+			appendStringInfoChar(&d, '{');
+			json_append_kv_string(&d, &first, "id", tc->id);
+			json_append_kv_string(&d, &first, "name", tc->name);
+			json_append_kv_string(&d, &first, "error", problem);
+			appendStringInfoChar(&d, '}');
+			add_tool_result(run, tc, psprintf("error: %s", problem), true, d.data);
+			continue;
+		}
+		op->tool = tc;
+		op->tool_kind = kind;
+		op->tries = 0;
+		defer_op(run, OP_TOOL);
+		return;
+	}
+	/* all tools of this turn are done: back to the model */
+	{
+		MemoryContext old = MemoryContextSwitchTo(run->cxt);
+
+		llm_add_tool_results(&run->conv, run->tool_results);
+		run->tool_results = NIL;
+		MemoryContextSwitchTo(old);
+	}
+	run->ops[OP_LLM].tries = 0;
+	defer_op(run, OP_LLM);
+}
+
+/*
+ * on_llm_done handles one execution turn of the model.
+ */
+static void
+on_llm_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
+{
+	LlmAnswer	a;
+	CallError	err;
+	ListCell   *lc;
+
+	if (!llm_parse(env->provider, req, &a, &err))
+	{
+		if (!retry_later(env, run, op, &err, MAX_TRIES_LLM))
+			agent_fail(env, run, "the model call failed: %s", call_error_describe(&err));
+		return;
+	}
+	run->turns++;
+	count_llm_call(run, &a);
+	llm_response_event(run, "execute", &a, req->elapsed_ms);
+	{
+		MemoryContext old = MemoryContextSwitchTo(run->cxt);
+
+		llm_add_assistant(&run->conv, &a);
+		MemoryContextSwitchTo(old);
+	}
+
+	if (a.stop == LLM_STOP_TOOL_USE)
+	{
+		if (run->turns >= run->max_turns)
+		{
+			agent_fail(env, run, "max_turns (%d) reached before the model finished; it still wanted to call %s",
+					   run->max_turns, ((LlmToolCall *) linitial(a.tool_calls))->name);
+			return;
+		}
+		foreach(lc, a.tool_calls)
+		{
+			LlmToolCall *tc = lfirst(lc);
+			StringInfoData d;
+			bool		first = true;
+
+			initStringInfo(&d);
+			appendStringInfoChar(&d, '{');
+			json_append_kv_int(&d, &first, "turn", run->turns);
+			json_append_kv_string(&d, &first, "id", tc->id);
+			json_append_kv_string(&d, &first, "name", tc->name);
+			if (tc->input)
+				json_append_kv_raw(&d, &first, "input", JsonbToCString(NULL, &tc->input->root, 64));
+			else
+				json_append_kv_string(&d, &first, "raw_arguments", tc->raw_arguments);
+			appendStringInfoChar(&d, '}');
+			stage_event(run, "tool_call", d.data);
+			run->tool_queue = lappend(run->tool_queue, copy_tool_call(run, tc));
+			run->tool_calls++;
+		}
+		next_tool(env, run);
+		return;
+	}
+	if (a.stop == LLM_STOP_MAX_TOKENS)
+	{
+		agent_fail(env, run, "the model's answer was cut at max_tokens (%d) on turn %d; raise sandbox.llm_max_tokens",
+				   sandbox_llm_max_tokens, run->turns);
+		return;
+	}
+	/* the final answer */
+	{
+		StringInfoData r;
+		bool		first = true;
+
+		initStringInfo(&r);
+		appendStringInfoChar(&r, '{');
+		json_append_kv_string(&r, &first, "text", a.text);
+		json_append_kv_int(&r, &first, "turns", run->turns);
+		json_append_kv_int(&r, &first, "tool_calls", run->tool_calls);
+		json_append_kv_string(&r, &first, "stop_reason", a.stop_reason);
+		json_append_kv_string(&r, &first, "model", a.model ? a.model : run->model);
+		json_append_kv_string(&r, &first, "sandbox_id", run->sandbox.sandbox_id);
+		json_append_kv_raw(&r, &first, "usage", usage_json(run));
+		appendStringInfoChar(&r, '}');
+		finish_run(env, run, RS_COMPLETED, r.data, NULL);
+	}
+}
+
+/*
+ * feed_cap keeps what the model sees of one output stream bounded: the
+ * head and the tail, with a note of what was left out.
+ */
+static char *
+feed_cap(const char *s, size_t len, size_t cap)
+{
+	size_t		half = cap / 2;
+
+	if (len <= cap)
+		return sandbox_bytes_to_cstring(s, len);
+	return psprintf("%s\n[... %zu bytes omitted ...]\n%s",
+					sandbox_bytes_to_cstring(s, half), len - cap,
+					sandbox_bytes_to_cstring(s + len - half, half));
+}
+
+/*
+ * tool_failure answers a tool call whose operation failed.
+ */
+static void
+tool_failure(Run *run, RunOp *op, CallError *err)
+{
+	StringInfoData d;
+	bool		first = true;
+	char	   *what = call_error_describe(err);
+
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	json_append_kv_string(&d, &first, "id", op->tool->id);
+	json_append_kv_string(&d, &first, "name", op->tool->name);
+	json_append_kv_string(&d, &first, "error", what);
+	appendStringInfoChar(&d, '}');
+	add_tool_result(run, op->tool, psprintf("error: %s", what), true, d.data);
+}
+
+/*
+ * on_tool_done turns a finished tool operation into a tool result.
+ */
+static void
+on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
+{
+	CallError	err;
+	StringInfoData d;
+	StringInfoData content;
+	bool		first = true;
+
+	initStringInfo(&d);
+	initStringInfo(&content);
+	appendStringInfoChar(&d, '{');
+	json_append_kv_string(&d, &first, "id", op->tool->id);
+	json_append_kv_string(&d, &first, "name", op->tool->name);
+	json_append_kv_int(&d, &first, "duration_ms", (int64) req->elapsed_ms);
+
+	switch (op->tool_kind)
+	{
+		case TOOL_RUN_COMMAND:
+			{
+				ExecState  *st = &op->exec;
+				bool		ok = exec_state_finish(req, st, &err);
+
+				if (!ok && err.kind != CALL_DEADLINE)
+				{
+					/* safe to retry only if the command never started */
+					if (!st->got_start && retry_later(env, run, op, &err, MAX_TRIES_E2B))
+						return;
+					if (err.kind == CALL_NOT_FOUND)
+					{
+						run->sandbox_gone = true;
+						agent_fail(env, run, "sandbox \"%s\" is gone (expired or killed): %s",
+								   run->sandbox.sandbox_id, call_error_describe(&err));
+						return;
+					}
+					tool_failure(run, op, &err);
+					break;
+				}
+				if (!ok)
+					appendStringInfo(&content, "error: the command was stopped after %d ms (time limit)\n",
+									 tool_timeout_ms(run, op));
+				else
+					appendStringInfo(&content, "exit_code: %d\n", st->exit_code);
+				appendStringInfo(&content, "--- stdout ---\n%s\n--- stderr ---\n%s",
+								 feed_cap(st->out.data, st->out.len, TOOL_FEED_BYTES),
+								 feed_cap(st->err.data, st->err.len, TOOL_FEED_BYTES));
+				if (st->truncated)
+					appendStringInfo(&content, "\n[output truncated at %d bytes]", sandbox_max_output_bytes);
+				if (ok)
+					json_append_kv_int(&d, &first, "exit_code", st->exit_code);
+				else
+					json_append_kv_string(&d, &first, "error", "timed out");
+				json_append_kv_string(&d, &first, "stdout", sandbox_bytes_to_cstring(st->out.data, st->out.len));
+				json_append_kv_string(&d, &first, "stderr", sandbox_bytes_to_cstring(st->err.data, st->err.len));
+				json_append_kv_raw(&d, &first, "truncated", st->truncated ? "true" : "false");
+				appendStringInfoChar(&d, '}');
+				add_tool_result(run, op->tool, content.data, !ok || st->exit_code != 0, d.data);
+				break;
+			}
+		case TOOL_WRITE_FILE:
+		case TOOL_READ_FILE:
+			if (call_error_from_http(req, SERVICE_ENVD, &err))
+			{
+				if (retry_later(env, run, op, &err, MAX_TRIES_E2B))
+					return;
+				if (err.kind == CALL_NOT_FOUND && op->tool_kind == TOOL_WRITE_FILE)
+				{
+					run->sandbox_gone = true;
+					agent_fail(env, run, "sandbox \"%s\" is gone (expired or killed): %s",
+							   run->sandbox.sandbox_id, call_error_describe(&err));
+					return;
+				}
+				tool_failure(run, op, &err);
+				break;
+			}
+			if (op->tool_kind == TOOL_WRITE_FILE)
+			{
+				size_t		n = strlen(tool_arg(op, "content"));
+
+				appendStringInfo(&content, "wrote %zu bytes to %s", n, tool_arg(op, "path"));
+				json_append_kv_int(&d, &first, "bytes", n);
+			}
+			else
+			{
+				appendStringInfoString(&content, feed_cap(http_data(req), http_data_len(req), READ_FEED_BYTES));
+				json_append_kv_int(&d, &first, "bytes", http_data_len(req));
+			}
+			json_append_kv_string(&d, &first, "path", tool_arg(op, "path"));
+			appendStringInfoChar(&d, '}');
+			add_tool_result(run, op->tool, content.data, false, d.data);
+			break;
+		case TOOL_RUN_CODE:
+			{
+				CodeState  *st = &op->code;
+
+				if (!code_state_finish(req, st, &err))
+				{
+					if (err.kind != CALL_DEADLINE && err.kind != CALL_PROTOCOL &&
+						retry_later(env, run, op, &err, MAX_TRIES_E2B))
+						return;
+					tool_failure(run, op, &err);
+					break;
+				}
+				appendStringInfoString(&content, code_state_json(st));
+				json_append_kv_raw(&d, &first, "execution", code_state_json(st));
+				appendStringInfoChar(&d, '}');
+				add_tool_result(run, op->tool, content.data, st->error_json != NULL, d.data);
+				break;
+			}
+		case TOOL_INVALID:
+			break;
+	}
+	op->tool = NULL;
+	next_tool(env, run);
+}
+
+/*
+ * on_kill_done handles the answer to "kill the sandbox"; a 404 means it
+ * was already gone, which is as good.
+ */
+static void
+on_kill_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
+{
+	CallError	err;
+	StringInfoData d;
+	bool		first = true;
+	bool		failed = call_error_from_http(req, SERVICE_E2B_API, &err);
+
+	if (failed && err.kind != CALL_NOT_FOUND)
+	{
+		if (op->tries < MAX_TRIES_KILL && call_error_retryable(&err))
+		{
+			long		delay = 1000L << Min(op->tries, 4);
+
+			op->retry_at = GetCurrentTimestamp() + (TimestampTz) delay * 1000;
+			return;
+		}
+		/* give up: the reaper and the sandbox's own timeout remain */
+		initStringInfo(&d);
+		appendStringInfoChar(&d, '{');
+		json_append_kv_string(&d, &first, "op", "kill_sandbox");
+		json_append_kv_string(&d, &first, "sandbox_id", run->sandbox.sandbox_id);
+		json_append_kv_string(&d, &first, "error", call_error_describe(&err));
+		appendStringInfoChar(&d, '}');
+		if (!run->lost || run->cancelled)
+			stage_event(run, "error", d.data);
+		run->phase = PHASE_DONE;
+		return;
+	}
+	sandbox_counter_add(env->slot, WC_SANDBOXES_KILLED, 1);
+	run->sandbox_gone = true;
+	run->mark_sandbox_killed = true;
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	json_append_kv_string(&d, &first, "sandbox_id", run->sandbox.sandbox_id);
+	json_append_kv_raw(&d, &first, "existed", failed ? "false" : "true");
+	appendStringInfoChar(&d, '}');
+	/* a run taken over by another attempt gets no events from us */
+	if (!run->lost || run->cancelled)
+		stage_event(run, "sandbox_killed", d.data);
+	run->phase = PHASE_DONE;
+}
+
+/*
+ * agent_on_done dispatches a finished HTTP request to its run.
+ */
+void
+agent_on_done(AgentEnv *env, HttpRequest *req)
+{
+	RunOp	   *op = (RunOp *) req->owner;
+	Run		   *run = op->run;
+
+	pg_atomic_fetch_sub_u32(&env->slot->requests_in_flight, 1);
+	op->req = NULL;
+	switch (op->kind)
+	{
+		case OP_CREATE:
+			if (run->phase != PHASE_DONE)
+				on_create_done(env, run, op, req);
+			break;
+		case OP_PLAN:
+			if (run->phase == PHASE_SETUP)
+				on_plan_done(env, run, op, req);
+			break;
+		case OP_LLM:
+			if (run->phase == PHASE_EXECUTING)
+				on_llm_done(env, run, op, req);
+			break;
+		case OP_TOOL:
+			if (run->phase == PHASE_EXECUTING)
+				on_tool_done(env, run, op, req);
+			break;
+		case OP_KILL:
+			on_kill_done(env, run, op, req);
+			break;
+		case OP_EXTEND:
+			/* best effort: the next extension tries again */
+			break;
+		case OP_NUM_KINDS:
+			break;
+	}
+	http_release(req);
+}
+
+/*
+ * agent_next_timer returns the earliest moment the run needs attention
+ * without network activity (a retry, its deadline), or 0.
+ */
+TimestampTz
+agent_next_timer(Run *run)
+{
+	TimestampTz t = 0;
+
+	for (int i = 0; i < OP_NUM_KINDS; i++)
+		if (run->ops[i].retry_at && (t == 0 || run->ops[i].retry_at < t))
+			t = run->ops[i].retry_at;
+	if (run->phase == PHASE_SETUP || run->phase == PHASE_EXECUTING)
+	{
+		TimestampTz ext = run->sandbox_expires - (TimestampTz) SANDBOX_EXTEND_AHEAD_S * USECS_PER_SEC;
+
+		if (t == 0 || run->deadline < t)
+			t = run->deadline;
+		if (run->have_sandbox && !run->sandbox_gone && ext < t &&
+			!op_busy(&run->ops[OP_EXTEND]) &&
+			run->sandbox_expires < run->deadline + (TimestampTz) SANDBOX_GRACE_S * USECS_PER_SEC)
+			t = ext;
+	}
+	return t;
+}
+
+/*
+ * agent_on_timers starts due retries, enforces the deadline, and keeps
+ * the sandbox's E2B timeout ahead of long runs.
+ */
+void
+agent_on_timers(AgentEnv *env, Run *run, TimestampTz now)
+{
+	if ((run->phase == PHASE_SETUP || run->phase == PHASE_EXECUTING) && now >= run->deadline)
+	{
+		agent_fail(env, run, "the run did not finish before its deadline (%s)",
+				   timestamptz_to_str(run->deadline));
+		return;
+	}
+	/* keep the sandbox alive for a run longer than one E2B timeout */
+	if ((run->phase == PHASE_SETUP || run->phase == PHASE_EXECUTING) && run->have_sandbox &&
+		!run->sandbox_gone && !op_busy(&run->ops[OP_EXTEND]) &&
+		run->sandbox_expires - now < (TimestampTz) SANDBOX_EXTEND_AHEAD_S * USECS_PER_SEC &&
+		run->sandbox_expires < run->deadline + (TimestampTz) SANDBOX_GRACE_S * USECS_PER_SEC)
+	{
+		run->sandbox_expires = now + (TimestampTz) sandbox_life_s(run) * USECS_PER_SEC;
+		start_op(env, run, OP_EXTEND);
+	}
+	for (int i = 0; i < OP_NUM_KINDS; i++)
+	{
+		RunOp	   *op = &run->ops[i];
+
+		if (op->retry_at && op->retry_at <= now && !op->deferred)
+		{
+			op->retry_at = 0;
+			start_op(env, run, (OpKind) i);
+		}
+	}
+}
+
+/*
+ * agent_after_commit continues a run once the worker's commit applied its
+ * staged writes (applied) or found them fenced (!applied: agent_lost was
+ * called already).
+ */
+void
+agent_after_commit(AgentEnv *env, Run *run, bool applied)
+{
+	if (!applied)
+		return;
+	if (run->transition)
+		run->status = run->new_status;
+	if (run->record_sandbox)
+		run->sandbox_recorded = true;
+	agent_clear_staged(run);
+
+	if (run->phase == PHASE_FINISHING)
+	{
+		if (run->have_sandbox && !run->sandbox_gone && !op_busy(&run->ops[OP_KILL]))
+			start_op(env, run, OP_KILL);
+		else if ((!run->have_sandbox || run->sandbox_gone) && !op_busy(&run->ops[OP_CREATE]) &&
+				 !op_busy(&run->ops[OP_KILL]))
+			run->phase = PHASE_DONE;
+		return;
+	}
+	if (run->phase == PHASE_ABANDONING)
+		return;
+	for (int i = 0; i < OP_NUM_KINDS; i++)
+		if (run->ops[i].deferred)
+		{
+			run->ops[i].deferred = false;
+			start_op(env, run, (OpKind) i);
+		}
+}
+
+/*
+ * agent_lost abandons a run that is no longer ours: cancelled by a user,
+ * or taken over (its lease lapsed and another attempt owns it now).  Its
+ * operations stop at once and its sandbox is killed.
+ */
+void
+agent_lost(AgentEnv *env, Run *run, bool cancelled, const char *why)
+{
+	if (run->lost)
+		return;
+	run->lost = true;
+	run->cancelled = cancelled;
+	agent_clear_staged(run);
+	stop_all_ops(env, run);
+	run->phase = PHASE_ABANDONING;
+	if (cancelled)
+	{
+		StringInfoData d;
+		bool		first = true;
+
+		run->status = RS_CANCELLED;
+		initStringInfo(&d);
+		appendStringInfoChar(&d, '{');
+		json_append_kv_string(&d, &first, "reason", why);
+		json_append_kv_raw(&d, &first, "sandbox", run->have_sandbox ? "\"killing\"" : "null");
+		appendStringInfoChar(&d, '}');
+		stage_event(run, "cancelled", d.data);
+	}
+	if (run->have_sandbox && !run->sandbox_gone)
+	{
+		/* the sandbox may not be recorded yet: record it to keep it tracked */
+		if (!run->sandbox_recorded)
+			run->record_sandbox = true;
+		start_op(env, run, OP_KILL);
+	}
+	else if (!op_busy(&run->ops[OP_CREATE]))
+		run->phase = PHASE_DONE;
+}
+
+/*
+ * agent_shutdown stops a run because the worker is stopping: operations
+ * end and the sandbox is killed; the run goes back to the queue (done by
+ * the worker's release statement).
+ */
+void
+agent_shutdown(AgentEnv *env, Run *run)
+{
+	stop_all_ops(env, run);
+	if (run->have_sandbox && !run->sandbox_gone)
+		start_op(env, run, OP_KILL);
+}

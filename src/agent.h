@@ -1,0 +1,181 @@
+/*-------------------------------------------------------------------------
+ *
+ * agent.h
+ *	  One agent run as the worker drives it: an explicit state machine of
+ *	  HTTP operations (create the sandbox, plan, call the model, run tools,
+ *	  kill the sandbox) whose outcomes are staged as database writes and
+ *	  committed by the worker in one short transaction per loop pass.
+ *
+ * Rules:
+ *	- A run never starts an HTTP operation that depends on a decision
+ *	  before that decision is committed (ops are "deferred" until the
+ *	  worker's commit applied the run's staged writes).
+ *	- Every staged write is conditional on the status we expect and on the
+ *	  attempt number (fencing); when it does not apply, the run was
+ *	  cancelled or taken over, and it is abandoned after killing its
+ *	  sandbox.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SANDBOX_AGENT_H
+#define SANDBOX_AGENT_H
+
+#include "postgres.h"
+
+#include "lib/ilist.h"
+#include "nodes/pg_list.h"
+
+#include "e2b.h"
+#include "evloop.h"
+#include "llm.h"
+#include "shmem.h"
+
+typedef enum RunStatus
+{
+	RS_PENDING,
+	RS_PLANNING,
+	RS_EXECUTING,
+	RS_COMPLETED,
+	RS_FAILED,
+	RS_CANCELLED
+} RunStatus;
+
+typedef enum RunPhase
+{
+	PHASE_SETUP,				/* creating the sandbox and planning, in parallel */
+	PHASE_EXECUTING,			/* the tool loop: model turns and tools */
+	PHASE_FINISHING,			/* terminal status committed; killing the sandbox */
+	PHASE_ABANDONING,			/* cancelled or taken over; killing the sandbox */
+	PHASE_DONE					/* nothing left: free the run */
+} RunPhase;
+
+typedef enum OpKind
+{
+	OP_CREATE,
+	OP_PLAN,
+	OP_LLM,
+	OP_TOOL,
+	OP_KILL,
+	OP_EXTEND,
+	OP_NUM_KINDS
+} OpKind;
+
+typedef enum ToolKind
+{
+	TOOL_RUN_COMMAND,
+	TOOL_WRITE_FILE,
+	TOOL_READ_FILE,
+	TOOL_RUN_CODE,
+	TOOL_INVALID
+} ToolKind;
+
+struct Run;
+
+/* One HTTP operation of a run, with its retry state. */
+typedef struct RunOp
+{
+	OpKind		kind;
+	struct Run *run;
+	MemoryContext cxt;			/* request and answer; reset per try */
+	HttpRequest *req;			/* in flight, or NULL */
+	int			tries;
+	TimestampTz retry_at;		/* waiting to retry (0 = not waiting) */
+	bool		deferred;		/* start after the next commit */
+	TimestampTz began;
+	/* OP_TOOL */
+	ToolKind	tool_kind;
+	LlmToolCall *tool;
+	ExecState	exec;
+	CodeState	code;
+} RunOp;
+
+/* A staged event: committed with the run's next write. */
+typedef struct RunEvent
+{
+	char	   *kind;
+	char	   *data;			/* JSON object text */
+} RunEvent;
+
+typedef struct Run
+{
+	dlist_node	node;
+	char		id[37];
+	int			attempt;
+	Oid			owner;
+	char	   *owner_name;
+	char	   *prompt;
+	char	   *model;
+	char	   *template_id;
+	int			max_turns;
+	TimestampTz deadline;
+	RunStatus	status;			/* as committed */
+	RunPhase	phase;
+	MemoryContext cxt;
+	MemoryContext stage_cxt;	/* staged writes, reset after each commit */
+
+	/* progress */
+	E2BSandbox	sandbox;
+	bool		have_sandbox;
+	bool		sandbox_recorded;
+	bool		sandbox_gone;
+	TimestampTz sandbox_expires;	/* when E2B will kill it unless extended */
+	char	   *plan_text;
+	char	   *plan_model;
+	int64		plan_in_tokens;
+	int64		plan_out_tokens;
+	LlmConversation conv;
+	int			turns;
+	int64		in_tokens;
+	int64		out_tokens;
+	int			llm_calls;
+	int			tool_calls;
+	List	   *tool_queue;		/* LlmToolCall * still to run this turn */
+	List	   *tool_results;	/* LlmToolResult * gathered this turn */
+
+	RunOp		ops[OP_NUM_KINDS];
+
+	/* staged writes, applied by queue_apply at the next commit */
+	List	   *events;			/* RunEvent * */
+	bool		transition;		/* move status: expect `status`, set `new_status` */
+	RunStatus	new_status;
+	char	   *set_plan;
+	char	   *set_result;
+	char	   *set_error;
+	bool		record_sandbox;
+	bool		mark_sandbox_killed;
+	int64		add_calls;
+	int64		add_in;
+	int64		add_out;
+
+	/* what the run is waiting for */
+	bool		lost;			/* cancelled or fenced: abandon */
+	bool		cancelled;		/* lost because a user cancelled it */
+	TimestampTz last_lease;
+	TimestampTz write_retry_at; /* a failed write is retried from then */
+} Run;
+
+/* What the agent needs from the worker. */
+typedef struct AgentEnv
+{
+	EventLoop  *ev;
+	WorkerSlot *slot;
+	LlmProvider provider;
+	int			lease_time;
+} AgentEnv;
+
+extern const char *run_status_name(RunStatus s);
+extern RunStatus run_status_from_name(const char *s);
+extern Run *agent_new(MemoryContext parent);
+extern void agent_start(AgentEnv *env, Run *run);
+extern void agent_on_done(AgentEnv *env, HttpRequest *req);
+extern void agent_on_timers(AgentEnv *env, Run *run, TimestampTz now);
+extern TimestampTz agent_next_timer(Run *run);
+extern void agent_after_commit(AgentEnv *env, Run *run, bool applied);
+extern void agent_lost(AgentEnv *env, Run *run, bool cancelled, const char *why);
+extern void agent_shutdown(AgentEnv *env, Run *run);
+extern bool agent_has_staged(Run *run);
+extern void agent_clear_staged(Run *run);
+extern void agent_fail(AgentEnv *env, Run *run, const char *fmt,...) pg_attribute_printf(3, 4);
+extern void agent_free(Run *run);
+
+#endif							/* SANDBOX_AGENT_H */

@@ -1,0 +1,716 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue.c
+ *	  The worker's SQL over agent_runs, agent_run_events and sandboxes.
+ *
+ * Statements are prepared once (per installation of the extension) and
+ * kept.  Each run's staged writes are applied in a subtransaction of the
+ * worker's loop transaction, so one failing run never costs the others
+ * their writes.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "queue.h"
+#include "sandbox.h"
+#include "shmem.h"
+
+typedef enum QueuePlan
+{
+	QP_CLAIM,
+	QP_ADVANCE,
+	QP_RECORD_SANDBOX,
+	QP_MARK_SANDBOX,
+	QP_STATES,
+	QP_RENEW,
+	QP_RESCUE,
+	QP_RELEASE,
+	QP_PRUNE_RUNS,
+	QP_NUM
+} QueuePlan;
+
+static SPIPlanPtr plans[QP_NUM];
+static Oid	plans_ext_oid = InvalidOid;
+static ExtensionInfo current_ext;
+
+/*
+ * queue_forget_plans drops the prepared statements (the extension was
+ * dropped or re-created).
+ */
+void
+queue_forget_plans(void)
+{
+	for (int i = 0; i < QP_NUM; i++)
+	{
+		if (plans[i])
+			SPI_freeplan(plans[i]);
+		plans[i] = NULL;
+	}
+	plans_ext_oid = InvalidOid;
+}
+
+/*
+ * queue_open checks, inside the loop's transaction, that the extension is
+ * installed and not being dropped, and locks agent_runs for the rest of
+ * the transaction.  A DROP EXTENSION in progress makes this return false
+ * at once instead of waiting: the worker never blocks DROP EXTENSION.
+ */
+bool
+queue_open(ExtensionInfo *ext)
+{
+	Oid			rel;
+
+	if (!sandbox_extension_info(ext, true))
+		return false;
+	rel = get_relname_relid("agent_runs", ext->schema_oid);
+	if (!OidIsValid(rel))
+		return false;
+	if (!ConditionalLockRelationOid(rel, AccessShareLock))
+		return false;
+	if (plans_ext_oid != ext->ext_oid)
+		queue_forget_plans();
+	current_ext = *ext;
+	current_ext.schema_quoted = MemoryContextStrdup(TopMemoryContext, ext->schema_quoted);
+	plans_ext_oid = ext->ext_oid;
+	return true;
+}
+
+/*
+ * plan_for prepares (once) and returns a statement; %1$s in sql is the
+ * extension's schema.
+ */
+static SPIPlanPtr
+plan_for(QueuePlan which, const char *sql, int nargs, Oid *types)
+{
+	if (plans[which] == NULL)
+	{
+		char	   *text = psprintf(sql, current_ext.schema_quoted);
+		SPIPlanPtr	p = SPI_prepare(text, nargs, types);
+
+		if (p == NULL)
+			elog(ERROR, "could not prepare worker statement: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		plans[which] = p;
+	}
+	return plans[which];
+}
+
+/*
+ * text_array builds a text[] datum from C strings.
+ */
+static Datum
+text_array(List *strings)
+{
+	int			n = list_length(strings);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, strings)
+		elems[i++] = CStringGetTextDatum((char *) lfirst(lc));
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+static Datum
+int_array(int *vals, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		elems[i] = Int32GetDatum(vals[i]);
+	return PointerGetDatum(construct_array(elems, n, INT4OID, 4, true, TYPALIGN_INT));
+}
+
+static char *
+getstr(HeapTuple tup, TupleDesc desc, int col, MemoryContext cxt)
+{
+	char	   *s = SPI_getvalue(tup, desc, col);
+
+	return s ? MemoryContextStrdup(cxt, s) : NULL;
+}
+
+static int
+getint(HeapTuple tup, TupleDesc desc, int col, int dflt)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? dflt : DatumGetInt32(d);
+}
+
+/*
+ * queue_claim takes up to n runs that are due, highest priority first,
+ * with FOR UPDATE SKIP LOCKED (so several workers never take the same
+ * run), moves them to planning with a lease and a new attempt number, and
+ * writes their status events.
+ */
+List *
+queue_claim(int n, int lease_s, MemoryContext cxt)
+{
+	static const char *sql =
+		"WITH c AS ("
+		"  SELECT id FROM %1$s.agent_runs"
+		"   WHERE status = 'pending' AND run_after <= pg_catalog.now()"
+		"   ORDER BY priority DESC, run_after, created_at"
+		"   LIMIT $1 FOR UPDATE SKIP LOCKED),"
+		" u AS ("
+		"  UPDATE %1$s.agent_runs r SET status = 'planning', attempts = r.attempts + 1,"
+		"    started_at = COALESCE(r.started_at, pg_catalog.now()),"
+		"    lease_until = pg_catalog.now() + pg_catalog.make_interval(secs => $2),"
+		"    deadline_at = pg_catalog.now() + pg_catalog.make_interval(secs => COALESCE(r.timeout_s, $3)),"
+		"    worker_pid = $4, last_seq = r.last_seq + 1, error = NULL, updated_at = pg_catalog.now()"
+		"   FROM c WHERE r.id = c.id"
+		"   RETURNING r.id, r.prompt, r.model, r.template, r.max_turns, r.attempts,"
+		"             r.owner, r.deadline_at, r.last_seq),"
+		" e AS ("
+		"  INSERT INTO %1$s.agent_run_events (run_id, seq, attempt, kind, data)"
+		"  SELECT id, last_seq, attempts, 'status',"
+		"         pg_catalog.jsonb_build_object('from', 'pending', 'to', 'planning',"
+		"                                       'attempt', attempts, 'worker_pid', $4)"
+		"    FROM u)"
+		" SELECT id::text, prompt, model, template, max_turns, attempts, owner::oid,"
+		"        deadline_at, owner::text FROM u";
+	Oid			types[4] = {INT4OID, INT4OID, INT4OID, INT4OID};
+	Datum		values[4];
+	List	   *claimed = NIL;
+
+	values[0] = Int32GetDatum(n);
+	values[1] = Int32GetDatum(lease_s);
+	values[2] = Int32GetDatum(sandbox_run_timeout);
+	values[3] = Int32GetDatum(MyProcPid);
+	SPI_connect();
+	if (SPI_execute_plan(plan_for(QP_CLAIM, sql, 4, types), values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "claiming runs failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		ClaimedRun *c = MemoryContextAllocZero(cxt, sizeof(ClaimedRun));
+		char	   *id = SPI_getvalue(tup, desc, 1);
+		bool		isnull;
+
+		strlcpy(c->id, id, sizeof(c->id));
+		c->prompt = getstr(tup, desc, 2, cxt);
+		c->model = getstr(tup, desc, 3, cxt);
+		c->template_id = getstr(tup, desc, 4, cxt);
+		c->max_turns = getint(tup, desc, 5, 0);
+		c->attempt = getint(tup, desc, 6, 1);
+		c->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 7, &isnull));
+		c->deadline = DatumGetTimestampTz(SPI_getbinval(tup, desc, 8, &isnull));
+		c->owner_name = getstr(tup, desc, 9, cxt);
+		claimed = lappend(claimed, c);
+	}
+	SPI_finish();
+	return claimed;
+}
+
+/*
+ * record_sandbox writes the run's sandbox into `sandboxes` (owner = the
+ * run's owner).  Not fenced: the sandbox exists whatever became of the
+ * run, so it must be tracked.
+ */
+static void
+record_sandbox(Run *run)
+{
+	static const char *sql =
+		"WITH s AS ("
+		"  INSERT INTO %1$s.sandboxes (sandbox_id, owner, run_id, template, metadata,"
+		"                              expires_at, domain, last_used_at)"
+		"  VALUES ($1, $2::pg_catalog.regrole, $3::uuid, $4,"
+		"          pg_catalog.jsonb_build_object('pgsandbox_run', $3::text),"
+		"          $5, $6, pg_catalog.now())"
+		"  ON CONFLICT (sandbox_id) DO NOTHING RETURNING sandbox_id)"
+		" INSERT INTO %1$s.sandbox_access (sandbox_id, access_token, envd_version)"
+		" SELECT sandbox_id, $7, $8 FROM s";
+	Oid			types[8] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	values[0] = CStringGetTextDatum(run->sandbox.sandbox_id);
+	values[1] = ObjectIdGetDatum(run->owner);
+	values[2] = CStringGetTextDatum(run->id);
+	values[3] = CStringGetTextDatum(run->template_id);
+	values[4] = TimestampTzGetDatum(run->sandbox_expires);
+	if (run->sandbox.domain)
+		values[5] = CStringGetTextDatum(run->sandbox.domain);
+	else
+		nulls[5] = 'n';
+	if (run->sandbox.access_token)
+		values[6] = CStringGetTextDatum(run->sandbox.access_token);
+	else
+		nulls[6] = 'n';
+	if (run->sandbox.envd_version)
+		values[7] = CStringGetTextDatum(run->sandbox.envd_version);
+	else
+		nulls[7] = 'n';
+	if (SPI_execute_plan(plan_for(QP_RECORD_SANDBOX, sql, 8, types), values, nulls, false, 0) < 0)
+		elog(ERROR, "recording sandbox failed");
+}
+
+/*
+ * queue_mark_sandbox sets a sandbox's state (killed, lost...).
+ */
+void
+queue_mark_sandbox(const char *sandbox_id, const char *state)
+{
+	static const char *sql =
+		"UPDATE %1$s.sandboxes SET state = $2::%1$s.sandbox_state,"
+		"       killed_at = COALESCE(killed_at, pg_catalog.now())"
+		" WHERE sandbox_id = $1 AND state = 'running'";
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(sandbox_id);
+	values[1] = CStringGetTextDatum(state);
+	SPI_connect();
+	if (SPI_execute_plan(plan_for(QP_MARK_SANDBOX, sql, 2, types), values, NULL, false, 0) < 0)
+		elog(ERROR, "marking sandbox failed");
+	SPI_finish();
+}
+
+/*
+ * advance applies a run's fenced writes: the optional transition, its
+ * columns and its events, in one statement that matches only while the
+ * row still has the status and attempt we hold.  Returns whether it
+ * matched.
+ */
+static bool
+advance(Run *run, int lease_s)
+{
+	static const char *sql =
+		"WITH r AS ("
+		"  UPDATE %1$s.agent_runs SET"
+		"    status = $4::%1$s.agent_run_status,"
+		"    plan = COALESCE($5::pg_catalog.jsonb, plan),"
+		"    plan_version = plan_version + CASE WHEN $5 IS NULL THEN 0 ELSE 1 END,"
+		"    result = COALESCE($6::pg_catalog.jsonb, result),"
+		"    error = COALESCE($7, error),"
+		"    sandbox_id = COALESCE($8, sandbox_id),"
+		"    completed_at = CASE WHEN $4 IN ('completed', 'failed', 'cancelled')"
+		"                        THEN COALESCE(completed_at, pg_catalog.now()) END,"
+		"    lease_until = CASE WHEN $4 IN ('completed', 'failed', 'cancelled') THEN NULL"
+		"                       ELSE pg_catalog.now() + pg_catalog.make_interval(secs => $9) END,"
+		"    llm_calls = llm_calls + $10, input_tokens = input_tokens + $11,"
+		"    output_tokens = output_tokens + $12,"
+		"    last_seq = last_seq + pg_catalog.cardinality($13), updated_at = pg_catalog.now()"
+		"  WHERE id = $1::uuid AND status = $2::%1$s.agent_run_status AND attempts = $3"
+		"  RETURNING last_seq)"
+		" INSERT INTO %1$s.agent_run_events (run_id, seq, attempt, kind, data)"
+		" SELECT $1::uuid, r.last_seq - pg_catalog.cardinality($13) + e.ord::int, $3, e.kind,"
+		"        e.data::pg_catalog.jsonb"
+		"   FROM r, ROWS FROM (pg_catalog.unnest($13), pg_catalog.unnest($14))"
+		"        WITH ORDINALITY AS e(kind, data, ord)";
+	Oid			types[14] = {TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, INT4OID, INT4OID, INT8OID, INT8OID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[14];
+	char		nulls[14];
+	List	   *kinds = NIL;
+	List	   *datas = NIL;
+	ListCell   *lc;
+	RunStatus	to = run->transition ? run->new_status : run->status;
+	int			rc;
+
+	Assert(run->events != NIL);
+	memset(nulls, ' ', sizeof(nulls));
+	foreach(lc, run->events)
+	{
+		RunEvent   *e = lfirst(lc);
+
+		kinds = lappend(kinds, e->kind);
+		datas = lappend(datas, e->data);
+	}
+	values[0] = CStringGetTextDatum(run->id);
+	values[1] = CStringGetTextDatum(run_status_name(run->status));
+	values[2] = Int32GetDatum(run->attempt);
+	values[3] = CStringGetTextDatum(run_status_name(to));
+#define TEXT_OR_NULL(i, s) do { if (s) values[i] = CStringGetTextDatum(s); else nulls[i] = 'n'; } while (0)
+	TEXT_OR_NULL(4, run->set_plan);
+	TEXT_OR_NULL(5, run->set_result);
+	TEXT_OR_NULL(6, run->set_error);
+	TEXT_OR_NULL(7, run->record_sandbox ? run->sandbox.sandbox_id : NULL);
+#undef TEXT_OR_NULL
+	values[8] = Int32GetDatum(lease_s);
+	values[9] = Int32GetDatum((int32) run->add_calls);
+	values[10] = Int64GetDatum(run->add_in);
+	values[11] = Int64GetDatum(run->add_out);
+	values[12] = text_array(kinds);
+	values[13] = text_array(datas);
+	rc = SPI_execute_plan(plan_for(QP_ADVANCE, sql, 14, types), values, nulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "advancing run %s failed: %s", run->id, SPI_result_code_string(rc));
+	return SPI_processed > 0;
+}
+
+/*
+ * queue_apply applies a run's staged writes in a subtransaction: record
+ * its sandbox (always), its fenced transition and events, and a sandbox
+ * killed.  Returns false when an error prevented it (the writes stay
+ * staged for the next pass); *fenced_out tells that the fenced part did
+ * not match (the run is no longer ours to write).
+ */
+bool
+queue_apply(Run *run, int lease_s, bool *fenced_out)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = true;
+	volatile bool fenced = false;
+
+	*fenced_out = false;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		SPI_connect();
+		if (run->record_sandbox && run->have_sandbox)
+			record_sandbox(run);
+		if (run->events != NIL && (!run->lost || run->cancelled))
+			fenced = !advance(run, lease_s);
+		SPI_finish();
+		if (run->mark_sandbox_killed && run->have_sandbox)
+			queue_mark_sandbox(run->sandbox.sandbox_id, "killed");
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ereport(WARNING,
+				(errmsg("sandbox worker: could not write run %s: %s", run->id, edata->message)));
+		ok = false;
+	}
+	PG_END_TRY();
+	*fenced_out = fenced;
+	return ok;
+}
+
+/*
+ * runs_arrays builds the id and attempt arrays of a list of runs.
+ */
+static void
+runs_arrays(List *runs, Datum *ids, Datum *attempts)
+{
+	List	   *idl = NIL;
+	int		   *att = palloc(sizeof(int) * Max(list_length(runs), 1));
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, runs)
+	{
+		Run		   *r = lfirst(lc);
+
+		idl = lappend(idl, r->id);
+		att[i++] = r->attempt;
+	}
+	*ids = text_array(idl);
+	*attempts = int_array(att, i);
+}
+
+/*
+ * queue_find_lost looks at the rows of runs we hold and returns those that
+ * were cancelled or taken over (as LostRun *).
+ */
+List *
+queue_find_lost(List *runs, MemoryContext cxt)
+{
+	static const char *sql =
+		"SELECT x.id, r.status::text, r.attempts"
+		"  FROM pg_catalog.unnest($1) AS x(id)"
+		"  LEFT JOIN %1$s.agent_runs r ON r.id = x.id::uuid";
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	Datum		dummy;
+	List	   *lost = NIL;
+
+	if (runs == NIL)
+		return NIL;
+	runs_arrays(runs, &values[0], &dummy);
+	SPI_connect();
+	if (SPI_execute_plan(plan_for(QP_STATES, sql, 1, types), values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading run states failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *id = SPI_getvalue(tup, desc, 1);
+		char	   *status = SPI_getvalue(tup, desc, 2);
+		int			attempts = getint(tup, desc, 3, -1);
+		ListCell   *lc;
+
+		foreach(lc, runs)
+		{
+			Run		   *r = lfirst(lc);
+			LostRun    *l;
+
+			if (strcmp(r->id, id) != 0)
+				continue;
+			if (status != NULL && attempts == r->attempt &&
+				(strcmp(status, run_status_name(r->status)) == 0 ||
+				 (r->transition && strcmp(status, run_status_name(r->new_status)) == 0)))
+				break;
+			l = MemoryContextAllocZero(cxt, sizeof(LostRun));
+			l->run = r;
+			l->cancelled = status != NULL && attempts == r->attempt && strcmp(status, "cancelled") == 0;
+			l->why = MemoryContextStrdup(cxt, status == NULL ? "the run was deleted" :
+										 l->cancelled ? "cancelled by a user" :
+										 attempts != r->attempt ? "another attempt took the run over" :
+										 psprintf("its status became %s elsewhere", status));
+			lost = lappend(lost, l);
+			break;
+		}
+	}
+	SPI_finish();
+	return lost;
+}
+
+/*
+ * queue_renew extends the leases of runs in flight; returns those whose
+ * lease could not be renewed (their row moved on), as Run *.
+ */
+List *
+queue_renew(List *runs, int lease_s, MemoryContext cxt)
+{
+	static const char *sql =
+		"UPDATE %1$s.agent_runs r"
+		"   SET lease_until = pg_catalog.now() + pg_catalog.make_interval(secs => $3)"
+		"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS x(id, attempt)"
+		" WHERE r.id = x.id::uuid AND r.attempts = x.attempt"
+		"   AND r.status IN ('planning', 'executing')"
+		" RETURNING r.id::text";
+	Oid			types[3] = {TEXTARRAYOID, INT4ARRAYOID, INT4OID};
+	Datum		values[3];
+	List	   *missing = NIL;
+	ListCell   *lc;
+
+	if (runs == NIL)
+		return NIL;
+	runs_arrays(runs, &values[0], &values[1]);
+	values[2] = Int32GetDatum(lease_s);
+	SPI_connect();
+	if (SPI_execute_plan(plan_for(QP_RENEW, sql, 3, types), values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "renewing leases failed");
+	foreach(lc, runs)
+	{
+		Run		   *r = lfirst(lc);
+		bool		found = false;
+
+		for (uint64 i = 0; i < SPI_processed && !found; i++)
+			found = strcmp(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1), r->id) == 0;
+		if (!found)
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
+			missing = lappend(missing, r);
+			MemoryContextSwitchTo(old);
+		}
+		else
+			r->last_lease = GetCurrentTimestamp();
+	}
+	SPI_finish();
+	return missing;
+}
+
+/*
+ * live_worker_pids returns the pids of the running workers.
+ */
+static Datum
+live_worker_pids(void)
+{
+	int			pids[SANDBOX_MAX_WORKERS];
+	int			n = 0;
+
+	for (int i = 0; i < SANDBOX_MAX_WORKERS && sandbox_shared; i++)
+	{
+		WorkerSlot *s = &sandbox_shared->slots[i];
+
+		SpinLockAcquire(&s->mutex);
+		if (s->pid != 0)
+			pids[n++] = s->pid;
+		SpinLockRelease(&s->mutex);
+	}
+	return int_array(pids, n);
+}
+
+/*
+ * queue_rescue finds runs in flight whose worker is gone (a pid that is not
+ * a live worker: crash, kill -9, restart) or whose lease lapsed (a stalled
+ * worker), and puts them back to pending with a backoff, or to failed when
+ * they used sandbox.max_attempts.  Each gets a "rescued" event.  Returns
+ * the sandboxes of the abandoned attempts, to be killed (OrphanSandbox *).
+ */
+List *
+queue_rescue(int max_attempts, MemoryContext cxt, int *rescued)
+{
+	static const char *sql =
+		"WITH lapsed AS ("
+		"  SELECT id, status AS old_status, worker_pid AS old_pid,"
+		"         lease_until < pg_catalog.now() AS expired"
+		"    FROM %1$s.agent_runs"
+		"   WHERE status IN ('planning', 'executing')"
+		"     AND (lease_until < pg_catalog.now()"
+		"          OR NOT (COALESCE(worker_pid, 0) = ANY ($2)))"
+		"   ORDER BY lease_until LIMIT 500 FOR UPDATE SKIP LOCKED),"
+		" u AS ("
+		"  UPDATE %1$s.agent_runs r SET"
+		"    status = CASE WHEN r.attempts >= $1 THEN 'failed' ELSE 'pending' END::%1$s.agent_run_status,"
+		"    run_after = pg_catalog.now() + pg_catalog.make_interval(secs =>"
+		"                LEAST(pg_catalog.power(2, r.attempts), 60) * (0.5 + pg_catalog.random() / 2)),"
+		"    lease_until = NULL, worker_pid = NULL,"
+		"    error = CASE WHEN r.attempts >= $1 THEN pg_catalog.format("
+		"      'attempt %%s did not finish: its worker stopped (%%s), and sandbox.max_attempts (%%s) is used up',"
+		"      r.attempts, CASE WHEN l.expired THEN 'lease expired' ELSE 'process gone' END, $1) END,"
+		"    completed_at = CASE WHEN r.attempts >= $1 THEN pg_catalog.now() END,"
+		"    last_seq = r.last_seq + 1, updated_at = pg_catalog.now()"
+		"   FROM lapsed l WHERE r.id = l.id"
+		"   RETURNING r.id, r.status, r.attempts, r.last_seq, r.run_after, l.old_status,"
+		"             l.old_pid, l.expired),"
+		" e AS ("
+		"  INSERT INTO %1$s.agent_run_events (run_id, seq, attempt, kind, data)"
+		"  SELECT id, last_seq, attempts, 'rescued', pg_catalog.jsonb_build_object("
+		"           'from', old_status, 'to', status, 'attempt', attempts,"
+		"           'reason', CASE WHEN expired THEN 'lease expired' ELSE 'worker process gone' END,"
+		"           'worker_pid', old_pid,"
+		"           'next_try_at', CASE WHEN status = 'pending' THEN run_after END)"
+		"    FROM u)"
+		" SELECT u.id::text, s.sandbox_id"
+		"   FROM u LEFT JOIN %1$s.sandboxes s ON s.run_id = u.id AND s.state = 'running'";
+	Oid			types[2] = {INT4OID, INT4ARRAYOID};
+	Datum		values[2];
+	List	   *orphans = NIL;
+	List	   *seen = NIL;
+
+	values[0] = Int32GetDatum(max_attempts);
+	values[1] = live_worker_pids();
+	SPI_connect();
+	if (SPI_execute_plan(plan_for(QP_RESCUE, sql, 2, types), values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "rescuing runs failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *id = SPI_getvalue(tup, desc, 1);
+		char	   *sb = SPI_getvalue(tup, desc, 2);
+
+		if (!list_member(seen, makeString(id)))
+			seen = lappend(seen, makeString(id));
+		if (sb)
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+			OrphanSandbox *o = palloc0(sizeof(OrphanSandbox));
+
+			o->sandbox_id = pstrdup(sb);
+			o->run_id = pstrdup(id);
+			o->reason = pstrdup("its run was rescued from a dead worker");
+			orphans = lappend(orphans, o);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	*rescued = list_length(seen);
+	SPI_finish();
+	return orphans;
+}
+
+/*
+ * queue_release puts a run we hold back to pending because the worker is
+ * stopping (SIGTERM); another worker, or this one after its restart, takes
+ * it again.
+ */
+void
+queue_release(Run *run, const char *why)
+{
+	static const char *sql =
+		"WITH u AS ("
+		"  UPDATE %1$s.agent_runs SET status = 'pending', lease_until = NULL, worker_pid = NULL,"
+		"         run_after = pg_catalog.now(), last_seq = last_seq + 1, updated_at = pg_catalog.now()"
+		"   WHERE id = $1::uuid AND attempts = $2 AND status IN ('planning', 'executing')"
+		"   RETURNING id, status, attempts, last_seq)"
+		" INSERT INTO %1$s.agent_run_events (run_id, seq, attempt, kind, data)"
+		" SELECT id, last_seq, attempts, 'released',"
+		"        pg_catalog.jsonb_build_object('to', status, 'reason', $3::text) FROM u";
+	Oid			types[3] = {TEXTOID, INT4OID, TEXTOID};
+	Datum		values[3];
+
+	values[0] = CStringGetTextDatum(run->id);
+	values[1] = Int32GetDatum(run->attempt);
+	values[2] = CStringGetTextDatum(why);
+	SPI_connect();
+	if (SPI_execute_plan(plan_for(QP_RELEASE, sql, 3, types), values, NULL, false, 0) < 0)
+		elog(ERROR, "releasing run failed");
+	SPI_finish();
+}
+
+/*
+ * queue_run_states returns, of the given run ids, those whose run is still
+ * live (pending, planning or executing), as C strings.
+ */
+List *
+queue_run_states(List *run_ids, MemoryContext cxt)
+{
+	static const char *sql =
+		"SELECT r.id::text FROM %1$s.agent_runs r"
+		" WHERE r.id = ANY ($1::uuid[]) AND r.status IN ('pending', 'planning', 'executing')";
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	List	   *live = NIL;
+
+	if (run_ids == NIL)
+		return NIL;
+	values[0] = text_array(run_ids);
+	SPI_connect();
+	if (SPI_execute_with_args(psprintf(sql, current_ext.schema_quoted), 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading run states failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		live = lappend(live, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return live;
+}
+
+/*
+ * queue_prune deletes up to `batch` finished runs (and, by cascade, their
+ * events) older than the retention; small batches keep locks short.
+ */
+List *
+queue_prune(int retention_s, int batch)
+{
+	static const char *sql =
+		"WITH old AS ("
+		"  SELECT id FROM %1$s.agent_runs"
+		"   WHERE completed_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)"
+		"   ORDER BY completed_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+		" DELETE FROM %1$s.agent_runs r USING old WHERE r.id = old.id";
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2];
+
+	values[0] = Int32GetDatum(retention_s);
+	values[1] = Int32GetDatum(batch);
+	SPI_connect();
+	if (SPI_execute_plan(plan_for(QP_PRUNE_RUNS, sql, 2, types), values, NULL, false, 0) < 0)
+		elog(ERROR, "pruning runs failed");
+	SPI_finish();
+	return NIL;
+}

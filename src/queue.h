@@ -1,0 +1,62 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue.h
+ *	  The worker's SQL: claiming runs, applying a run's staged writes
+ *	  (fenced by status and attempt), renewing leases, finding cancelled
+ *	  runs, rescuing runs whose worker died, and releasing runs at
+ *	  shutdown.  All of it runs inside the worker's one short transaction
+ *	  per loop pass.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SANDBOX_QUEUE_H
+#define SANDBOX_QUEUE_H
+
+#include "postgres.h"
+#include "nodes/pg_list.h"
+
+#include "agent.h"
+#include "registry.h"
+
+typedef struct ClaimedRun
+{
+	char		id[37];
+	char	   *prompt;
+	char	   *model;
+	char	   *template_id;
+	int			max_turns;
+	int			attempt;
+	Oid			owner;
+	char	   *owner_name;
+	TimestampTz deadline;
+} ClaimedRun;
+
+/* A run in flight whose row no longer matches what we hold. */
+typedef struct LostRun
+{
+	Run		   *run;
+	bool		cancelled;
+	char	   *why;
+} LostRun;
+
+/* A sandbox to kill that no run of ours holds (rescued runs, reaper). */
+typedef struct OrphanSandbox
+{
+	char	   *sandbox_id;
+	char	   *run_id;
+	char	   *reason;
+} OrphanSandbox;
+
+extern bool queue_open(ExtensionInfo *ext);
+extern void queue_forget_plans(void);
+extern List *queue_claim(int n, int lease_s, MemoryContext cxt);
+extern bool queue_apply(Run *run, int lease_s, bool *fenced_out);
+extern List *queue_find_lost(List *runs, MemoryContext cxt);
+extern List *queue_renew(List *runs, int lease_s, MemoryContext cxt);
+extern List *queue_rescue(int max_attempts, MemoryContext cxt, int *rescued);
+extern void queue_mark_sandbox(const char *sandbox_id, const char *state);
+extern void queue_release(Run *run, const char *why);
+extern List *queue_run_states(List *run_ids, MemoryContext cxt);
+extern List *queue_prune(int retention_s, int batch);
+
+#endif							/* SANDBOX_QUEUE_H */

@@ -1,0 +1,135 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *	  The shared-memory area of the extension (only when preloaded) and the
+ *	  wake-up of workers by committing transactions.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/timestamp.h"
+
+#include "sandbox.h"
+#include "shmem.h"
+
+SandboxShared *sandbox_shared = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/*
+ * shmem_request asks the postmaster for our area (PostgreSQL 15 hook).
+ */
+static void
+shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(SandboxShared)));
+}
+
+/*
+ * shmem_startup creates or attaches to the area.
+ */
+static void
+shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	sandbox_shared = ShmemInitStruct("sandbox", sizeof(SandboxShared), &found);
+	if (!found)
+	{
+		memset(sandbox_shared, 0, sizeof(SandboxShared));
+		for (int i = 0; i < SANDBOX_MAX_WORKERS; i++)
+		{
+			WorkerSlot *s = &sandbox_shared->slots[i];
+
+			SpinLockInit(&s->mutex);
+			s->procno = -1;
+			pg_atomic_init_u32(&s->state, WORKER_STOPPED);
+			pg_atomic_init_u32(&s->wake, 0);
+			pg_atomic_init_u32(&s->cancel_check, 0);
+			pg_atomic_init_u32(&s->runs_in_flight, 0);
+			pg_atomic_init_u32(&s->requests_in_flight, 0);
+			for (int c = 0; c < WC_NUM_COUNTERS; c++)
+				pg_atomic_init_u64(&s->counters[c], 0);
+		}
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * sandbox_shmem_init installs the hooks; called from _PG_init when the
+ * library is preloaded.
+ */
+void
+sandbox_shmem_init(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = shmem_startup;
+}
+
+/*
+ * sandbox_wake_workers sets each running worker's latch.  The wake flag is
+ * set with a compare-and-swap so that a thousand commits in a row cost the
+ * worker one wake-up, not a thousand.
+ */
+void
+sandbox_wake_workers(bool cancel)
+{
+	if (sandbox_shared == NULL)
+		return;
+	for (int i = 0; i < SANDBOX_MAX_WORKERS; i++)
+	{
+		WorkerSlot *s = &sandbox_shared->slots[i];
+		uint32		expected = 0;
+		int			procno;
+
+		if (cancel)
+			pg_atomic_write_u32(&s->cancel_check, 1);
+		if (!pg_atomic_compare_exchange_u32(&s->wake, &expected, 1) && !cancel)
+			continue;
+		SpinLockAcquire(&s->mutex);
+		procno = s->pid != 0 ? s->procno : -1;
+		SpinLockRelease(&s->mutex);
+		if (procno >= 0)
+			SetLatch(&ProcGlobal->allProcs[procno].procLatch);
+	}
+}
+
+void
+sandbox_counter_add(WorkerSlot *slot, WorkerCounter c, uint64 n)
+{
+	if (slot)
+		pg_atomic_fetch_add_u64(&slot->counters[c], n);
+}
+
+/*
+ * sandbox_set_last_error records a worker's latest error for
+ * sandbox_worker_status().  The message must hold no secret (none of ours
+ * do: they quote providers' answers and curl's errors only).
+ */
+void
+sandbox_set_last_error(WorkerSlot *slot, const char *msg)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (slot == NULL)
+		return;
+	SpinLockAcquire(&slot->mutex);
+	strlcpy(slot->last_error, msg, sizeof(slot->last_error));
+	slot->last_error_at = now;
+	SpinLockRelease(&slot->mutex);
+}

@@ -1,0 +1,72 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.h
+ *	  What the agent-run workers share with backends: one slot per worker
+ *	  with its pid, its PGPROC number (to set its latch), a wake flag,
+ *	  counters and its last error.  No pointers, no file descriptors.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SANDBOX_SHMEM_H
+#define SANDBOX_SHMEM_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "port/atomics.h"
+#include "storage/spin.h"
+
+#include "worker.h"
+
+typedef enum WorkerState
+{
+	WORKER_STOPPED = 0,
+	WORKER_STARTING,
+	WORKER_IDLE_NO_EXTENSION,	/* waiting for CREATE EXTENSION */
+	WORKER_RUNNING,
+	WORKER_STOPPING
+} WorkerState;
+
+typedef enum WorkerCounter
+{
+	WC_RUNS_CLAIMED,
+	WC_RUNS_COMPLETED,
+	WC_RUNS_FAILED,
+	WC_RUNS_CANCELLED,
+	WC_RUNS_RESCUED,
+	WC_HTTP_REQUESTS,
+	WC_HTTP_RETRIES,
+	WC_SANDBOXES_CREATED,
+	WC_SANDBOXES_KILLED,
+	WC_NUM_COUNTERS
+} WorkerCounter;
+
+typedef struct WorkerSlot
+{
+	slock_t		mutex;			/* protects pid, procno, last_error* */
+	pid_t		pid;
+	int			procno;
+	TimestampTz started_at;
+	char		last_error[256];
+	TimestampTz last_error_at;
+	pg_atomic_uint32 state;
+	pg_atomic_uint32 wake;		/* a committer asked for a look at the queue */
+	pg_atomic_uint32 cancel_check;	/* a committer cancelled a run */
+	pg_atomic_uint32 runs_in_flight;
+	pg_atomic_uint32 requests_in_flight;
+	pg_atomic_uint64 counters[WC_NUM_COUNTERS];
+} WorkerSlot;
+
+typedef struct SandboxShared
+{
+	WorkerSlot	slots[SANDBOX_MAX_WORKERS];
+} SandboxShared;
+
+extern SandboxShared *sandbox_shared;
+
+extern void sandbox_shmem_init(void);
+extern void sandbox_wake_workers(bool cancel);
+extern void sandbox_counter_add(WorkerSlot *slot, WorkerCounter c, uint64 n);
+extern void sandbox_set_last_error(WorkerSlot *slot, const char *msg);
+
+#endif							/* SANDBOX_SHMEM_H */

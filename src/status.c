@@ -1,0 +1,85 @@
+/*-------------------------------------------------------------------------
+ *
+ * status.c
+ *	  sandbox_worker_status(): what each agent-run worker is doing.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "sandbox.h"
+#include "shmem.h"
+
+PG_FUNCTION_INFO_V1(sandbox_worker_status);
+
+static const char *
+state_name(WorkerState s)
+{
+	switch (s)
+	{
+		case WORKER_STOPPED:
+			return "stopped";
+		case WORKER_STARTING:
+			return "starting";
+		case WORKER_IDLE_NO_EXTENSION:
+			return "waiting for the extension";
+		case WORKER_RUNNING:
+			return "running";
+		case WORKER_STOPPING:
+			return "stopping";
+	}
+	return "unknown";
+}
+
+/*
+ * sandbox_worker_status returns one row per configured worker.  Without
+ * shared_preload_libraries there are no workers, and no rows.
+ */
+Datum
+sandbox_worker_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (sandbox_shared == NULL)
+		return (Datum) 0;
+	for (int i = 0; i < sandbox_workers; i++)
+	{
+		WorkerSlot *s = &sandbox_shared->slots[i];
+		Datum		values[17];
+		bool		nulls[17] = {0};
+		pid_t		pid;
+		TimestampTz started;
+		char		last_error[256];
+		TimestampTz last_error_at;
+
+		SpinLockAcquire(&s->mutex);
+		pid = s->pid;
+		started = s->started_at;
+		strlcpy(last_error, s->last_error, sizeof(last_error));
+		last_error_at = s->last_error_at;
+		SpinLockRelease(&s->mutex);
+
+		values[0] = Int32GetDatum(i + 1);
+		values[1] = Int32GetDatum(pid);
+		nulls[1] = pid == 0;
+		values[2] = CStringGetTextDatum(state_name((WorkerState) pg_atomic_read_u32(&s->state)));
+		values[3] = TimestampTzGetDatum(started);
+		nulls[3] = started == 0;
+		values[4] = Int32GetDatum((int32) pg_atomic_read_u32(&s->runs_in_flight));
+		values[5] = Int32GetDatum((int32) pg_atomic_read_u32(&s->requests_in_flight));
+		for (int c = 0; c < WC_NUM_COUNTERS; c++)
+			values[6 + c] = Int64GetDatum((int64) pg_atomic_read_u64(&s->counters[c]));
+		values[15] = CStringGetTextDatum(last_error);
+		nulls[15] = last_error[0] == '\0';
+		values[16] = TimestampTzGetDatum(last_error_at);
+		nulls[16] = last_error_at == 0;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

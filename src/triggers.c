@@ -1,0 +1,353 @@
+/*-------------------------------------------------------------------------
+ *
+ * triggers.c
+ *	  The triggers of agent_runs.
+ *
+ * agent_runs_guard (BEFORE INSERT OR UPDATE) keeps users to enqueueing,
+ * cancelling, and rescheduling a run that waits; everything else in a row
+ * is the worker's.  A cancel is stamped here (completed_at, an event), so
+ * it is recorded even for a run no worker holds.
+ *
+ * agent_runs_notify (AFTER INSERT OR UPDATE OF status) sends NOTIFY
+ * agent_runs '{"id":...,"status":...}' and, for new pending runs and
+ * cancels, wakes the workers when the transaction commits: only at commit,
+ * so a worker never looks for a row it cannot see yet.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "json_util.h"
+#include "registry.h"
+#include "sandbox.h"
+#include "shmem.h"
+#include "worker.h"
+
+PG_FUNCTION_INFO_V1(agent_runs_guard);
+PG_FUNCTION_INFO_V1(agent_runs_notify);
+
+static bool wake_at_commit = false;
+static bool cancel_at_commit = false;
+static bool xact_callback_registered = false;
+
+/* Columns a user may set when enqueueing; the rest start at defaults. */
+static const char *const user_insert_columns[] = {
+	"id", "prompt", "status", "model", "template", "max_turns", "timeout_s",
+	"priority", "run_after", "metadata", "owner", "created_at", "updated_at", NULL
+};
+
+/* Columns a user may change while the run is still pending. */
+static const char *const user_pending_columns[] = {
+	"priority", "run_after", "metadata", NULL
+};
+
+static bool
+in_list(const char *name, const char *const *list)
+{
+	for (int i = 0; list[i]; i++)
+		if (strcmp(name, list[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * status_of reads the status column of a tuple as a C string.
+ */
+static char *
+status_of(HeapTuple tup, TupleDesc desc)
+{
+	char	   *s = SPI_getvalue(tup, desc, SPI_fnumber(desc, "status"));
+
+	return s ? s : pstrdup("");
+}
+
+static bool
+is_terminal(const char *status)
+{
+	return strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0 ||
+		strcmp(status, "cancelled") == 0;
+}
+
+/*
+ * reset_to_default sets a column of a new run to its column default (or
+ * NULL), so a user cannot enqueue a run with forged bookkeeping.
+ */
+static void
+reset_columns_on_insert(TupleDesc desc, Datum *values, bool *nulls, bool *repl)
+{
+	Datum		zero = Int32GetDatum(0);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		const char *name = NameStr(att->attname);
+
+		if (att->attisdropped || in_list(name, user_insert_columns))
+			continue;
+		repl[i] = true;
+		if (strcmp(name, "plan_version") == 0 || strcmp(name, "attempts") == 0 ||
+			strcmp(name, "last_seq") == 0 || strcmp(name, "llm_calls") == 0)
+		{
+			values[i] = zero;
+			nulls[i] = false;
+		}
+		else if (strcmp(name, "input_tokens") == 0 || strcmp(name, "output_tokens") == 0)
+		{
+			values[i] = Int64GetDatum(0);
+			nulls[i] = false;
+		}
+		else
+			nulls[i] = true;
+	}
+}
+
+/*
+ * record_cancel_event writes the "cancelled" status event of a run, as the
+ * extension's owner (users cannot write events themselves).
+ */
+static void
+record_cancel_event(Datum run_id, int seq, int attempt, const char *from)
+{
+	ExtensionInfo ext;
+	Oid			types[4] = {UUIDOID, INT4OID, INT4OID, TEXTOID};
+	Datum		values[4];
+	StringInfoData data;
+	bool		first = true;
+	Oid			save_user;
+	int			save_sec;
+
+	sandbox_extension_info(&ext, false);
+	initStringInfo(&data);
+	appendStringInfoChar(&data, '{');
+	json_append_kv_string(&data, &first, "from", from);
+	json_append_kv_string(&data, &first, "to", "cancelled");
+	json_append_kv_string(&data, &first, "by", GetUserNameFromId(GetUserId(), false));
+	appendStringInfoChar(&data, '}');
+	values[0] = run_id;
+	values[1] = Int32GetDatum(seq);
+	values[2] = Int32GetDatum(attempt);
+	values[3] = CStringGetTextDatum(data.data);
+
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(ext.owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		SPI_connect();
+		if (SPI_execute_with_args(psprintf("INSERT INTO %s.agent_run_events (run_id, seq, attempt, kind, data) "
+										   "VALUES ($1, $2, $3, 'status', $4::pg_catalog.jsonb)",
+										   ext.schema_quoted),
+								  4, types, values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not record the cancel event");
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_user, save_sec);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * agent_runs_guard: see the file header.
+ */
+Datum
+agent_runs_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	HeapTuple	newtup;
+	Datum	   *values;
+	bool	   *nulls;
+	bool	   *repl;
+	bool		su;
+	int			natts;
+	char	   *new_status;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		elog(ERROR, "agent_runs_guard must be a BEFORE ROW trigger");
+	desc = td->tg_relation->rd_att;
+	natts = desc->natts;
+	newtup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
+
+	/* the worker keeps its own rules (conditional, fenced updates) */
+	if (sandbox_is_worker)
+		return PointerGetDatum(newtup);
+
+	su = superuser();
+	values = palloc0(natts * sizeof(Datum));
+	nulls = palloc0(natts * sizeof(bool));
+	repl = palloc0(natts * sizeof(bool));
+	new_status = status_of(newtup, desc);
+
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		if (su)
+			return PointerGetDatum(newtup);
+		if (strcmp(new_status, "pending") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("a new agent run must be pending, not %s", new_status),
+					 errdetail("Statuses after pending are written by the background worker.")));
+		reset_columns_on_insert(desc, values, nulls, repl);
+	}
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		HeapTuple	oldtup = td->tg_trigtuple;
+		char	   *old_status = status_of(oldtup, desc);
+		bool		cancelling = strcmp(old_status, new_status) != 0 &&
+			strcmp(new_status, "cancelled") == 0;
+
+		if (!su)
+		{
+			for (int i = 0; i < natts; i++)
+			{
+				Form_pg_attribute att = TupleDescAttr(desc, i);
+				const char *name = NameStr(att->attname);
+				bool		on,
+							nn;
+				Datum		ov = heap_getattr(oldtup, i + 1, desc, &on);
+				Datum		nv = heap_getattr(newtup, i + 1, desc, &nn);
+
+				if (att->attisdropped || strcmp(name, "updated_at") == 0)
+					continue;
+				if (on == nn && (on || datumIsEqual(ov, nv, att->attbyval, att->attlen)))
+					continue;
+				if (strcmp(name, "status") == 0 && cancelling)
+					continue;
+				if (in_list(name, user_pending_columns) && strcmp(old_status, "pending") == 0)
+					continue;
+				if (strcmp(name, "status") == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("cannot set the status of an agent run to %s", new_status),
+							 errdetail("Users may only cancel a run; every other status is written by the background worker."),
+							 errhint("UPDATE agent_runs SET status = 'cancelled' WHERE id = ..., or SELECT sandbox_cancel_run(id).")));
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("cannot change column \"%s\" of an agent run", name),
+						 in_list(name, user_pending_columns) ?
+						 errdetail("It can be changed only while the run is pending.") :
+						 errdetail("It is written by the background worker."),
+						 errhint("To stop a run, set status = 'cancelled' or call sandbox_cancel_run().")));
+			}
+		}
+		if (cancelling)
+		{
+			int			seq_att = SPI_fnumber(desc, "last_seq");
+			int			att_att = SPI_fnumber(desc, "attempts");
+			int			err_att = SPI_fnumber(desc, "error");
+			bool		isnull;
+			int			seq = DatumGetInt32(heap_getattr(oldtup, seq_att, desc, &isnull)) + 1;
+			int			attempt = DatumGetInt32(heap_getattr(oldtup, att_att, desc, &isnull));
+
+			if (is_terminal(old_status))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("agent run has already finished as %s", old_status)));
+			repl[seq_att - 1] = true;
+			values[seq_att - 1] = Int32GetDatum(seq);
+			repl[SPI_fnumber(desc, "completed_at") - 1] = true;
+			values[SPI_fnumber(desc, "completed_at") - 1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+			repl[SPI_fnumber(desc, "lease_until") - 1] = true;
+			nulls[SPI_fnumber(desc, "lease_until") - 1] = true;
+			(void) heap_getattr(newtup, err_att, desc, &isnull);
+			if (isnull)
+			{
+				repl[err_att - 1] = true;
+				values[err_att - 1] = CStringGetTextDatum(psprintf("cancelled by %s",
+																   GetUserNameFromId(GetUserId(), false)));
+			}
+			record_cancel_event(heap_getattr(oldtup, SPI_fnumber(desc, "id"), desc, &isnull),
+								seq, attempt, old_status);
+		}
+	}
+	repl[SPI_fnumber(desc, "updated_at") - 1] = true;
+	values[SPI_fnumber(desc, "updated_at") - 1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	return PointerGetDatum(heap_modify_tuple(newtup, desc, values, nulls, repl));
+}
+
+/*
+ * wake_xact_callback wakes the workers once the transaction that queued or
+ * cancelled runs has committed.
+ */
+static void
+wake_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (wake_at_commit || cancel_at_commit)
+				sandbox_wake_workers(cancel_at_commit);
+			wake_at_commit = cancel_at_commit = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			wake_at_commit = cancel_at_commit = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * agent_runs_notify: see the file header.
+ */
+Datum
+agent_runs_notify(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	HeapTuple	tup;
+	char	   *status;
+	char	   *old_status = NULL;
+	StringInfoData payload;
+	bool		first = true;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		elog(ERROR, "agent_runs_notify must be an AFTER ROW trigger");
+	desc = td->tg_relation->rd_att;
+	tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
+	status = status_of(tup, desc);
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		old_status = status_of(td->tg_trigtuple, desc);
+		if (strcmp(old_status, status) == 0)
+			return PointerGetDatum(NULL);
+	}
+
+	initStringInfo(&payload);
+	appendStringInfoChar(&payload, '{');
+	json_append_kv_string(&payload, &first, "id",
+						  SPI_getvalue(tup, desc, SPI_fnumber(desc, "id")));
+	json_append_kv_string(&payload, &first, "status", status);
+	appendStringInfoChar(&payload, '}');
+	Async_Notify("agent_runs", payload.data);
+
+	if (strcmp(status, "pending") == 0)
+		wake_at_commit = true;
+	else if (strcmp(status, "cancelled") == 0 && !sandbox_is_worker)
+		cancel_at_commit = true;
+	if ((wake_at_commit || cancel_at_commit) && !xact_callback_registered)
+	{
+		RegisterXactCallback(wake_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	return PointerGetDatum(NULL);
+}

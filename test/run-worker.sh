@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# test/run-worker.sh: pgTAP tests (test/pgtap/*.sql) and shell tests
+# (test/worker/*.sh) of the background worker, with sandboxd and the scripted
+# model server running.  Assumes `make install` has been run.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$ROOT/test/lib/sandboxd.sh"
+source "$ROOT/test/lib/modeld.sh"
+source "$ROOT/test/lib/pg.sh"
+
+cleanup() { pg_cleanup; modeld_stop; sandboxd_stop; }
+trap cleanup EXIT
+
+sandboxd_start --max-sandboxes 200
+modeld_start
+export TEST_DB=sandbox_test
+pg_start "shared_preload_libraries = 'sandbox'" \
+         "sandbox.database = '$TEST_DB'" \
+         "sandbox.workers = 1" \
+         "sandbox.max_concurrent_runs = 100" \
+         "sandbox.lease_time = 10" \
+         "sandbox.e2b_api_key = '$SANDBOXD_API_KEY'" \
+         "sandbox.e2b_api_url = '$E2B_API_URL'" \
+         "sandbox.e2b_sandbox_url = '$E2B_SANDBOX_URL'" \
+         "sandbox.llm_provider = 'anthropic'" \
+         "sandbox.llm_api_url = '$MODELD_URL'" \
+         "sandbox.llm_api_key = 'test-llm-key'" \
+         "sandbox.run_timeout = 120"
+psql -X -q -d postgres -c "CREATE DATABASE $TEST_DB"
+psql -X -q -d "$TEST_DB" -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION sandbox" \
+     -f "$ROOT/test/pgtap/helpers.psql"
+export PGDATABASE=$TEST_DB
+
+status=0
+pg_prove -q --ext .sql "$ROOT"/test/pgtap/[0-9]*.sql || status=1
+for t in "$ROOT"/test/worker/*.sh; do
+    [ -e "$t" ] || continue
+    echo "--- $(basename "$t")"
+    if ! bash "$t"; then
+        echo "FAILED: $(basename "$t")"
+        status=1
+    fi
+done
+
+pg_check_no_crash || status=1
+# every sandbox the runs created is gone
+for i in $(seq 1 50); do
+    live=$(sandboxd_admin GET /admin/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["sandboxes"]["live"])')
+    [ "$live" = 0 ] && break
+    sleep 0.2
+done
+if [ "$live" != 0 ]; then
+    echo "worker tests: $live sandboxes still live in sandboxd" >&2
+    status=1
+fi
+exit $status
