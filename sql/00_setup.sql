@@ -19,3 +19,24 @@ SELECT name, setting, unit, context FROM pg_settings
  ORDER BY name;
 -- the reserved prefix refuses unknown settings
 SET sandbox.no_such_setting = 1;
+
+-- test_error runs a statement and shows the error it raises (SQLSTATE,
+-- message, detail, hint), with random sandbox ids and times masked.
+CREATE FUNCTION test_error(stmt text)
+RETURNS TABLE (sqlstate text, message text, detail text, hint text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    st text; msg text; det text; hnt text;
+BEGIN
+    EXECUTE stmt;
+    RETURN QUERY SELECT 'no error'::text, NULL::text, NULL::text, NULL::text;
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+                            det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+    RETURN QUERY SELECT st,
+        regexp_replace(msg, 'i[a-z0-9]{20}', '<sandbox>', 'g'),
+        regexp_replace(regexp_replace(regexp_replace(nullif(det, ''), 'i[a-z0-9]{20}', '<sandbox>', 'g'),
+                       ' at [A-Z][a-z]{2} .*$', ' at <time>.'), 'after [0-9]+ ms', 'after N ms', 'g'),
+        nullif(hnt, '');
+END $$;
+GRANT EXECUTE ON FUNCTION test_error(text) TO PUBLIC;

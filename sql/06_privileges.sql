@@ -12,13 +12,13 @@ SELECT owner FROM sandboxes;
 SET ROLE bob;
 -- bob sees none of alice's rows and cannot use her sandbox
 SELECT count(*) AS visible FROM sandboxes;
-SELECT * FROM sandbox_exec(:'alice_sb', 'echo bob');
-SELECT sandbox_kill(:'alice_sb');
-SELECT sandbox_read_file(:'alice_sb', '/etc/hostname');
+SELECT * FROM test_error(format('SELECT * FROM sandbox_exec(%L, ''echo bob'')', :'alice_sb'));
+SELECT * FROM test_error(format('SELECT sandbox_kill(%L)', :'alice_sb'));
+SELECT * FROM test_error(format('SELECT sandbox_read_file(%L, ''/etc/hostname'')', :'alice_sb'));
 SELECT count(*) AS listed FROM sandbox_list();
 -- nor the superuser's, nor one unknown to this database
-SELECT * FROM sandbox_exec(:'admin_sb', 'true');
-SELECT * FROM sandbox_exec('iunknown0000000000000', 'true');
+SELECT * FROM test_error(format('SELECT * FROM sandbox_exec(%L, ''true'')', :'admin_sb'));
+SELECT * FROM test_error(format('SELECT * FROM sandbox_exec(''iunknown0000000000000'', ''true'')'));
 -- bob cannot write the table to forge ownership
 INSERT INTO sandboxes (sandbox_id, owner, template) VALUES ('ifake', 'bob', 'base');
 UPDATE sandboxes SET owner = 'bob';

@@ -233,10 +233,18 @@ char *
 call_error_describe(const CallError *err)
 {
 	if (err->status > 0)
+	{
+		char		num[16];
+		bool		show_code;
+
+		/* E2B repeats the status as its "code": say it once */
+		snprintf(num, sizeof(num), "%ld", err->status);
+		show_code = err->code != NULL && strcmp(err->code, num) != 0;
 		return psprintf("%s answered HTTP %ld%s%s: %s",
 						call_service_name(err->service), err->status,
-						err->code ? " " : "", err->code ? err->code : "",
+						show_code ? " " : "", show_code ? err->code : "",
 						err->message ? err->message : "");
+	}
 	return psprintf("%s: %s", call_service_name(err->service),
 					err->message ? err->message : call_error_kind_name(err->kind));
 }
@@ -295,7 +303,7 @@ call_error_raise(const CallError *err, const char *action, const char *sandbox_i
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 sandbox_id ?
 					 errmsg("could not %s: sandbox \"%s\" does not exist or is no longer running", action, sandbox_id) :
-					 errmsg("could not %s: not found", action),
+					 errmsg("could not %s: it does not exist or is no longer running", action),
 					 errdetail("%s", answer)));
 			break;
 		case CALL_RATE_LIMIT:

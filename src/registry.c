@@ -269,7 +269,7 @@ fetch_token_from_api(const char *sandbox_id, E2BTarget *target)
 
 	http_perform_sync(req, NULL, NULL);
 	if (!e2b_parse_sandbox(req, &sb, &err))
-		call_error_raise(&err, "look up the sandbox", sandbox_id);
+		call_error_raise(&err, psprintf("look up sandbox \"%s\"", sandbox_id), NULL);
 	target->access_token = sb.access_token;
 	target->domain = sb.domain;
 }
@@ -362,7 +362,7 @@ registry_resolve(const char *sandbox_id, E2BTarget *target)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("sandbox \"%s\" is no longer running", sandbox_id),
 				 killed_at ? errdetail("It was %s at %s.", state, killed_at) :
-				 errdetail("Its state is \"%s\".", state),
+				 errdetail("Its state is %s.", state),
 				 errhint("Create a new one with sandbox_create().")));
 	target->access_token = token;
 	target->domain = domain;

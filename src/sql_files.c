@@ -241,12 +241,15 @@ sandbox_remove_file(PG_FUNCTION_ARGS)
 	appendStringInfoChar(&body, '{');
 	json_append_kv_string(&body, &first, "path", path);
 	appendStringInfoChar(&body, '}');
-	if (rpc_or_raise(&t, "filesystem.Filesystem/Remove", body.data, "remove", &err) == NULL)
+	/* envd's Remove succeeds on a missing path: ask first, to answer false */
+	if (rpc_or_raise(&t, "filesystem.Filesystem/Stat", body.data, "stat", &err) == NULL)
 	{
 		if (err.kind == CALL_NOT_FOUND)
 			PG_RETURN_BOOL(false);
 		call_error_raise(&err, psprintf("remove \"%s\"", path), t.sandbox_id);
 	}
+	(void) rpc_or_raise(&t, "filesystem.Filesystem/Remove", body.data,
+						psprintf("remove \"%s\"", path), NULL);
 	PG_RETURN_BOOL(true);
 }
 

@@ -303,6 +303,13 @@ sandbox_run_code(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_QUERY_CANCELED),
 					 errmsg("code in sandbox \"%s\" timed out after %d ms", sandbox_id, sandbox_command_timeout),
 					 errhint("Raise sandbox.command_timeout.")));
+		/* E2B's proxy: nothing listens on the interpreter's port */
+		if (err.status == 502 && err.message && strstr(err.message, "port is not open"))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("sandbox \"%s\" has no code interpreter", sandbox_id),
+					 errdetail("%s", call_error_describe(&err)),
+					 errhint("Create the sandbox from a template that has one, such as code-interpreter-v1.")));
 		call_error_raise(&err, "run code", sandbox_id);
 	}
 	PG_RETURN_JSONB_P(DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
@@ -327,7 +334,7 @@ sandbox_kill(PG_FUNCTION_ARGS)
 	if (call_error_from_http(req, SERVICE_E2B_API, &err))
 	{
 		if (err.kind != CALL_NOT_FOUND)
-			call_error_raise(&err, "kill the sandbox", sandbox_id);
+			call_error_raise(&err, psprintf("kill sandbox \"%s\"", sandbox_id), NULL);
 		existed = false;
 	}
 	registry_set_state(sandbox_id, existed ? "killed" : "expired");
@@ -351,8 +358,8 @@ sandbox_set_timeout(PG_FUNCTION_ARGS)
 				 errmsg("timeout_s must not be null")));
 	timeout_s = check_timeout_s(PG_GETARG_INT32(1), "timeout_s");
 	registry_resolve(sandbox_id, &t);
-	perform_or_raise(e2b_timeout_request(sandbox_id, timeout_s), "set the sandbox's timeout",
-					 sandbox_id, SERVICE_E2B_API);
+	perform_or_raise(e2b_timeout_request(sandbox_id, timeout_s),
+					 psprintf("set the timeout of sandbox \"%s\"", sandbox_id), NULL, SERVICE_E2B_API);
 	registry_set_expiry(sandbox_id, timeout_s);
 	PG_RETURN_VOID();
 }
@@ -374,7 +381,7 @@ sandbox_info(PG_FUNCTION_ARGS)
 	req = e2b_info_request(sandbox_id);
 	http_perform_sync(req, NULL, NULL);
 	if (call_error_from_http(req, SERVICE_E2B_API, &err))
-		call_error_raise(&err, "describe the sandbox", sandbox_id);
+		call_error_raise(&err, psprintf("describe sandbox \"%s\"", sandbox_id), NULL);
 	j = json_parse(http_data(req), http_data_len(req));
 	if (!json_is_object(json_root(j)))
 		ereport(ERROR,

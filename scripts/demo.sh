@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# scripts/demo.sh: the main job.  Installs what is needed, builds, starts a
+# local PostgreSQL cluster with the extension preloaded, sandboxd (the local
+# E2B-compatible host) and modeld (the scripted model), then shows
+# sandbox_exec, sandbox_run_code and an agent run followed to its end.
+#
+#   sudo ./scripts/demo.sh          # start everything and run the demo
+#   sudo ./scripts/demo.sh stop     # stop the cluster and the servers
+#
+# With E2B_API_KEY set, real E2B is used instead of sandboxd.  With
+# ANTHROPIC_API_KEY set, real Claude is used instead of modeld; with
+# OPENAI_BASE_URL (and OPENAI_API_KEY if needed), any OpenAI-compatible
+# server (OpenAI, vLLM, Ollama, llama.cpp).  Everything listens on 127.0.0.1.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DEMO=${SANDBOX_DEMO_DIR:-/tmp/sandbox-demo}
+cd "$ROOT"
+
+stop_all() {
+    if [ -f "$DEMO/pgdata/postmaster.pid" ]; then
+        runuser -u postgres -- "$(pg_config --bindir)/pg_ctl" -D "$DEMO/pgdata" -m fast -w stop >/dev/null || true
+    fi
+    for p in sandboxd modeld; do
+        if [ -f "$DEMO/$p.pid" ]; then
+            kill "$(cat "$DEMO/$p.pid")" 2>/dev/null || true
+            rm -f "$DEMO/$p.pid"
+        fi
+    done
+}
+
+if [ "${1:-}" = stop ]; then
+    stop_all
+    echo "demo stopped (data kept in $DEMO; remove it to start afresh)"
+    exit 0
+fi
+
+"$ROOT/scripts/install-deps.sh"
+make -s -j2
+make -s install >/dev/null
+stop_all
+mkdir -p "$DEMO"
+chmod 755 "$DEMO"
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# E2B: real, or sandboxd
+if [ -n "${E2B_API_KEY:-}" ]; then
+    E2B_URL=${E2B_API_URL:-https://api.e2b.app}
+    SANDBOX_URL=${E2B_SANDBOX_URL:-}
+    KEY=$E2B_API_KEY
+    echo "using E2B at $E2B_URL"
+else
+    KEY="e2b_$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    API_PORT=$(free_port); SB_PORT=$(free_port)
+    nohup "$ROOT/sandboxd/sandboxd" --api-port "$API_PORT" --sandbox-port "$SB_PORT" \
+        --api-key "$KEY" --data-dir "$DEMO/sandboxes" >"$DEMO/sandboxd.log" 2>&1 &
+    echo $! >"$DEMO/sandboxd.pid"
+    E2B_URL="http://127.0.0.1:$API_PORT"
+    SANDBOX_URL="http://127.0.0.1:$SB_PORT"
+    echo "started sandboxd on $E2B_URL (sandbox traffic $SANDBOX_URL); log $DEMO/sandboxd.log"
+fi
+
+# LLM: Anthropic, an OpenAI-compatible server, or modeld
+if [ -n "${ANTHROPIC_API_KEY:-}" ]; then
+    PROVIDER=anthropic; LLM_URL=${ANTHROPIC_BASE_URL:-https://api.anthropic.com}; LLM_KEY=$ANTHROPIC_API_KEY
+    MODEL=${SANDBOX_MODEL:-claude-sonnet-4-20250514}
+elif [ -n "${OPENAI_BASE_URL:-}" ] || [ -n "${OPENAI_API_KEY:-}" ]; then
+    PROVIDER=openai; LLM_URL=${OPENAI_BASE_URL:-https://api.openai.com/v1}; LLM_KEY=${OPENAI_API_KEY:-}
+    MODEL=${SANDBOX_MODEL:-gpt-4o-mini}
+else
+    LLM_PORT=$(free_port)
+    nohup "$ROOT/modeld/modeld" --port "$LLM_PORT" >"$DEMO/modeld.log" 2>&1 &
+    echo $! >"$DEMO/modeld.pid"
+    PROVIDER=anthropic; LLM_URL="http://127.0.0.1:$LLM_PORT"; LLM_KEY=demo
+    MODEL=claude-sonnet-4-20250514
+    echo "started modeld (scripted model) on $LLM_URL; log $DEMO/modeld.log"
+fi
+
+# the cluster
+PGPORT=$(free_port)
+if [ ! -d "$DEMO/pgdata" ]; then
+    chown postgres:postgres "$DEMO"
+    runuser -u postgres -- "$(pg_config --bindir)/initdb" -D "$DEMO/pgdata" -A trust -U postgres \
+        -E UTF8 --locale=C.UTF-8 >/dev/null
+fi
+runuser -u postgres -- tee "$DEMO/pgdata/sandbox.conf" >/dev/null <<EOF
+listen_addresses = '127.0.0.1'
+port = $PGPORT
+unix_socket_directories = '$DEMO'
+shared_preload_libraries = 'sandbox'
+sandbox.database = 'postgres'
+sandbox.e2b_api_key = '$KEY'
+sandbox.e2b_api_url = '$E2B_URL'
+sandbox.e2b_sandbox_url = '$SANDBOX_URL'
+sandbox.llm_provider = '$PROVIDER'
+sandbox.llm_api_url = '$LLM_URL'
+sandbox.llm_api_key = '$LLM_KEY'
+sandbox.llm_model = '$MODEL'
+EOF
+grep -q "include_if_exists = 'sandbox.conf'" "$DEMO/pgdata/postgresql.conf" ||
+    echo "include_if_exists = 'sandbox.conf'" | runuser -u postgres -- tee -a "$DEMO/pgdata/postgresql.conf" >/dev/null
+runuser -u postgres -- "$(pg_config --bindir)/pg_ctl" -D "$DEMO/pgdata" -l "$DEMO/postgres.log" -w start >/dev/null
+export PGHOST=127.0.0.1 PGPORT PGUSER=postgres PGDATABASE=postgres
+echo "started PostgreSQL on 127.0.0.1:$PGPORT with the sandbox extension preloaded; log $DEMO/postgres.log"
+psql -X -q -c "CREATE EXTENSION IF NOT EXISTS sandbox"
+
+show() { echo; echo "sandbox=# $1"; psql -X -c "$1"; }
+
+show "SELECT * FROM sandbox_exec('python3 -c \"print(6*7)\"');"
+SB=$(psql -X -At -c "SELECT sandbox_create()")
+show "SELECT sandbox_run_code('$SB', 'import math; [math.pi, sum(range(10))]');"
+show "SELECT sandbox_write_file('$SB', '/home/user/hello.py', 'print(\"hello from the sandbox\")');"
+show "SELECT stdout, exit_code FROM sandbox_exec('$SB', 'python3 hello.py && ls -l');"
+show "SELECT sandbox_kill('$SB');"
+
+RUN=$(psql -X -At -c "INSERT INTO agent_runs (prompt) VALUES (\$p\$Write fib(n) with memoization and test it for 0..10.
+\`\`\`python
+from functools import lru_cache
+@lru_cache(maxsize=None)
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+print([fib(i) for i in range(11)])
+\`\`\`
+\$p\$) RETURNING id")
+echo
+echo "enqueued agent run $RUN; following its events:"
+seen=0
+for _ in $(seq 1 600); do
+    psql -X -At -F ' | ' -c "SELECT seq, to_char(at, 'HH24:MI:SS.MS'), kind, left(data::text, 150)
+                              FROM agent_run_events WHERE run_id = '$RUN' AND seq > $seen ORDER BY seq" |
+        while IFS= read -r line; do echo "  $line"; done
+    seen=$(psql -X -At -c "SELECT coalesce(max(seq), 0) FROM agent_run_events WHERE run_id = '$RUN'")
+    st=$(psql -X -At -c "SELECT status FROM agent_runs WHERE id = '$RUN'")
+    if [ "$st" = completed ] || [ "$st" = failed ] || [ "$st" = cancelled ]; then
+        sleep 0.5
+        psql -X -At -F ' | ' -c "SELECT seq, to_char(at, 'HH24:MI:SS.MS'), kind, left(data::text, 150)
+                                  FROM agent_run_events WHERE run_id = '$RUN' AND seq > $seen ORDER BY seq" |
+            while IFS= read -r line; do echo "  $line"; done
+        break
+    fi
+    sleep 0.2
+done
+show "SELECT status, plan->>'text' AS plan, result->>'text' AS result, error FROM agent_runs WHERE id = '$RUN';"
+echo
+echo "The cluster keeps running: psql -h 127.0.0.1 -p $PGPORT -U postgres"
+echo "Stop everything with: sudo ./scripts/demo.sh stop"
