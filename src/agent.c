@@ -288,6 +288,7 @@ run_metadata(Run *run)
 	json_append_kv_string(&b, &first, METADATA_PREFIX "db", sandbox_database_tag());
 	json_append_kv_string(&b, &first, METADATA_PREFIX "owner", run->owner_name);
 	json_append_kv_string(&b, &first, METADATA_PREFIX "run", run->id);
+	json_append_kv_string(&b, &first, METADATA_PREFIX "attempt", psprintf("%d", run->attempt));
 	appendStringInfoChar(&b, '}');
 	return b.data;
 }
@@ -482,8 +483,12 @@ retry_later(AgentEnv *env, Run *run, RunOp *op, CallError *err, int max_tries)
 void
 agent_start(AgentEnv *env, Run *run)
 {
-	run->phase = PHASE_SETUP;
+	MemoryContext old = MemoryContextSwitchTo(run->cxt);
+
+	/* the conversation lives as long as the run */
 	llm_conversation_init(&run->conv, env->provider);
+	MemoryContextSwitchTo(old);
+	run->phase = PHASE_SETUP;
 	start_op(env, run, OP_CREATE);
 	if (run->phase == PHASE_SETUP)
 		start_op(env, run, OP_PLAN);
@@ -918,7 +923,12 @@ on_llm_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 				json_append_kv_string(&d, &first, "raw_arguments", tc->raw_arguments);
 			appendStringInfoChar(&d, '}');
 			stage_event(run, "tool_call", d.data);
-			run->tool_queue = lappend(run->tool_queue, copy_tool_call(run, tc));
+			{
+				MemoryContext old = MemoryContextSwitchTo(run->cxt);
+
+				run->tool_queue = lappend(run->tool_queue, copy_tool_call(run, tc));
+				MemoryContextSwitchTo(old);
+			}
 			run->tool_calls++;
 		}
 		next_tool(env, run);

@@ -536,6 +536,7 @@ exec_state_finish(HttpRequest *req, ExecState *st, CallError *err)
 			call_error_set(err, kind, "%s: %s", st->eos_code,
 						   st->eos_message ? st->eos_message : "");
 		err->code = st->eos_code;
+		err->status = 0;		/* the HTTP status was 200: the error is in the stream */
 		return false;
 	}
 	if (!st->got_eos)

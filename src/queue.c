@@ -210,7 +210,13 @@ queue_claim(int n, int lease_s, MemoryContext cxt)
 		c->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 7, &isnull));
 		c->deadline = DatumGetTimestampTz(SPI_getbinval(tup, desc, 8, &isnull));
 		c->owner_name = getstr(tup, desc, 9, cxt);
-		claimed = lappend(claimed, c);
+		{
+			/* the list must outlive SPI's memory */
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
+			claimed = lappend(claimed, c);
+			MemoryContextSwitchTo(old);
+		}
 	}
 	SPI_finish();
 	return claimed;
@@ -475,7 +481,12 @@ queue_find_lost(List *runs, MemoryContext cxt)
 										 l->cancelled ? "cancelled by a user" :
 										 attempts != r->attempt ? "another attempt took the run over" :
 										 psprintf("its status became %s elsewhere", status));
-			lost = lappend(lost, l);
+			{
+				MemoryContext old = MemoryContextSwitchTo(cxt);
+
+				lost = lappend(lost, l);
+				MemoryContextSwitchTo(old);
+			}
 			break;
 		}
 	}

@@ -38,6 +38,7 @@
 #include "agent.h"
 #include "evloop.h"
 #include "queue.h"
+#include "reaper.h"
 #include "sandbox.h"
 #include "shmem.h"
 #include "worker.h"
@@ -86,6 +87,8 @@ typedef struct Worker
 	TimestampTz next_renew;
 	TimestampTz next_rescue;
 	TimestampTz next_prune;
+	TimestampTz next_reap;
+	Reaper		reaper;
 } Worker;
 
 /*
@@ -290,7 +293,8 @@ db_pass_needed(Worker *w, TimestampTz now)
 {
 	dlist_iter	it;
 
-	if (pg_atomic_read_u32(&w->slot->wake) || pg_atomic_read_u32(&w->slot->cancel_check))
+	if (pg_atomic_read_u32(&w->slot->wake) || pg_atomic_read_u32(&w->slot->cancel_check) ||
+		w->reaper.ready)
 		return true;
 	if (now >= w->next_claim || now >= w->next_rescue ||
 		(w->nruns > 0 && (now >= w->next_renew || now >= w->next_cancel_check)))
@@ -432,14 +436,33 @@ db_pass(Worker *w, PassResult *res)
 		}
 	}
 
-	/* 5. retention */
+	/* 5. the reaper's listing is complete: decide what to kill */
+	if (w->reaper.ready)
+	{
+		List	   *kill = reaper_decide(&w->reaper, ext.schema_quoted, loop);
+		ListCell   *lc;
+
+		foreach(lc, kill)
+		{
+			OrphanSandbox *o = palloc0(sizeof(OrphanSandbox));
+
+			o->sandbox_id = lfirst(lc);
+			o->reason = "no live run or user owns it";
+			res->orphans = lappend(res->orphans, o);
+		}
+		if (kill != NIL || w->reaper.expired > 0)
+			ereport(LOG, (errmsg("sandbox worker %d: reaper kills %d sandboxes, marks %d rows expired",
+								 w->index + 1, list_length(kill), (int) w->reaper.expired)));
+	}
+
+	/* 6. retention */
 	if (sandbox_retention > 0 && now >= w->next_prune)
 	{
 		queue_prune(sandbox_retention, PRUNE_BATCH);
 		w->next_prune = after_ms(PRUNE_INTERVAL_MS);
 	}
 
-	/* 6. new runs */
+	/* 7. new runs */
 	if ((woken || now >= w->next_claim) && claim_capacity(w) > 0 && !got_sigterm)
 	{
 		res->claimed = queue_claim(claim_capacity(w), lease_s, loop);
@@ -550,6 +573,12 @@ drive_http(Worker *w)
 	{
 		if (req->owner_tag == -1)
 			kill_job_done(w, (KillJob *) req->owner, req);
+		else if (req->owner_tag == REAPER_OWNER_TAG)
+		{
+			reaper_on_done(&w->reaper, &w->ev, req);
+			if (w->reaper.failed)
+				report_error(w, psprintf("reaper: could not list sandboxes: %s", w->reaper.error));
+		}
 		else
 			agent_on_done(&w->env, req);
 	}
@@ -577,6 +606,29 @@ run_timers(Worker *w)
 		}
 		if (t != 0 && (next == 0 || t < next))
 			next = t;
+	}
+	if (sandbox_reaper_interval > 0 && w->ext_ready && w->reaper.req == NULL && !w->reaper.ready)
+	{
+		if (now >= w->next_reap)
+		{
+			PG_TRY();
+			{
+				reaper_start(&w->reaper, &w->ev);
+			}
+			PG_CATCH();
+			{
+				ErrorData  *edata;
+
+				MemoryContextSwitchTo(w->loop_cxt);
+				edata = CopyErrorData();
+				FlushErrorState();
+				report_error(w, psprintf("reaper: %s", edata->message));
+			}
+			PG_END_TRY();
+			w->next_reap = after_ms(sandbox_reaper_interval * 1000L);
+		}
+		if (next == 0 || w->next_reap < next)
+			next = w->next_reap;
 	}
 	dlist_foreach(it, &w->kills)
 	{
@@ -711,6 +763,7 @@ sandbox_worker_main(Datum arg)
 	w.loop_cxt = AllocSetContextCreate(TopMemoryContext, "sandbox worker loop", ALLOCSET_DEFAULT_SIZES);
 	dlist_init(&w.runs);
 	dlist_init(&w.kills);
+	reaper_init(&w.reaper, w.cxt);
 	MemoryContextSwitchTo(w.cxt);
 	evloop_init(&w.ev);
 	w.env.ev = &w.ev;

@@ -8,15 +8,15 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/test/lib/sandboxd.sh"
 source "$ROOT/test/lib/pg.sh"
 
-cleanup() { pg_cleanup; sandboxd_stop; }
-trap cleanup EXIT
-
 sandboxd_start --max-sandboxes 50
 pg_start "shared_preload_libraries = 'sandbox'" \
          "sandbox.workers = 0" \
          "sandbox.e2b_api_key = '$SANDBOXD_API_KEY'" \
          "sandbox.e2b_api_url = '$E2B_API_URL'" \
          "sandbox.e2b_sandbox_url = '$E2B_SANDBOX_URL'"
+# (the libraries above install their own EXIT traps: ours replaces them)
+cleanup() { pg_cleanup; sandboxd_stop_all; }
+trap cleanup EXIT
 
 cd "$ROOT"
 status=0

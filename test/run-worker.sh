@@ -8,9 +8,6 @@ source "$ROOT/test/lib/sandboxd.sh"
 source "$ROOT/test/lib/modeld.sh"
 source "$ROOT/test/lib/pg.sh"
 
-cleanup() { pg_cleanup; modeld_stop; sandboxd_stop; }
-trap cleanup EXIT
-
 sandboxd_start --max-sandboxes 200
 modeld_start
 export TEST_DB=sandbox_test
@@ -26,6 +23,9 @@ pg_start "shared_preload_libraries = 'sandbox'" \
          "sandbox.llm_api_url = '$MODELD_URL'" \
          "sandbox.llm_api_key = 'test-llm-key'" \
          "sandbox.run_timeout = 120"
+# (the libraries above install their own EXIT traps: ours replaces them)
+cleanup() { pg_cleanup; modeld_stop; sandboxd_stop_all; }
+trap cleanup EXIT
 psql -X -q -d postgres -c "CREATE DATABASE $TEST_DB"
 psql -X -q -d "$TEST_DB" -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION sandbox" \
      -f "$ROOT/test/pgtap/helpers.psql"

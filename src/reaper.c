@@ -1,0 +1,226 @@
+/*-------------------------------------------------------------------------
+ *
+ * reaper.c
+ *	  Finding sandboxes that nothing live owns, and keeping the `sandboxes`
+ *	  table true.
+ *
+ * Every sandbox.reaper_interval, the worker lists the live sandboxes of
+ * this database (metadata pgsandbox_db) page by page, without any
+ * transaction open.  Then, inside its loop transaction, it decides:
+ *	- a run's sandbox (pgsandbox_run) is killed when the run is unknown,
+ *	  finished, or on another attempt than the one that created it;
+ *	- a sandbox made by sandbox_create() is killed when its row says it is
+ *	  no longer running, or when it has no row and is older than ten
+ *	  minutes (its creator's transaction rolled back, or its backend died);
+ *	- rows still "running" whose sandbox E2B no longer lists are marked
+ *	  expired.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "json_util.h"
+#include "reaper.h"
+#include "registry.h"
+#include "sandbox.h"
+#include "sql_common.h"
+
+#define REAPER_PAGE 100
+#define REAPER_MAX_PAGES 100
+
+typedef struct ReapEntry
+{
+	char	   *sandbox_id;
+	char	   *run_id;
+	int			attempt;
+	char	   *started_at;
+} ReapEntry;
+
+void
+reaper_init(Reaper *r, MemoryContext parent)
+{
+	memset(r, 0, sizeof(*r));
+	r->cxt = AllocSetContextCreate(parent, "sandbox reaper", ALLOCSET_DEFAULT_SIZES);
+}
+
+/*
+ * reaper_start requests the first page of the listing.
+ */
+void
+reaper_start(Reaper *r, EventLoop *ev)
+{
+	MemoryContext old;
+
+	MemoryContextReset(r->cxt);
+	r->entries = NIL;
+	r->pages = 0;
+	r->ready = false;
+	r->failed = false;
+	r->started_at = GetCurrentTimestamp();
+	old = MemoryContextSwitchTo(r->cxt);
+	r->query = psprintf("%s=%s", METADATA_PREFIX "db", sandbox_database_tag());
+	r->req = e2b_list_request(r->query, NULL, REAPER_PAGE);
+	r->req->owner = r;
+	r->req->owner_tag = REAPER_OWNER_TAG;
+	evloop_add(ev, r->req);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * reaper_on_done reads one page; asks for the next or marks the listing
+ * ready for the decision.
+ */
+void
+reaper_on_done(Reaper *r, EventLoop *ev, HttpRequest *req)
+{
+	CallError	err;
+	Jsonb	   *j;
+	JsonbContainer *arr;
+	MemoryContext old = MemoryContextSwitchTo(r->cxt);
+	char	   *token;
+
+	r->req = NULL;
+	if (call_error_from_http(req, SERVICE_E2B_API, &err))
+	{
+		r->failed = true;
+		r->error = call_error_describe(&err);
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	j = json_parse(http_data(req), http_data_len(req));
+	arr = json_root(j);
+	if (!json_is_array(arr))
+	{
+		r->failed = true;
+		r->error = pstrdup("the sandbox listing is not a JSON array");
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	for (int i = 0; i < jarr_length(arr); i++)
+	{
+		JsonbContainer *o = json_value_container(jarr_get(arr, i));
+		JsonbContainer *meta = json_get_object(o, "metadata");
+		ReapEntry  *e = palloc0(sizeof(ReapEntry));
+		char	   *attempt;
+
+		e->sandbox_id = json_get_string(o, "sandboxID");
+		if (e->sandbox_id == NULL)
+			continue;
+		e->run_id = json_get_string(meta, METADATA_PREFIX "run");
+		attempt = json_get_string(meta, METADATA_PREFIX "attempt");
+		e->attempt = attempt ? atoi(attempt) : 0;
+		e->started_at = json_get_string(o, "startedAt");
+		r->entries = lappend(r->entries, e);
+	}
+	token = req->next_token[0] ? pstrdup(req->next_token) : NULL;
+	http_release(req);
+	if (token && ++r->pages < REAPER_MAX_PAGES)
+	{
+		r->req = e2b_list_request(r->query, token, REAPER_PAGE);
+		r->req->owner = r;
+		r->req->owner_tag = REAPER_OWNER_TAG;
+		evloop_add(ev, r->req);
+	}
+	else
+		r->ready = true;
+	MemoryContextSwitchTo(old);
+}
+
+static Datum
+text_array_of(List *l)
+{
+	int			n = list_length(l);
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, l)
+	{
+		char	   *s = lfirst(lc);
+
+		nulls[i] = s == NULL;
+		d[i++] = s ? CStringGetTextDatum(s) : (Datum) 0;
+	}
+	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * reaper_decide runs in the worker's transaction once a listing is ready:
+ * returns the ids of sandboxes to kill (allocated in cxt) and marks rows
+ * of sandboxes E2B no longer lists as expired.
+ */
+List *
+reaper_decide(Reaper *r, const char *schema, MemoryContext cxt)
+{
+	static const char *decide_sql =
+		"SELECT c.sandbox_id FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+		"       pg_catalog.unnest($3), pg_catalog.unnest($4)) AS c(sandbox_id, run_id, attempt, started)"
+		"  LEFT JOIN %1$s.agent_runs r ON c.run_id IS NOT NULL AND r.id = c.run_id::uuid"
+		"  LEFT JOIN %1$s.sandboxes s ON s.sandbox_id = c.sandbox_id"
+		" WHERE CASE WHEN c.run_id IS NOT NULL THEN"
+		"         r.id IS NULL OR r.status NOT IN ('planning', 'executing')"
+		"         OR (c.attempt::int > 0 AND r.attempts <> c.attempt::int)"
+		"       ELSE (s.sandbox_id IS NOT NULL AND s.state <> 'running')"
+		"         OR (s.sandbox_id IS NULL AND"
+		"             COALESCE(c.started::timestamptz, pg_catalog.now()) < pg_catalog.now() - interval '10 minutes')"
+		"       END";
+	static const char *expire_sql =
+		"UPDATE %1$s.sandboxes SET state = 'expired', killed_at = pg_catalog.now()"
+		" WHERE state = 'running' AND created_at < $2"
+		"   AND NOT (sandbox_id = ANY ($1))";
+	Oid			types[4] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[4];
+	List	   *ids = NIL,
+			   *runs = NIL,
+			   *attempts = NIL,
+			   *started = NIL;
+	List	   *kill = NIL;
+	ListCell   *lc;
+	Oid			etypes[2] = {TEXTARRAYOID, TIMESTAMPTZOID};
+	Datum		evalues[2];
+
+	foreach(lc, r->entries)
+	{
+		ReapEntry  *e = lfirst(lc);
+
+		ids = lappend(ids, e->sandbox_id);
+		runs = lappend(runs, e->run_id);
+		attempts = lappend(attempts, psprintf("%d", e->attempt));
+		started = lappend(started, e->started_at);
+	}
+	values[0] = text_array_of(ids);
+	values[1] = text_array_of(runs);
+	values[2] = text_array_of(attempts);
+	values[3] = text_array_of(started);
+
+	SPI_connect();
+	if (SPI_execute_with_args(psprintf(decide_sql, schema), 4, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reaper: deciding failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		kill = lappend(kill, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+		MemoryContextSwitchTo(old);
+	}
+	/* rows of sandboxes that were already gone when the listing began */
+	evalues[0] = values[0];
+	evalues[1] = TimestampTzGetDatum(r->started_at - 60 * USECS_PER_SEC);
+	if (SPI_execute_with_args(psprintf(expire_sql, schema), 2, etypes, evalues, NULL, false, 0) < 0)
+		elog(ERROR, "reaper: marking expired sandboxes failed");
+	r->expired = SPI_processed;
+	SPI_finish();
+	r->ready = false;
+	r->entries = NIL;
+	return kill;
+}
