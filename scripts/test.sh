@@ -15,7 +15,10 @@ make -s install >/dev/null
 suites=(
     "sandboxd protocol tests:test/sandboxd/run.sh"
     "E2B SDK conformance:test/conformance/run.sh"
+    "modeld SDK conformance:test/modeld/run.sh"
     "pg_regress:test/run-regress.sh"
+    "worker (pgTAP, LISTEN):test/run-worker.sh"
+    "crashes and faults:test/run-faults.sh"
 )
 if [ -n "${ONLY:-}" ]; then
     filtered=()

@@ -1,0 +1,302 @@
+/* anthropic.c - Anthropic request validation and answers (see anthropic.h). */
+#include "anthropic.h"
+
+#include "buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ERR(...) (snprintf(err, errsz, __VA_ARGS__), -1)
+
+/* Checks the anthropic-version header; stores whether it is the 2026 one. */
+static int check_version(httpd_req_t *req, bool *v2026, char *err, size_t errsz)
+{
+    const char *v = httpd_header(req, "anthropic-version");
+    if (!v)
+        return ERR("anthropic-version: header is required");
+    if (strcmp(v, "2023-06-01") == 0) {
+        *v2026 = false;
+        return 0;
+    }
+    if (strcmp(v, "2026-10-21") == 0) {
+        *v2026 = true;
+        return 0;
+    }
+    return ERR("anthropic-version: unsupported version '%s' (modeld accepts 2023-06-01 and "
+               "2026-10-21)", v);
+}
+
+/* Checks model, max_tokens, stream and the sampling parameters. */
+static int check_params(json_t *body, bool v2026, chat_t *c, char *err, size_t errsz)
+{
+    json_t *model = json_object_get(body, "model");
+    if (!json_is_string(model) || !json_string_length(model))
+        return ERR("model: Field required (a non-empty string)");
+    json_t *mt = json_object_get(body, "max_tokens");
+    if (!mt)
+        return ERR("max_tokens: Field required");
+    if (!json_is_integer(mt) || json_integer_value(mt) < 1)
+        return ERR("max_tokens: must be a positive integer");
+    if (v2026) {
+        static const char *removed[] = {"temperature", "top_p", "top_k"};
+        for (size_t i = 0; i < 3; i++)
+            if (json_object_get(body, removed[i]))
+                return ERR("%s: not supported with anthropic-version 2026-10-21", removed[i]);
+    }
+    json_t *stream = json_object_get(body, "stream");
+    if (stream && !json_is_boolean(stream))
+        return ERR("stream: Input should be a valid boolean");
+    c->stream = json_is_true(stream);
+    json_t *system = json_object_get(body, "system");
+    if (system && !json_is_string(system) && !json_is_array(system))
+        return ERR("system: Input should be a string or an array of text blocks");
+    if (!(c->model = strdup(json_string_value(model))))
+        return ERR("out of memory");
+    return 0;
+}
+
+/* Records the declared tool names; a non-empty list makes this an
+ * execution call. */
+static int check_tools(json_t *body, chat_t *c, char *err, size_t errsz)
+{
+    json_t *tools = json_object_get(body, "tools");
+    if (!tools || json_is_null(tools))
+        return 0;
+    if (!json_is_array(tools))
+        return ERR("tools: Input should be a valid list");
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i, t) {
+        const char *name = json_string_value(json_object_get(t, "name"));
+        if (!json_is_object(t) || !name || !*name)
+            return ERR("tools.%zu.name: Field required", i);
+        if (chat_add_tool(c, name) < 0)
+            return ERR("out of memory");
+    }
+    c->phase = c->ntools ? PHASE_EXEC : PHASE_PLAN;
+    return 0;
+}
+
+/* Adds `id` to the comma-separated list `ids` (for error messages). */
+static void list_add(buf_t *ids, const char *id)
+{
+    buf_printf(ids, "%s%s", ids->len ? ", " : "", id);
+}
+
+/* Validates the blocks of an assistant message and collects its tool_use
+ * ids into `pending` (a JSON object used as a set). */
+static int check_assistant(json_t *content, size_t mi, json_t *pending, char *err, size_t errsz)
+{
+    if (!json_is_array(content))
+        return 0;
+    size_t bi;
+    json_t *blk;
+    json_array_foreach(content, bi, blk) {
+        const char *type = json_string_value(json_object_get(blk, "type"));
+        if (strcmp(type, "tool_result") == 0)
+            return ERR("messages.%zu.content.%zu: tool_result blocks are only allowed in user "
+                       "messages", mi, bi);
+        if (strcmp(type, "tool_use") != 0)
+            continue;
+        const char *id = json_string_value(json_object_get(blk, "id"));
+        if (!id || !*id)
+            return ERR("messages.%zu.content.%zu.id: Field required", mi, bi);
+        if (!json_string_value(json_object_get(blk, "name")))
+            return ERR("messages.%zu.content.%zu.name: Field required", mi, bi);
+        if (!json_is_object(json_object_get(blk, "input")))
+            return ERR("messages.%zu.content.%zu.input: Input should be an object", mi, bi);
+        if (json_object_get(pending, id))
+            return ERR("messages.%zu.content.%zu: duplicate tool_use id %s", mi, bi, id);
+        json_object_set_new(pending, id, json_true());
+    }
+    return 0;
+}
+
+/* Validates the tool_result blocks of a user message against the tool_use
+ * ids of the assistant message before it (`pending`, emptied as results
+ * arrive), counts them and keeps the text of the last one. */
+static int check_results(json_t *content, size_t mi, json_t *pending, chat_t *c, char *err,
+                         size_t errsz)
+{
+    if (!json_is_array(content))
+        return 0;
+    bool other_seen = false;
+    size_t bi;
+    json_t *blk;
+    json_array_foreach(content, bi, blk) {
+        const char *type = json_string_value(json_object_get(blk, "type"));
+        if (strcmp(type, "tool_use") == 0)
+            return ERR("messages.%zu.content.%zu: tool_use blocks are only allowed in assistant "
+                       "messages", mi, bi);
+        if (strcmp(type, "tool_result") != 0) {
+            other_seen = true;
+            continue;
+        }
+        const char *id = json_string_value(json_object_get(blk, "tool_use_id"));
+        if (!id || !*id)
+            return ERR("messages.%zu.content.%zu.tool_use_id: Field required", mi, bi);
+        if (other_seen)
+            return ERR("messages.%zu.content.%zu: tool_result blocks must come first in the "
+                       "user message content, before any other block", mi, bi);
+        if (!json_object_get(pending, id))
+            return ERR("messages.%zu.content.%zu: unexpected tool_use_id found in tool_result "
+                       "blocks: %s. Each tool_result block must have a corresponding tool_use "
+                       "block in the previous message.", mi, bi, id);
+        json_object_del(pending, id);
+        char *text = chat_content_text(json_object_get(blk, "content"));
+        if (!text)
+            return ERR("out of memory");
+        free(c->last_result);
+        c->last_result = text;
+        c->tool_results++;
+    }
+    return 0;
+}
+
+/* Reports tool_use ids of message `mi` that got no tool_result. */
+static int unanswered(json_t *pending, size_t mi, char *err, size_t errsz)
+{
+    if (!json_object_size(pending))
+        return 0;
+    buf_t ids;
+    buf_init(&ids);
+    const char *id;
+    json_t *v;
+    json_object_foreach(pending, id, v)
+        list_add(&ids, id);
+    snprintf(err, errsz,
+             "messages.%zu: tool_use ids were found without tool_result blocks immediately "
+             "after: %s. Each tool_use block must have a corresponding tool_result block in the "
+             "next message.", mi, buf_cstr(&ids));
+    buf_free(&ids);
+    return -1;
+}
+
+/* Checks one message's shape: role and content. */
+static int check_shape(json_t *m, size_t mi, const char **role, char *err, size_t errsz)
+{
+    if (!json_is_object(m))
+        return ERR("messages.%zu: Input should be an object", mi);
+    *role = json_string_value(json_object_get(m, "role"));
+    if (!*role || (strcmp(*role, "user") != 0 && strcmp(*role, "assistant") != 0))
+        return ERR("messages.%zu.role: Input should be 'user' or 'assistant'", mi);
+    json_t *content = json_object_get(m, "content");
+    if (json_is_string(content))
+        return 0;
+    if (!json_is_array(content))
+        return ERR("messages.%zu.content: Input should be a string or a list of content blocks",
+                   mi);
+    size_t bi;
+    json_t *blk;
+    json_array_foreach(content, bi, blk)
+        if (!json_is_object(blk) || !json_is_string(json_object_get(blk, "type")))
+            return ERR("messages.%zu.content.%zu.type: Field required", mi, bi);
+    return 0;
+}
+
+/* Walks the conversation: shapes, alternation, tool_use/tool_result
+ * pairing; finds the first user message's text. */
+static int check_messages(json_t *body, chat_t *c, char *err, size_t errsz)
+{
+    json_t *msgs = json_object_get(body, "messages");
+    if (!msgs)
+        return ERR("messages: Field required");
+    if (!json_is_array(msgs))
+        return ERR("messages: Input should be a valid list");
+    if (!json_array_size(msgs))
+        return ERR("messages: at least one message is required");
+    json_t *pending = json_object();
+    if (!pending)
+        return ERR("out of memory");
+    int rc = 0;
+    const char *prev_role = NULL;
+    size_t mi;
+    json_t *m;
+    json_array_foreach(msgs, mi, m) {
+        const char *role;
+        if ((rc = check_shape(m, mi, &role, err, errsz)) < 0)
+            break;
+        json_t *content = json_object_get(m, "content");
+        if (mi == 0 && strcmp(role, "user") != 0) {
+            rc = ERR("messages.0.role: the first message must use the \"user\" role");
+            break;
+        }
+        if (prev_role && strcmp(role, prev_role) == 0) {
+            rc = ERR("messages.%zu: roles must alternate between \"user\" and \"assistant\", but "
+                     "found multiple \"%s\" roles in a row", mi, role);
+            break;
+        }
+        prev_role = role;
+        if (strcmp(role, "assistant") == 0) {
+            if ((rc = check_assistant(content, mi, pending, err, errsz)) < 0)
+                break;
+            continue;
+        }
+        if ((rc = check_results(content, mi, pending, c, err, errsz)) < 0 ||
+            (rc = unanswered(pending, mi - 1, err, errsz)) < 0)
+            break;
+        if (mi == 0 && !(c->first_user = chat_content_text(content))) {
+            rc = ERR("out of memory");
+            break;
+        }
+    }
+    if (rc == 0)
+        rc = unanswered(pending, json_array_size(msgs) - 1, err, errsz);
+    json_decref(pending);
+    return rc;
+}
+
+/* Validates a /v1/messages request and reduces it to a chat_t. */
+static int anthropic_parse(httpd_req_t *req, json_t *body, chat_t *c, char *err, size_t errsz)
+{
+    bool v2026 = false;
+    c->provider = PROVIDER_ANTHROPIC;
+    if (check_version(req, &v2026, err, errsz) < 0 || check_params(body, v2026, c, err, errsz) < 0 ||
+        check_tools(body, c, err, errsz) < 0 || check_messages(body, c, err, errsz) < 0)
+        return -1;
+    if (!c->first_user && !(c->first_user = strdup("")))
+        return ERR("out of memory");
+    return 0;
+}
+
+/* Maps the neutral stop kind to Anthropic's stop_reason. */
+const char *anthropic_stop_reason(stop_t s)
+{
+    switch (s) {
+    case STOP_TOOL_USE: return "tool_use";
+    case STOP_MAX_TOKENS: return "max_tokens";
+    default: return "end_turn";
+    }
+}
+
+/* The complete Message object. */
+static json_t *anthropic_render(const chat_t *c, const reply_t *r)
+{
+    json_t *content = json_array();
+    if (r->text[0] || !r->ncalls)
+        json_array_append_new(content, json_pack("{s:s,s:s}", "type", "text", "text", r->text));
+    for (size_t i = 0; i < r->ncalls; i++) {
+        const tool_call_t *tc = &r->calls[i];
+        json_array_append_new(content,
+                              json_pack("{s:s,s:s,s:s,s:o}", "type", "tool_use", "id", tc->id,
+                                        "name", tc->name, "input",
+                                        tc->broken ? json_object() : json_incref(tc->input)));
+    }
+    return json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:n,s:{s:i,s:i,s:i,s:i}}", "id", r->id, "type",
+                     "message", "role", "assistant", "model", c->model, "content", content,
+                     "stop_reason", anthropic_stop_reason(r->stop), "stop_sequence", "usage",
+                     "input_tokens", r->input_tokens, "output_tokens", r->output_tokens,
+                     "cache_creation_input_tokens", 0, "cache_read_input_tokens", 0);
+}
+
+const provider_ops_t anthropic_ops = {
+    .id = PROVIDER_ANTHROPIC,
+    .name = "anthropic",
+    .parse = anthropic_parse,
+    .render = anthropic_render,
+    .stream = anthropic_stream,
+    .malformed_json = "{\"id\":\"msg_malformed\",\"type\":\"message\",\"content\":[{\"type\":\"text\",",
+    .malformed_sse = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\n\n",
+};

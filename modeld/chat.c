@@ -1,0 +1,78 @@
+/* chat.c - chat_t/reply_t helpers (see chat.h). */
+#include "chat.h"
+
+#include "buf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Linear search: requests declare a handful of tools. */
+bool chat_has_tool(const chat_t *c, const char *name)
+{
+    for (size_t i = 0; i < c->ntools; i++)
+        if (strcmp(c->tools[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* Grows the tool-name array by one copied name. */
+int chat_add_tool(chat_t *c, const char *name)
+{
+    char **v = realloc(c->tools, (c->ntools + 1) * sizeof *v);
+    if (!v)
+        return -1;
+    c->tools = v;
+    if (!(v[c->ntools] = strdup(name)))
+        return -1;
+    c->ntools++;
+    return 0;
+}
+
+/* Releases every string the parser allocated. */
+void chat_free(chat_t *c)
+{
+    free(c->model);
+    free(c->first_user);
+    for (size_t i = 0; i < c->ntools; i++)
+        free(c->tools[i]);
+    free(c->tools);
+    free(c->last_result);
+    memset(c, 0, sizeof *c);
+}
+
+/* Releases the text and the tool calls. */
+void reply_free(reply_t *r)
+{
+    free(r->text);
+    for (size_t i = 0; i < r->ncalls; i++) {
+        free(r->calls[i].name);
+        json_decref(r->calls[i].input);
+    }
+    free(r->calls);
+    memset(r, 0, sizeof *r);
+}
+
+/* Joins text parts; non-text parts (images, documents) contribute nothing. */
+char *chat_content_text(json_t *content)
+{
+    if (json_is_string(content))
+        return strdup(json_string_value(content));
+    buf_t t;
+    buf_init(&t);
+    int n = 0;
+    if (json_is_array(content)) {
+        size_t i;
+        json_t *part;
+        json_array_foreach(content, i, part) {
+            const char *type = json_string_value(json_object_get(part, "type"));
+            const char *text = json_string_value(json_object_get(part, "text"));
+            if (type && strcmp(type, "text") == 0 && text) {
+                if ((n++ && buf_puts(&t, "\n") < 0) || buf_puts(&t, text) < 0) {
+                    buf_free(&t);
+                    return NULL;
+                }
+            }
+        }
+    }
+    return buf_steal(&t, NULL);
+}

@@ -1,0 +1,109 @@
+/*
+ * chat.h - the provider-neutral view of one model call and of its answer.
+ *
+ * anthropic.c and openai.c validate a request and reduce it to a chat_t
+ * (what the scripted model needs to know); script.c turns a chat_t plus the
+ * prompt's directives into a reply_t; the provider modules render the
+ * reply_t as JSON or as an SSE stream.
+ */
+#ifndef MODELD_CHAT_H
+#define MODELD_CHAT_H
+
+#include "directives.h"
+#include "httpd.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Which wire protocol a request speaks. */
+typedef enum {
+    PROVIDER_ANTHROPIC = 0,
+    PROVIDER_OPENAI,
+    PROVIDER_NONE, /* admin routes: common/'s default error body */
+} provider_t;
+
+/* One validated request, reduced to what the script needs. */
+typedef struct chat {
+    provider_t provider;
+    char *model;         /* echoed in the answer */
+    char *first_user;    /* text of the first user message ("" if none) */
+    phase_t phase;       /* PHASE_EXEC when tools are declared */
+    char **tools;        /* declared tool names */
+    size_t ntools;
+    int tool_results;    /* tool results present in the conversation */
+    char *last_result;   /* text of the last tool result, NULL if none */
+    bool stream;         /* "stream": true */
+    bool include_usage;  /* OpenAI stream_options.include_usage */
+    size_t body_len;     /* request body bytes, for usage */
+} chat_t;
+
+/* Why the answer stops. */
+typedef enum {
+    STOP_END_TURN = 0, /* final answer: end_turn / stop */
+    STOP_TOOL_USE,     /* tool calls: tool_use / tool_calls */
+    STOP_MAX_TOKENS,   /* cut short: max_tokens / length */
+} stop_t;
+
+/* One tool call of an answer. */
+typedef struct tool_call {
+    char id[40];   /* toolu_... or call_... */
+    char *name;
+    json_t *input; /* arguments object */
+    bool broken;   /* bad_tool_args: render unusable arguments */
+} tool_call_t;
+
+/* The scripted answer. */
+typedef struct reply {
+    char id[40];       /* msg_... or chatcmpl-... */
+    char *text;        /* never NULL */
+    tool_call_t *calls;
+    size_t ncalls;
+    stop_t stop;
+    int first_step;    /* 1-based step number of calls[0] */
+    int input_tokens;
+    int output_tokens;
+} reply_t;
+
+/* What a provider module supplies to the shared request flow. */
+typedef struct provider_ops {
+    provider_t id;
+    const char *name; /* "anthropic" / "openai", for stats */
+    /* Validates the request (headers and body) and fills `chat`.  Returns 0
+     * or -1 with a client-facing message in err (answered as 400). */
+    int (*parse)(httpd_req_t *req, json_t *body, chat_t *chat, char *err, size_t errsz);
+    /* Renders a complete answer as the provider's JSON (new reference). */
+    json_t *(*render)(const chat_t *chat, const reply_t *r);
+    /* Answers with an SSE stream; takes ownership of `r`'s contents. */
+    httpd_result_t (*stream)(httpd_req_t *req, const chat_t *chat, reply_t *r);
+    /* A 200 body that is not valid JSON (malformed directive). */
+    const char *malformed_json;
+    /* An SSE stream whose data is not valid JSON (malformed + stream). */
+    const char *malformed_sse;
+} provider_ops_t;
+
+/* True when `name` is among the request's declared tools. */
+bool chat_has_tool(const chat_t *c, const char *name);
+
+/* Adds a declared tool name (copied).  Returns 0 or -1 (no memory). */
+int chat_add_tool(chat_t *c, const char *name);
+
+/* Text of a message `content` or tool-result content: a string as is, or
+ * the "text" of every {"type":"text"} element of an array joined with "\n".
+ * Returns a malloc'd string ("" for anything else), NULL when out of memory. */
+char *chat_content_text(json_t *content);
+
+/* Frees what a chat owns. */
+void chat_free(chat_t *c);
+
+/* Frees what a reply owns. */
+void reply_free(reply_t *r);
+
+/* The shared handler of POST /v1/messages and POST /v1/chat/completions;
+ * the route's arg is the provider_ops_t. */
+httpd_result_t chat_handle(httpd_req_t *req);
+
+/* Answers a 400 invalid_request_error with the provider-shaped body. */
+httpd_result_t chat_reply_invalid(httpd_req_t *req, const char *msg);
+
+#endif

@@ -1,0 +1,200 @@
+/* directives.c - [[modeld: ...]] parsing (see directives.h). */
+#include "directives.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OPEN_TAG "[[modeld:"
+#define CLOSE_TAG "]]"
+
+/* Resets a directive set to "no directives". */
+static void dir_init(directives_t *d)
+{
+    memset(d, 0, sizeof *d);
+    d->retry_after_s = -1;
+    d->retry_after_ms = -1;
+    d->should_retry = -1;
+}
+
+/* Parses a non-negative decimal integer in [lo, hi]; returns 0 or -1. */
+static int parse_int(const char *v, int lo, int hi, int *out)
+{
+    if (!v || !*v || !isdigit((unsigned char)*v))
+        return -1;
+    errno = 0;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (errno || *end || n < lo || n > hi)
+        return -1;
+    *out = (int)n;
+    return 0;
+}
+
+/* Applies one key[=value] token to a group; `scope` receives `on`.
+ * Returns 0 or -1 with a message in err. */
+static int apply_token(const char *key, const char *val, directives_t *d, dir_scope_t *scope,
+                       char *err, size_t errsz)
+{
+    /* Flags: no value allowed. */
+    static const struct {
+        const char *name;
+        size_t off;
+    } flags[] = {
+        {"malformed", offsetof(directives_t, malformed)},
+        {"drop", offsetof(directives_t, drop)},
+        {"bad_tool_args", offsetof(directives_t, bad_tool_args)},
+        {"max_tokens", offsetof(directives_t, max_tokens)},
+        {"loop", offsetof(directives_t, loop)},
+        {"empty", offsetof(directives_t, empty)},
+        {"parallel", offsetof(directives_t, parallel)},
+    };
+    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
+        if (strcmp(key, flags[i].name) == 0) {
+            if (val) {
+                snprintf(err, errsz, "modeld directive '%s' takes no value", key);
+                return -1;
+            }
+            *(bool *)((char *)d + flags[i].off) = true;
+            return 0;
+        }
+    }
+    /* Integer keys. */
+    static const struct {
+        const char *name;
+        size_t off;
+        int lo, hi;
+    } ints[] = {
+        {"status", offsetof(directives_t, status), 400, 599},
+        {"fail_first", offsetof(directives_t, fail_first), 1, INT_MAX},
+        {"retry_after", offsetof(directives_t, retry_after_s), 0, 86400},
+        {"retry_after_ms", offsetof(directives_t, retry_after_ms), 0, 86400000},
+        {"latency", offsetof(directives_t, latency_ms), 0, 600000},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
+        if (strcmp(key, ints[i].name) == 0) {
+            if (parse_int(val, ints[i].lo, ints[i].hi, (int *)((char *)d + ints[i].off)) < 0) {
+                snprintf(err, errsz, "modeld directive '%s' needs an integer in [%d, %d], got '%s'",
+                         key, ints[i].lo, ints[i].hi, val ? val : "");
+                return -1;
+            }
+            return 0;
+        }
+    }
+    if (strcmp(key, "should_retry") == 0) {
+        if (val && strcmp(val, "true") == 0)
+            d->should_retry = 1;
+        else if (val && strcmp(val, "false") == 0)
+            d->should_retry = 0;
+        else {
+            snprintf(err, errsz, "modeld directive 'should_retry' must be true or false");
+            return -1;
+        }
+        return 0;
+    }
+    if (strcmp(key, "on") == 0) {
+        if (val && strcmp(val, "plan") == 0)
+            *scope = ON_PLAN;
+        else if (val && strcmp(val, "exec") == 0)
+            *scope = ON_EXEC;
+        else if (val && strcmp(val, "all") == 0)
+            *scope = ON_ALL;
+        else {
+            snprintf(err, errsz, "modeld directive 'on' must be plan, exec or all");
+            return -1;
+        }
+        return 0;
+    }
+    snprintf(err, errsz, "unknown modeld directive '%s'", key);
+    return -1;
+}
+
+/* Merges a parsed group into the result: set integers and flags win. */
+static void merge(directives_t *out, const directives_t *g)
+{
+    if (g->status)
+        out->status = g->status;
+    if (g->fail_first)
+        out->fail_first = g->fail_first;
+    if (g->retry_after_s >= 0)
+        out->retry_after_s = g->retry_after_s;
+    if (g->retry_after_ms >= 0)
+        out->retry_after_ms = g->retry_after_ms;
+    if (g->should_retry >= 0)
+        out->should_retry = g->should_retry;
+    if (g->latency_ms)
+        out->latency_ms = g->latency_ms;
+    out->malformed |= g->malformed;
+    out->drop |= g->drop;
+    out->bad_tool_args |= g->bad_tool_args;
+    out->max_tokens |= g->max_tokens;
+    out->loop |= g->loop;
+    out->empty |= g->empty;
+    out->parallel |= g->parallel;
+}
+
+/* Parses the body of one group (the text between "[[modeld:" and "]]"). */
+static int parse_group(const char *s, size_t len, directives_t *g, dir_scope_t *scope, char *err,
+                       size_t errsz)
+{
+    char tok[128];
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (isspace((unsigned char)s[i]) || s[i] == ','))
+            i++;
+        size_t j = i;
+        while (j < len && !isspace((unsigned char)s[j]) && s[j] != ',')
+            j++;
+        if (j == i)
+            break;
+        if (j - i >= sizeof tok) {
+            snprintf(err, errsz, "modeld directive too long: '%.40s...'", s + i);
+            return -1;
+        }
+        memcpy(tok, s + i, j - i);
+        tok[j - i] = '\0';
+        char *eq = strchr(tok, '=');
+        if (eq)
+            *eq++ = '\0';
+        if (apply_token(tok, eq, g, scope, err, errsz) < 0)
+            return -1;
+        i = j;
+    }
+    return 0;
+}
+
+/* Finds every group, parses it, and merges those whose scope matches the
+ * phase of this call. */
+int directives_parse(const char *text, phase_t phase, directives_t *out, char *err,
+                     size_t errsz)
+{
+    dir_init(out);
+    const char *p = text ? text : "";
+    while ((p = strstr(p, OPEN_TAG)) != NULL) {
+        const char *body = p + strlen(OPEN_TAG);
+        const char *end = strstr(body, CLOSE_TAG);
+        if (!end) {
+            snprintf(err, errsz, "unterminated modeld directive (missing \"]]\")");
+            return -1;
+        }
+        directives_t g;
+        dir_init(&g);
+        dir_scope_t scope = ON_ALL;
+        if (parse_group(body, (size_t)(end - body), &g, &scope, err, errsz) < 0)
+            return -1;
+        if (scope == ON_ALL || (scope == ON_PLAN && phase == PHASE_PLAN) ||
+            (scope == ON_EXEC && phase == PHASE_EXEC))
+            merge(out, &g);
+        p = end + strlen(CLOSE_TAG);
+    }
+    return 0;
+}
+
+/* Reports whether this call must fail in some way (before fail_first). */
+bool directives_fail(const directives_t *d)
+{
+    return d->status || d->malformed || d->drop;
+}

@@ -1,0 +1,74 @@
+/*
+ * directives.h - the [[modeld: ...]] directives embedded in a prompt.
+ *
+ * Syntax (anywhere in the first user message, several groups allowed):
+ *
+ *   [[modeld: key=value flag key2=value2 ...]]
+ *
+ * Tokens are separated by spaces, tabs, newlines or commas.  Keys:
+ *
+ *   status=S        answer HTTP S (400..599) with the provider's error body
+ *   fail_first=N    status/malformed/drop only for the first N calls of the
+ *                   conversation, then answer normally
+ *   on=plan|exec|all  which calls this group applies to (default all)
+ *   retry_after=N   seconds for retry-after (429 default 1; other statuses
+ *                   send it only when given); retry-after-ms = N*1000
+ *   retry_after_ms=N  retry-after-ms exactly (and retry-after = ceil(N/1000))
+ *   should_retry=true|false  send x-should-retry (overrides the SDKs' rules)
+ *   malformed       200 whose body is not valid JSON
+ *   drop            close the connection without answering
+ *   bad_tool_args   tool calls with unusable arguments
+ *   max_tokens      stop for max_tokens/length with a cut text, no tool call
+ *   latency=MS      sleep MS milliseconds before answering
+ *   loop            never finish: every execution call runs "echo turn <n>"
+ *   empty           final answer with empty text, right away
+ *   parallel        emit all remaining planned tool calls in one answer
+ *
+ * `on` scopes its own group only; groups that apply to a call are merged in
+ * order (later values win, flags add up).  Unknown keys or bad values are a
+ * client error (400) so that a typo never passes silently.
+ */
+#ifndef MODELD_DIRECTIVES_H
+#define MODELD_DIRECTIVES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Which kind of call a request is. */
+typedef enum {
+    PHASE_PLAN = 0, /* no tools declared */
+    PHASE_EXEC,     /* tools declared */
+} phase_t;
+
+/* Which calls a directive group applies to. */
+typedef enum {
+    ON_ALL = 0,
+    ON_PLAN,
+    ON_EXEC,
+} dir_scope_t;
+
+typedef struct directives {
+    int status;          /* 0 = none */
+    int fail_first;      /* 0 = every call */
+    int retry_after_s;   /* -1 = not given */
+    int retry_after_ms;  /* -1 = not given */
+    int should_retry;    /* -1 = not given, 0 = false, 1 = true */
+    int latency_ms;      /* 0 = none */
+    bool malformed;
+    bool drop;
+    bool bad_tool_args;
+    bool max_tokens;
+    bool loop;
+    bool empty;
+    bool parallel;
+} directives_t;
+
+/* Parses every group of `text` that applies to `phase` into `out`.
+ * Returns 0, or -1 with a message for the client in err. */
+int directives_parse(const char *text, phase_t phase, directives_t *out, char *err,
+                     size_t errsz);
+
+/* True when some failure directive (status, malformed, drop) is present. */
+bool directives_fail(const directives_t *d);
+
+#endif

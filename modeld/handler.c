@@ -1,0 +1,166 @@
+/* handler.c - the request flow shared by both model routes (chat_handle in
+ * chat.h):
+ *
+ *   latency (--latency-ms) -> JSON body -> provider validation -> directives
+ *   -> latency directive -> failure directives (fail_first) -> scripted
+ *   answer -> JSON or SSE rendering.
+ */
+#include "chat.h"
+
+#include "conv.h"
+#include "errors.h"
+#include "ids.h"
+#include "options.h"
+#include "script.h"
+#include "stats.h"
+#include "timeutil.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* What the failure directives make of this call. */
+typedef enum {
+    FAIL_NONE = 0,  /* answer normally */
+    FAIL_DROP,      /* close the connection */
+    FAIL_STATUS,    /* HTTP error with the provider's body */
+    FAIL_MALFORMED, /* 200 that is not valid JSON */
+} fail_kind_t;
+
+/* Answers 400 invalid_request_error (shaped by the error-body hook). */
+httpd_result_t chat_reply_invalid(httpd_req_t *req, const char *msg)
+{
+    stats_inc("model_invalid_requests");
+    return httpd_reply_error(req, 400, "%s", msg);
+}
+
+/* Decides whether this call fails: failure directives apply to every call,
+ * or with fail_first=N only to the first N calls of the conversation. */
+static fail_kind_t decide_failure(const chat_t *c, const directives_t *d)
+{
+    if (!directives_fail(d))
+        return FAIL_NONE;
+    if (d->fail_first > 0) {
+        int64_t n = conv_next(conv_key(c->first_user, c->phase == PHASE_EXEC));
+        if (n > d->fail_first)
+            return FAIL_NONE;
+    }
+    if (d->drop)
+        return FAIL_DROP;
+    if (d->status)
+        return FAIL_STATUS;
+    return FAIL_MALFORMED;
+}
+
+/* Answers the scripted HTTP error with its retry headers. */
+static httpd_result_t reply_status(httpd_req_t *req, const directives_t *d)
+{
+    long long ms = -1;
+    if (d->retry_after_ms >= 0)
+        ms = d->retry_after_ms;
+    else if (d->retry_after_s >= 0)
+        ms = (long long)d->retry_after_s * 1000;
+    else if (d->status == 429)
+        ms = 1000;
+    if (ms >= 0) {
+        char v[32];
+        snprintf(v, sizeof v, "%lld", (ms + 999) / 1000);
+        httpd_add_header(req, "retry-after", v);
+        snprintf(v, sizeof v, "%lld", ms);
+        httpd_add_header(req, "retry-after-ms", v);
+    }
+    if (d->should_retry >= 0)
+        httpd_add_header(req, "x-should-retry", d->should_retry ? "true" : "false");
+    stats_inc("model_scripted_errors");
+    return httpd_reply_error(req, d->status, "modeld: scripted error (directive status=%d)",
+                             d->status);
+}
+
+/* Answers a 200 whose body cannot be parsed (JSON or SSE). */
+static httpd_result_t reply_malformed(httpd_req_t *req, const provider_ops_t *ops, bool stream)
+{
+    stats_inc("model_scripted_malformed");
+    const char *b = stream ? ops->malformed_sse : ops->malformed_json;
+    return httpd_reply_bytes(req, 200, stream ? "text/event-stream" : "application/json", b,
+                             strlen(b));
+}
+
+/* Counts what the answer contains, for GET /admin/stats. */
+static void count_answer(const chat_t *c, const reply_t *r)
+{
+    stats_inc(c->phase == PHASE_PLAN ? "model_calls_plan" : "model_calls_exec");
+    if (r->ncalls)
+        stats_add("model_tool_calls", (int64_t)r->ncalls);
+    else
+        stats_inc("model_final_answers");
+    if (c->stream)
+        stats_inc("model_streams");
+}
+
+/* Validates, applies directives, and answers one model call. */
+static httpd_result_t handle(httpd_req_t *req, const provider_ops_t *ops, chat_t *c)
+{
+    char err[1024];
+    size_t len;
+    httpd_body(req, &len);
+    json_t *body = httpd_body_json(req, err, sizeof err);
+    if (!body) {
+        char msg[1200];
+        snprintf(msg, sizeof msg, "the request body is not valid JSON: %s", err);
+        return chat_reply_invalid(req, msg);
+    }
+    if (!json_is_object(body)) {
+        json_decref(body);
+        return chat_reply_invalid(req, "the request body must be a JSON object");
+    }
+    c->body_len = len;
+    int rc = ops->parse(req, body, c, err, sizeof err);
+    json_decref(body);
+    if (rc < 0)
+        return chat_reply_invalid(req, err);
+    directives_t d;
+    if (directives_parse(c->first_user, c->phase, &d, err, sizeof err) < 0)
+        return chat_reply_invalid(req, err);
+    if (d.latency_ms > 0)
+        time_sleep_ms(d.latency_ms);
+    switch (decide_failure(c, &d)) {
+    case FAIL_DROP:
+        stats_inc("model_scripted_drops");
+        return httpd_reply_drop(req);
+    case FAIL_STATUS:
+        return reply_status(req, &d);
+    case FAIL_MALFORMED:
+        return reply_malformed(req, ops, c->stream);
+    case FAIL_NONE:
+        break;
+    }
+    reply_t r;
+    memset(&r, 0, sizeof r);
+    if (script_answer(c, &d, &r) < 0) {
+        reply_free(&r);
+        return httpd_reply_error(req, 500, "modeld: out of memory");
+    }
+    count_answer(c, &r);
+    if (c->stream)
+        return ops->stream(req, c, &r);
+    json_t *out = ops->render(c, &r);
+    reply_free(&r);
+    if (!out)
+        return httpd_reply_error(req, 500, "modeld: cannot render the answer");
+    return httpd_reply_json(req, 200, out);
+}
+
+/* Route entry point: the route's arg selects the provider. */
+httpd_result_t chat_handle(httpd_req_t *req)
+{
+    const provider_ops_t *ops = httpd_route_arg(req);
+    const modeld_opts_t *o = httpd_server_arg(req);
+    request_id(req);
+    if (o->latency_ms > 0)
+        time_sleep_ms(o->latency_ms);
+    chat_t c;
+    memset(&c, 0, sizeof c);
+    c.provider = ops->id;
+    httpd_result_t res = handle(req, ops, &c);
+    chat_free(&c);
+    return res;
+}

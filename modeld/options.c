@@ -1,0 +1,165 @@
+/* options.c - command-line parsing and --help (see options.h). */
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Long-only options; the values are returned by getopt_long. */
+enum {
+    OPT_PORT = 1000,
+    OPT_BIND,
+    OPT_API_KEY,
+    OPT_LATENCY,
+    OPT_LOG,
+    OPT_FAULTS,
+    OPT_FAULT_SEED,
+    OPT_DEBUG,
+    OPT_HELP,
+};
+
+/* Prints the whole reference: flags, routes, directives, admin API. */
+void options_usage(FILE *f)
+{
+    fputs(
+        "usage: modeld [options]\n"
+        "\n"
+        "A deterministic scripted LLM server for tests: speaks the Anthropic Messages API\n"
+        "(POST /v1/messages) and OpenAI chat completions (POST /v1/chat/completions).\n"
+        "\n"
+        "Options:\n"
+        "  --port N          TCP port (default 0 = pick a free one).  The bound address is\n"
+        "                    always printed on stdout: \"modeld: listening on ADDR:PORT\".\n"
+        "  --bind ADDR       IPv4 address to bind (default 127.0.0.1).\n"
+        "  --api-key KEY     require KEY: Anthropic routes accept x-api-key: KEY or\n"
+        "                    Authorization: Bearer KEY, OpenAI routes Authorization: Bearer KEY;\n"
+        "                    otherwise 401 with the provider's error body.  The admin routes\n"
+        "                    accept either form.  Without it any key (or none) is accepted.\n"
+        "  --latency-ms N    sleep N ms before every model answer.\n"
+        "  --log-requests    log one line per request on stderr.\n"
+        "  --faults JSON     initial fault-injection configuration (as PUT /admin/faults),\n"
+        "                    or @FILE to read it from a file.  Server name: \"model\".\n"
+        "  --fault-seed N    seed for the fault dice (default: random; a \"seed\" in the\n"
+        "                    configuration wins).\n"
+        "  --debug           print libmicrohttpd diagnostics.\n"
+        "  --help            this text.\n"
+        "\n"
+        "Routes: POST /v1/messages, POST /v1/chat/completions, GET /v1/models,\n"
+        "GET /v1/models/{id}; admin: GET|PUT|POST|DELETE /admin/faults, DELETE\n"
+        "/admin/faults/{id}, GET /admin/stats, POST /admin/stats/reset,\n"
+        "DELETE /admin/conversations (forget fail_first counters).\n"
+        "\n"
+        "Answers (deterministic):\n"
+        "  no tools declared   planning call: \"Plan:\\n1. ...\\n\", one step per ```bash/sh/shell\n"
+        "                      or ```python/py block of the first user message, then\n"
+        "                      \"Report the output\".\n"
+        "  tools declared      execution call: bash block -> run_command {command};\n"
+        "                      python block k -> write_file {path:/home/user/program_k.py,\n"
+        "                      content} then run_command {command:\"python3 <path>\"}.\n"
+        "                      With p tool results in the conversation it answers planned\n"
+        "                      call p+1, else \"Done. The last tool returned:\\n<last result>\".\n"
+        "\n"
+        "Directives, anywhere in the first user message (several groups allowed):\n"
+        "  [[modeld: key=value flag ...]]\n"
+        "  status=S            answer HTTP S (400..599) with the provider's error body\n"
+        "  fail_first=N        status/malformed/drop only for the first N calls of this\n"
+        "                      conversation (first user message + tools or not)\n"
+        "  on=plan|exec|all    which calls this group applies to (default all)\n"
+        "  retry_after=N       retry-after seconds (429 sends 1 by default) + retry-after-ms\n"
+        "  retry_after_ms=N    retry-after-ms exactly (retry-after rounded up)\n"
+        "  should_retry=true|false  send x-should-retry\n"
+        "  malformed           200 with a body that is not valid JSON\n"
+        "  drop                close the connection without answering\n"
+        "  bad_tool_args       Anthropic input {} / OpenAI arguments that are not JSON\n"
+        "  max_tokens          stop_reason max_tokens / finish_reason length, cut text\n"
+        "  latency=MS          sleep MS ms before answering\n"
+        "  loop                every execution call runs \"echo turn <n>\" (never finishes)\n"
+        "  empty               final answer with empty text, right away\n"
+        "  parallel            all remaining planned tool calls in one answer\n"
+        "\n"
+        "\"stream\": true is supported (SSE) for both providers.\n",
+        f);
+}
+
+/* Parses a decimal integer in [lo, hi]. */
+static int parse_num(const char *flag, const char *s, long lo, long hi, long *out)
+{
+    errno = 0;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "modeld: %s needs an integer in [%ld, %ld], got '%s'\n", flag, lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* getopt_long over the long options only. */
+int options_parse(int argc, char **argv, modeld_opts_t *o)
+{
+    static const struct option longopts[] = {
+        {"port", required_argument, NULL, OPT_PORT},
+        {"bind", required_argument, NULL, OPT_BIND},
+        {"api-key", required_argument, NULL, OPT_API_KEY},
+        {"latency-ms", required_argument, NULL, OPT_LATENCY},
+        {"log-requests", no_argument, NULL, OPT_LOG},
+        {"faults", required_argument, NULL, OPT_FAULTS},
+        {"fault-seed", required_argument, NULL, OPT_FAULT_SEED},
+        {"debug", no_argument, NULL, OPT_DEBUG},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof *o);
+    o->bind = "127.0.0.1";
+    int c;
+    long v;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_PORT:
+            if (parse_num("--port", optarg, 0, 65535, &v) < 0)
+                return -1;
+            o->port = (uint16_t)v;
+            break;
+        case OPT_BIND:
+            o->bind = optarg;
+            break;
+        case OPT_API_KEY:
+            o->api_key = optarg[0] ? optarg : NULL;
+            break;
+        case OPT_LATENCY:
+            if (parse_num("--latency-ms", optarg, 0, 600000, &v) < 0)
+                return -1;
+            o->latency_ms = (int)v;
+            break;
+        case OPT_LOG:
+            o->log_requests = true;
+            break;
+        case OPT_FAULTS:
+            o->faults = optarg;
+            break;
+        case OPT_FAULT_SEED:
+            if (parse_num("--fault-seed", optarg, 0, LONG_MAX, &v) < 0)
+                return -1;
+            o->fault_seed = (uint64_t)v;
+            break;
+        case OPT_DEBUG:
+            o->debug = true;
+            break;
+        case OPT_HELP:
+        case 'h':
+            options_usage(stdout);
+            return 1;
+        default:
+            fprintf(stderr, "modeld: try --help\n");
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "modeld: unexpected argument '%s' (try --help)\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}

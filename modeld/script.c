@@ -1,0 +1,276 @@
+/* script.c - the deterministic answers (see script.h). */
+#include "script.h"
+
+#include "buf.h"
+#include "codeblocks.h"
+#include "ids.h"
+#include "textutil.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RUN_TOOL "run_command"
+#define WRITE_TOOL "write_file"
+
+/* One planned tool call. */
+typedef struct step {
+    const char *name; /* RUN_TOOL or WRITE_TOOL */
+    json_t *input;
+} step_t;
+
+typedef struct steps {
+    step_t *v;
+    size_t n;
+} steps_t;
+
+/* Appends a step, stealing `input`.  Returns 0 or -1. */
+static int steps_push(steps_t *s, const char *name, json_t *input)
+{
+    if (!input)
+        return -1;
+    step_t *v = realloc(s->v, (s->n + 1) * sizeof *v);
+    if (!v) {
+        json_decref(input);
+        return -1;
+    }
+    s->v = v;
+    v[s->n].name = name;
+    v[s->n].input = input;
+    s->n++;
+    return 0;
+}
+
+/* Frees the planned steps. */
+static void steps_free(steps_t *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        json_decref(s->v[i].input);
+    free(s->v);
+    s->v = NULL;
+    s->n = 0;
+}
+
+/* Turns the code blocks into the planned tool calls. */
+static int plan_steps(const code_blocks_t *b, steps_t *out)
+{
+    int py = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const code_block_t *blk = &b->v[i];
+        if (blk->lang == BLOCK_SHELL) {
+            if (steps_push(out, RUN_TOOL, json_pack("{s:s}", "command", blk->code)) < 0)
+                return -1;
+        } else if (blk->lang == BLOCK_PYTHON) {
+            char path[64], cmd[96];
+            snprintf(path, sizeof path, "/home/user/program_%d.py", ++py);
+            snprintf(cmd, sizeof cmd, "python3 %s", path);
+            if (steps_push(out, WRITE_TOOL,
+                           json_pack("{s:s,s:s}", "path", path, "content", blk->code)) < 0 ||
+                steps_push(out, RUN_TOOL, json_pack("{s:s}", "command", cmd)) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* The planning answer: one numbered line per runnable block. */
+static char *plan_text(const code_blocks_t *b)
+{
+    buf_t t;
+    buf_init(&t);
+    int n = 0;
+    buf_puts(&t, "Plan:\n");
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->v[i].lang == BLOCK_SHELL)
+            buf_printf(&t, "%d. Run the bash script\n", ++n);
+        else if (b->v[i].lang == BLOCK_PYTHON)
+            buf_printf(&t, "%d. Write and run the Python program\n", ++n);
+    }
+    if (n)
+        buf_printf(&t, "%d. Report the output\n", ++n);
+    else
+        buf_puts(&t, "1. Answer the request directly\n");
+    return buf_steal(&t, NULL);
+}
+
+/* Adds one tool call to the reply (input is stolen). */
+static int add_call(const chat_t *c, reply_t *r, const char *name, json_t *input)
+{
+    if (!input)
+        return -1;
+    tool_call_t *v = realloc(r->calls, (r->ncalls + 1) * sizeof *v);
+    if (!v) {
+        json_decref(input);
+        return -1;
+    }
+    r->calls = v;
+    tool_call_t *tc = &v[r->ncalls];
+    memset(tc, 0, sizeof *tc);
+    id_next(c->provider == PROVIDER_ANTHROPIC ? ID_TOOL_USE : ID_CALL, tc->id, sizeof tc->id);
+    tc->input = input;
+    if (!(tc->name = strdup(name))) {
+        json_decref(input);
+        return -1;
+    }
+    r->ncalls++;
+    return 0;
+}
+
+/* Replaces the reply text with a formatted string.  Returns 0 or -1. */
+static int set_text(reply_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* (definition of the above) */
+static int set_text(reply_t *r, const char *fmt, ...)
+{
+    buf_t t;
+    buf_init(&t);
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = buf_vprintf(&t, fmt, ap);
+    va_end(ap);
+    free(r->text);
+    r->text = buf_steal(&t, NULL);
+    return (rc < 0 || !r->text) ? -1 : 0;
+}
+
+/* Final text for a missing tool; the caller keeps stop = end_turn. */
+static int missing_tool(const chat_t *c, reply_t *r, const char *name, int step)
+{
+    buf_t decl;
+    buf_init(&decl);
+    for (size_t i = 0; i < c->ntools; i++)
+        buf_printf(&decl, "%s%s", i ? ", " : "", c->tools[i]);
+    int rc = set_text(r,
+                      "I cannot continue: step %d needs the tool \"%s\", which this request "
+                      "does not declare (declared: %s).",
+                      step, name, decl.len ? buf_cstr(&decl) : "none");
+    buf_free(&decl);
+    return rc;
+}
+
+/* Execution answer for the `loop` directive: always one more command. */
+static int exec_loop(const chat_t *c, reply_t *r)
+{
+    int n = c->tool_results + 1;
+    if (!chat_has_tool(c, RUN_TOOL))
+        return missing_tool(c, r, RUN_TOOL, n);
+    char cmd[48];
+    snprintf(cmd, sizeof cmd, "echo turn %d", n);
+    r->stop = STOP_TOOL_USE;
+    r->first_step = n;
+    if (add_call(c, r, RUN_TOOL, json_pack("{s:s}", "command", cmd)) < 0)
+        return -1;
+    return set_text(r, "Running step %d.", n);
+}
+
+/* Execution answer: the next planned call(s), or the final answer. */
+static int exec_answer(const chat_t *c, const directives_t *d, const code_blocks_t *b,
+                       reply_t *r)
+{
+    if (d->loop)
+        return exec_loop(c, r);
+    steps_t s = {0};
+    int rc = plan_steps(b, &s);
+    size_t done = c->tool_results > 0 ? (size_t)c->tool_results : 0;
+    if (rc == 0 && done < s.n) {
+        size_t last = d->parallel ? s.n : done + 1;
+        for (size_t i = done; i < last; i++) {
+            if (!chat_has_tool(c, s.v[i].name)) {
+                rc = missing_tool(c, r, s.v[i].name, (int)i + 1);
+                goto out;
+            }
+        }
+        r->stop = STOP_TOOL_USE;
+        r->first_step = (int)done + 1;
+        for (size_t i = done; i < last && rc == 0; i++)
+            rc = add_call(c, r, s.v[i].name, json_incref(s.v[i].input));
+        if (rc == 0 && last - done > 1)
+            rc = set_text(r, "Running steps %zu to %zu.", done + 1, last);
+        else if (rc == 0)
+            rc = set_text(r, "Running step %zu.", done + 1);
+    } else if (rc == 0 && c->last_result) {
+        rc = set_text(r, "Done. The last tool returned:\n%s", c->last_result);
+    } else if (rc == 0) {
+        rc = set_text(r, "Done. The request has no bash or python code blocks, so there was "
+                         "nothing to run.");
+    }
+out:
+    steps_free(&s);
+    return rc;
+}
+
+/* Deterministic token counts: request bytes / 4 in, answer bytes / 4 out
+ * (text plus serialized tool inputs), at least 1 each. */
+static void usage(const chat_t *c, reply_t *r)
+{
+    size_t out = strlen(r->text);
+    for (size_t i = 0; i < r->ncalls; i++) {
+        char *s = json_dumps(r->calls[i].input, JSON_COMPACT);
+        if (s) {
+            out += strlen(s) + strlen(r->calls[i].name);
+            free(s);
+        }
+    }
+    r->input_tokens = (int)(c->body_len / 4) > 0 ? (int)(c->body_len / 4) : 1;
+    r->output_tokens = (int)(out / 4) > 0 ? (int)(out / 4) : 1;
+}
+
+/* Drops every tool call (for directives that force a text-only answer). */
+static void drop_calls(reply_t *r)
+{
+    for (size_t i = 0; i < r->ncalls; i++) {
+        free(r->calls[i].name);
+        json_decref(r->calls[i].input);
+    }
+    free(r->calls);
+    r->calls = NULL;
+    r->ncalls = 0;
+}
+
+/* Applies the answer-shaping directives to a computed answer. */
+static int shape(const directives_t *d, reply_t *r)
+{
+    if (d->empty) {
+        drop_calls(r);
+        r->stop = STOP_END_TURN;
+        if (set_text(r, "%s", "") < 0)
+            return -1;
+    }
+    if (d->max_tokens) {
+        drop_calls(r);
+        r->stop = STOP_MAX_TOKENS;
+        char *half = text_half(r->text);
+        if (!half)
+            return -1;
+        free(r->text);
+        r->text = half;
+    }
+    if (d->bad_tool_args)
+        for (size_t i = 0; i < r->ncalls; i++)
+            r->calls[i].broken = true;
+    return 0;
+}
+
+/* Computes the whole answer: content, directives, id and usage. */
+int script_answer(const chat_t *c, const directives_t *d, reply_t *r)
+{
+    code_blocks_t b;
+    if (codeblocks_extract(c->first_user, &b) < 0)
+        return -1;
+    r->stop = STOP_END_TURN;
+    int rc;
+    if (c->phase == PHASE_PLAN)
+        rc = (r->text = plan_text(&b)) ? 0 : -1;
+    else
+        rc = exec_answer(c, d, &b, r);
+    codeblocks_free(&b);
+    if (rc == 0 && !r->text)
+        rc = set_text(r, "%s", "");
+    if (rc == 0)
+        rc = shape(d, r);
+    if (rc < 0)
+        return -1;
+    id_next(c->provider == PROVIDER_ANTHROPIC ? ID_MESSAGE : ID_COMPLETION, r->id, sizeof r->id);
+    usage(c, r);
+    return 0;
+}

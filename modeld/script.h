@@ -1,0 +1,25 @@
+/*
+ * script.h - the deterministic "model".
+ *
+ * Planning call (no tools): "Plan:\n1. ...\n" with one step per bash or
+ * python block of the first user message and a final "Report the output".
+ *
+ * Execution call (tools declared): the first user message's blocks become a
+ * list of planned tool calls (bash -> run_command; python -> write_file of
+ * /home/user/program_<k>.py, then run_command "python3 <that file>"; k counts
+ * python blocks from 1).  With p tool results already in the conversation,
+ * the answer is planned call p+1 (or, with `parallel`, all remaining ones),
+ * else the final answer "Done. The last tool returned:\n<last result>".
+ * Directives then adjust the answer (loop, empty, max_tokens,
+ * bad_tool_args).
+ */
+#ifndef MODELD_SCRIPT_H
+#define MODELD_SCRIPT_H
+
+#include "chat.h"
+
+/* Fills `r` (zeroed by the caller) with the answer to `c` under `d`,
+ * including ids and usage.  Returns 0 or -1 when out of memory. */
+int script_answer(const chat_t *c, const directives_t *d, reply_t *r);
+
+#endif

@@ -1,0 +1,58 @@
+/* server.c - route table and server configuration (see server.h). */
+#include "server.h"
+
+#include "admin.h"
+#include "anthropic.h"
+#include "auth.h"
+#include "conv.h"
+#include "errors.h"
+#include "log.h"
+#include "models.h"
+#include "openai.h"
+
+/* DELETE /admin/conversations: forgets the fail_first counters so a test
+ * can reuse a prompt. */
+static httpd_result_t reset_conversations(httpd_req_t *req)
+{
+    conv_reset();
+    return httpd_reply_empty(req, 204);
+}
+
+/* Thread stacks: handlers are shallow, but jansson parses nested JSON
+ * recursively, up to 2048 levels.  256 KiB survives a body nested 2048 deep
+ * (64 KiB and 32 KiB stacks crash at 1000 levels: measured); it is virtual
+ * memory, touched only as deep as a request goes. */
+#define MODELD_THREAD_STACK (256 * 1024)
+
+/* Configures the daemon, registers every route and starts listening. */
+httpd_t *server_start(const modeld_opts_t *o)
+{
+    httpd_config_t cfg = {
+        .name = MODELD_SERVER_NAME,
+        .bind = o->bind,
+        .port = o->port,
+        .thread_stack = MODELD_THREAD_STACK,
+        .max_connections = 8192,
+        .log_requests = o->log_requests,
+        .auth = auth_check,
+        .error_body = error_body_hook,
+        .arg = (void *)o,
+    };
+    httpd_t *h = httpd_new(&cfg);
+    if (!h) {
+        log_error("out of memory");
+        return NULL;
+    }
+    httpd_route(h, "POST", "/v1/messages", chat_handle, HTTPD_STREAM, (void *)&anthropic_ops);
+    httpd_route(h, "POST", "/v1/chat/completions", chat_handle, HTTPD_STREAM,
+                (void *)&openai_ops);
+    httpd_route(h, "GET", "/v1/models", models_list, 0, NULL);
+    httpd_route(h, "GET", "/v1/models/{id}", models_get, 0, NULL);
+    httpd_route(h, "DELETE", "/admin/conversations", reset_conversations, HTTPD_NO_FAULTS, NULL);
+    admin_register(h);
+    if (httpd_start(h) < 0) {
+        httpd_free(h);
+        return NULL;
+    }
+    return h;
+}
