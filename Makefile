@@ -23,16 +23,19 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# every object depends on every header: small project, always correct
+$(OBJS): $(wildcard src/*.h)
+
 .PHONY: tools sandboxd modeld clean-tools
 ifndef NO_TOOLS
 all: tools
+clean: clean-tools
 endif
 tools: sandboxd modeld
 sandboxd:
 	$(MAKE) -C sandboxd
 modeld:
 	$(MAKE) -C modeld
-clean: clean-tools
 clean-tools:
 	$(MAKE) -C sandboxd clean
 	$(MAKE) -C modeld clean

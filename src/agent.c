@@ -337,13 +337,13 @@ build_request(AgentEnv *env, Run *run, RunOp *op)
 			{
 				LlmConversation c;
 
-				llm_conversation_init(&c, env->provider);
+				llm_conversation_init(&c, run->provider);
 				llm_add_user_text(&c, psprintf("Task:\n%s\n\nWrite the plan.", run->prompt));
-				req = llm_request(env->provider, run->model, planner_system, &c, false, false);
+				req = llm_request(run->provider, run->model, planner_system, &c, false, false);
 				break;
 			}
 		case OP_LLM:
-			req = llm_request(env->provider, run->model, executor_system, &run->conv, true, true);
+			req = llm_request(run->provider, run->model, executor_system, &run->conv, true, true);
 			break;
 		case OP_TOOL:
 			switch (op->tool_kind)
@@ -485,8 +485,9 @@ agent_start(AgentEnv *env, Run *run)
 {
 	MemoryContext old = MemoryContextSwitchTo(run->cxt);
 
-	/* the conversation lives as long as the run */
-	llm_conversation_init(&run->conv, env->provider);
+	/* the conversation, and its provider, live as long as the run */
+	run->provider = env->provider;
+	llm_conversation_init(&run->conv, run->provider);
 	MemoryContextSwitchTo(old);
 	run->phase = PHASE_SETUP;
 	start_op(env, run, OP_CREATE);
@@ -702,7 +703,7 @@ on_plan_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	LlmAnswer	a;
 	CallError	err;
 
-	if (!llm_parse(env->provider, req, &a, &err))
+	if (!llm_parse(run->provider, req, &a, &err))
 	{
 		if (!retry_later(env, run, op, &err, MAX_TRIES_LLM))
 			agent_fail(env, run, "the planning call failed: %s", call_error_describe(&err));
@@ -882,7 +883,7 @@ on_llm_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	CallError	err;
 	ListCell   *lc;
 
-	if (!llm_parse(env->provider, req, &a, &err))
+	if (!llm_parse(run->provider, req, &a, &err))
 	{
 		if (!retry_later(env, run, op, &err, MAX_TRIES_LLM))
 			agent_fail(env, run, "the model call failed: %s", call_error_describe(&err));
@@ -952,6 +953,7 @@ on_llm_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 		json_append_kv_int(&r, &first, "tool_calls", run->tool_calls);
 		json_append_kv_string(&r, &first, "stop_reason", a.stop_reason);
 		json_append_kv_string(&r, &first, "model", a.model ? a.model : run->model);
+		json_append_kv_string(&r, &first, "provider", llm_provider_name(run->provider));
 		json_append_kv_string(&r, &first, "sandbox_id", run->sandbox.sandbox_id);
 		json_append_kv_raw(&r, &first, "usage", usage_json(run));
 		appendStringInfoChar(&r, '}');

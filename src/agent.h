@@ -105,6 +105,7 @@ typedef struct Run
 	char	   *owner_name;
 	char	   *prompt;
 	char	   *model;
+	LlmProvider provider;		/* fixed for the run's life */
 	char	   *template_id;
 	int			max_turns;
 	TimestampTz deadline;

@@ -139,7 +139,7 @@ check_no_leaks() {
     local live=x
     for _ in $(seq 1 150); do
         live=$(curl -sS -H "X-API-Key: $SBD_KEY" "$E2B_API_URL/admin/stats" |
-               python3 -c 'import json,sys; print(json.load(sys.stdin)["sandboxes"]["live"])')
+               python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"]["sandboxes_live"])')
         [ "$live" = 0 ] && break
         sleep 0.2
     done
@@ -236,7 +236,7 @@ soak() {
         echo "completed twice:     $(q "SELECT count(*) FROM (SELECT run_id FROM agent_run_events
                                       WHERE kind = 'status' AND data->>'to' = 'completed' GROUP BY run_id HAVING count(*) > 1) d")"
         echo "leaked sandboxes:    $(curl -sS -H "X-API-Key: $SBD_KEY" "$E2B_API_URL/admin/stats" |
-                                      python3 -c 'import json,sys; print(json.load(sys.stdin)["sandboxes"]["live"])')"
+                                      python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"]["sandboxes_live"])')"
         echo "retries:             $(q "SELECT count(*) FROM agent_run_events WHERE kind = 'retry'")"
         echo "rescues:             $(q "SELECT count(*) FROM agent_run_events WHERE kind = 'rescued'")"
     } | tee "$report"

@@ -26,7 +26,7 @@ if [ $status -ne 0 ] && [ -f regression.diffs ]; then
 fi
 pg_check_no_crash || status=1
 # nothing left running in sandboxd
-live=$(sandboxd_admin GET /admin/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["sandboxes"]["live"])')
+live=$(sandboxd_admin GET /admin/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"]["sandboxes_live"])')
 if [ "$live" != "0" ]; then
     echo "regress: $live sandboxes still live in sandboxd after the suite" >&2
     status=1

@@ -45,7 +45,7 @@ done
 pg_check_no_crash || status=1
 # every sandbox the runs created is gone
 for i in $(seq 1 50); do
-    live=$(sandboxd_admin GET /admin/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["sandboxes"]["live"])')
+    live=$(sandboxd_admin GET /admin/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"]["sandboxes_live"])')
     [ "$live" = 0 ] && break
     sleep 0.2
 done

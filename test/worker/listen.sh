@@ -21,13 +21,15 @@ echo listened
         echo "\\endif"
         echo "SELECT pg_sleep(0.05);"
     done
-} | psql -X -q -At >"$out" 2>&1
+} | psql -X -q -At >"$out" 2>&1 || true
 run=$(sed -n 's/^run //p' "$out")
 statuses=$(grep -o "\"id\":\"$run\",\"status\":\"[a-z]*\"" "$out" | sed 's/.*"status":"\([a-z]*\)".*/\1/' | tr '\n' ' ')
-rm -f "$out"
 expected="pending planning executing completed "
 if [ "$statuses" != "$expected" ]; then
     echo "not ok - LISTEN saw: '$statuses', expected '$expected'"
+    grep -v "^$" "$out" | grep -v "no rows returned" | tail -20
+    rm -f "$out"
     exit 1
 fi
+rm -f "$out"
 echo "ok - LISTEN received every status change in order: $statuses"
