@@ -232,7 +232,8 @@ call_service_name(CallService service)
 char *
 call_error_describe(const CallError *err)
 {
-	if (err->status > 0)
+	/* a 2xx status with a broken body says nothing about the failure */
+	if (err->status >= 300)
 	{
 		char		num[16];
 		bool		show_code;

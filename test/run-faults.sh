@@ -129,9 +129,15 @@ check() {
                 FROM agent_run_events e JOIN agent_runs r ON r.id = e.run_id
                WHERE r.metadata->>'batch' = '$label') s GROUP BY run_id) g WHERE NOT ok")
     [ "$bad" = 0 ] || { echo "not ok - $label: $bad runs with a gap in their events"; status=1; }
+    # a completed run quotes its command's output, or the tool error the
+    # model was given (a stream cut mid-command is reported, not re-run)
     bad=$(q "SELECT count(*) FROM agent_runs r WHERE r.metadata->>'batch' = '$label' AND status = 'completed'
-             AND r.result->>'text' NOT LIKE '%done-%'")
+             AND r.result->>'text' NOT LIKE '%done-%'
+             AND NOT EXISTS (SELECT 1 FROM agent_run_events e WHERE e.run_id = r.id
+                             AND e.kind = 'tool_result' AND e.data ? 'error')")
     [ "$bad" = 0 ] || { echo "not ok - $label: $bad completed runs without their command's output"; status=1; }
+    echo "  completed with a tool error fed to the model: $(q "SELECT count(*) FROM agent_runs r
+             WHERE r.metadata->>'batch' = '$label' AND status = 'completed' AND r.result->>'text' NOT LIKE '%done-%'")"
 }
 
 # check_no_leaks: sandboxd's live sandboxes drop to 0 (kill jobs, reaper).
@@ -242,6 +248,7 @@ soak() {
     } | tee "$report"
 }
 
+if [ -n "${KEEP_FOR_DEBUG:-}" ]; then trap - EXIT; fi
 case "$MODE" in
     ci) crash_phase; fault_phase ;;
     crash) crash_phase ;;
@@ -255,4 +262,5 @@ if grep -E "terminated by signal" "$PG_SERVER_LOG" | grep -v "signal 9: Killed" 
     status=1
 fi
 [ $status = 0 ] && echo "faults: all checks passed"
+if [ -n "${KEEP_FOR_DEBUG:-}" ]; then echo "kept: PGPORT=$PGPORT PGDATABASE=$PGDATABASE"; fi
 exit $status
