@@ -152,6 +152,8 @@ getint(HeapTuple tup, TupleDesc desc, int col, int dflt)
 
 /*
  * queue_claim takes up to n runs that are due, highest priority first,
+ * (due by the clock, not by now(): a run inserted by a transaction that
+ * began after ours is due as soon as its commit is visible to us)
  * with FOR UPDATE SKIP LOCKED (so several workers never take the same
  * run), moves them to planning with a lease and a new attempt number, and
  * writes their status events.
@@ -162,7 +164,7 @@ queue_claim(int n, int lease_s, MemoryContext cxt)
 	static const char *sql =
 		"WITH c AS ("
 		"  SELECT id FROM %1$s.agent_runs"
-		"   WHERE status = 'pending' AND run_after <= pg_catalog.now()"
+		"   WHERE status = 'pending' AND run_after <= pg_catalog.clock_timestamp()"
 		"   ORDER BY priority DESC, run_after, created_at"
 		"   LIMIT $1 FOR UPDATE SKIP LOCKED),"
 		" u AS ("
