@@ -17,6 +17,7 @@ suites=(
     "E2B SDK conformance:test/conformance/run.sh"
     "modeld SDK conformance:test/modeld/run.sh"
     "pg_regress:test/run-regress.sh"
+    "without shared_preload_libraries:test/run-nopreload.sh"
     "worker (pgTAP, LISTEN):test/run-worker.sh"
     "crashes and faults:test/run-faults.sh"
 )

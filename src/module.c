@@ -151,14 +151,18 @@ define_settings(void)
 							NULL, &sandbox_llm_timeout, 300000, 1000, 3600000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
-	DefineCustomStringVariable("sandbox.database",
-							   "Database the agent-run workers serve.",
-							   NULL, &sandbox_database, "postgres",
-							   PGC_POSTMASTER, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
-	DefineCustomIntVariable("sandbox.workers",
-							"Number of agent-run background workers (0 disables them).",
-							NULL, &sandbox_workers, 1, 0, SANDBOX_MAX_WORKERS,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	/* postmaster settings can only be defined while preloading */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		DefineCustomStringVariable("sandbox.database",
+								   "Database the agent-run workers serve.",
+								   NULL, &sandbox_database, "postgres",
+								   PGC_POSTMASTER, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+		DefineCustomIntVariable("sandbox.workers",
+								"Number of agent-run background workers (0 disables them).",
+								NULL, &sandbox_workers, 1, 0, SANDBOX_MAX_WORKERS,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	}
 	DefineCustomIntVariable("sandbox.max_concurrent_runs",
 							"Most agent runs one worker drives at once (E2B's free tier allows 20 sandboxes).",
 							NULL, &sandbox_max_concurrent_runs, 20, 1, 10000,
