@@ -88,6 +88,7 @@ typedef struct Worker
 	TimestampTz next_rescue;
 	TimestampTz next_prune;
 	TimestampTz next_reap;
+	TimestampTz last_reap;
 	Reaper		reaper;
 } Worker;
 
@@ -247,9 +248,10 @@ kill_job_done(Worker *w, KillJob *k, HttpRequest *req)
  * --------------------------------------------------------------------- */
 
 /*
- * runs_list returns the runs as a List (in loop memory).
+ * runs_in_phase returns the runs (only the live ones: setting up or
+ * executing, and still ours) as a List in the current memory context.
  */
-static List *
+static pg_noinline List *
 runs_in_phase(Worker *w, bool live_only)
 {
 	List	   *l = NIL;
@@ -335,6 +337,21 @@ db_pass(Worker *w, PassResult *res)
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		pg_atomic_write_u32(&w->slot->state, WORKER_IDLE_NO_EXTENSION);
+		/* runs of a dropped extension: stop them and kill their sandboxes */
+		dlist_foreach(it, &w->runs)
+		{
+			Run		   *r = dlist_container(Run, node, it.cur);
+
+			if (!r->lost)
+			{
+				LostRun    *l = palloc0(sizeof(LostRun));
+
+				l->run = r;
+				l->why = "the extension is not installed";
+				res->lost = lappend(res->lost, l);
+			}
+			agent_clear_staged(r);
+		}
 		return;
 	}
 	pg_atomic_write_u32(&w->slot->state, WORKER_RUNNING);
@@ -609,6 +626,8 @@ run_timers(Worker *w)
 	}
 	if (sandbox_reaper_interval > 0 && w->ext_ready && w->reaper.req == NULL && !w->reaper.ready)
 	{
+		/* a shorter interval (SIGHUP) applies at once */
+		w->next_reap = Min(w->next_reap, w->last_reap + (TimestampTz) sandbox_reaper_interval * USECS_PER_SEC);
 		if (now >= w->next_reap)
 		{
 			PG_TRY();
@@ -625,6 +644,7 @@ run_timers(Worker *w)
 				report_error(w, psprintf("reaper: %s", edata->message));
 			}
 			PG_END_TRY();
+			w->last_reap = now;
 			w->next_reap = after_ms(sandbox_reaper_interval * 1000L);
 		}
 		if (next == 0 || w->next_reap < next)
@@ -654,7 +674,12 @@ shutdown_worker(Worker *w)
 	dlist_iter	it;
 	TimestampTz until = after_ms(SHUTDOWN_GRACE_MS);
 
+	List	   *live;
+	ListCell   *lc;
+
 	pg_atomic_write_u32(&w->slot->state, WORKER_STOPPING);
+	/* the runs to give back, before killing their sandboxes changes their phase */
+	live = runs_in_phase(w, true);
 	dlist_foreach(it, &w->runs)
 		agent_shutdown(&w->env, dlist_container(Run, node, it.cur));
 	while (evloop_count(&w->ev) > 0 && GetCurrentTimestamp() < until)
@@ -676,12 +701,12 @@ shutdown_worker(Worker *w)
 			PushActiveSnapshot(GetTransactionSnapshot());
 			if (queue_open(&ext))
 			{
+				foreach(lc, live)
+					queue_release((Run *) lfirst(lc), "the worker is shutting down");
 				dlist_foreach(it, &w->runs)
 				{
 					Run		   *r = dlist_container(Run, node, it.cur);
 
-					if ((r->phase == PHASE_SETUP || r->phase == PHASE_EXECUTING) && !r->lost)
-						queue_release(r, "the worker is shutting down");
 					if (r->have_sandbox && r->sandbox_gone)
 						queue_mark_sandbox(r->sandbox.sandbox_id, "killed");
 				}

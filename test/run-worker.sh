@@ -43,6 +43,10 @@ for t in "$ROOT"/test/worker/*.sh; do
 done
 
 pg_check_no_crash || status=1
+if [ $status != 0 ]; then
+    echo "--- server log (errors and worker lines)"
+    grep -E "ERROR|WARNING|FATAL|sandbox worker" "$PG_SERVER_LOG" | tail -40
+fi
 # every sandbox the runs created is gone
 for i in $(seq 1 50); do
     live=$(sandboxd_admin GET /admin/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"]["sandboxes_live"])')

@@ -228,9 +228,11 @@ static void feed(state_t *s, const unsigned char *p, size_t n, const opts_t *o)
 }
 
 /* Reads with the configured (or random) size; 0 at EOF. */
-static ssize_t read_some(int fd, unsigned char *buf, const opts_t *o)
+static ssize_t read_some(int fd, unsigned char *buf, size_t cap, const opts_t *o)
 {
     size_t want = o->read_chunk ? (size_t)o->read_chunk : (size_t)(1 + rand() % 4096);
+    if (want > cap)
+        want = cap;
     ssize_t n;
     do {
         n = read(fd, buf, want);
@@ -296,9 +298,9 @@ int main(int argc, char **argv)
     size_t rl = 0, rcap = 1 << 16;
     char *hdr_end = NULL;
     while (!hdr_end) {
-        if (rl + 4096 > rcap)
+        if (rl + 4097 > rcap)
             raw = realloc(raw, rcap *= 2);
-        ssize_t n = read_some(fd, raw + rl, &o);
+        ssize_t n = read_some(fd, raw + rl, rcap - rl - 1, &o);
         if (n <= 0)
             break;
         rl += (size_t)n;
@@ -311,7 +313,8 @@ int main(int argc, char **argv)
     if (hdr_end) {
         sscanf((char *)raw, "HTTP/1.%*d %d", &status);
         *hdr_end = 0;
-        for (char *line = strstr((char *)raw, "\r\n"); line && *line; ) {
+        char *line = strstr((char *)raw, "\r\n");
+        while (line) {
             line += 2;
             char *next = strstr(line, "\r\n");
             if (next)
@@ -320,8 +323,6 @@ int main(int argc, char **argv)
                 chunked = true;
             if (!strncasecmp(line, "content-length:", 15))
                 content_length = atoll(line + 15);
-            if (!next)
-                break;
             line = next;
         }
         size_t used = (size_t)((unsigned char *)hdr_end + 4 - raw);
@@ -330,7 +331,7 @@ int main(int argc, char **argv)
     }
 
     /* body: decode chunked (or identity) incrementally */
-    unsigned char *buf = malloc(8192);
+    unsigned char *buf = malloc(65536);
     long long chunk_left = -1; /* -1: expecting a size line */
     long long got = 0;
     for (;;) {
@@ -374,7 +375,7 @@ int main(int argc, char **argv)
         rl -= pos;
         if (http_complete)
             break;
-        ssize_t n = read_some(fd, buf, &o);
+        ssize_t n = read_some(fd, buf, 65536, &o);
         if (n <= 0)
             break;
         if (rl + (size_t)n > rcap)

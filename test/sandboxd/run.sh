@@ -39,7 +39,8 @@ echo "# sandboxd pid $SANDBOXD_PID, api $E2B_API_URL, sandbox $E2B_SANDBOX_URL"
 
 # api METHOD PATH [JSON]: prints "STATUS BODY" for the api port.
 api() {
-    local m="$1" p="$2" d="${3:-}" args=(-s -o "$WORK/body" -w '%{http_code}' -X "$m" -H "X-API-Key: $SANDBOXD_API_KEY")
+    local m="$1" p="$2" d="${3:-}"
+    local args=(-s -o "$WORK/body" -w '%{http_code}' -X "$m" -H "X-API-Key: $SANDBOXD_API_KEY")
     [ -n "$d" ] && args+=(-H 'Content-Type: application/json' --data-binary "$d")
     local code; code="$(curl "${args[@]}" "$E2B_API_URL$p")"
     echo "$code $(cat "$WORK/body")"

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Operations: deadlines, the reaper, retention, SIGHUP, SIGTERM, and
+# pg_stat_activity.  Runs inside test/run-worker.sh.
+set -euo pipefail
+status=0
+q() { psql -X -At -q -c "$1"; }
+ok() { echo "ok - $1"; }
+notok() { echo "not ok - $1"; status=1; }
+check() { if [ "$2" = "$3" ]; then ok "$1"; else notok "$1: got '$2', want '$3'"; fi; }
+wait_run() {
+    for _ in $(seq 1 600); do
+        s=$(q "SELECT status FROM agent_runs WHERE id = '$1'")
+        case "$s" in completed|failed|cancelled) echo "$s"; return;; esac
+        sleep 0.05
+    done
+    echo "timeout:$s"
+}
+wait_worker() {
+    for _ in $(seq 1 100); do
+        [ "$(q "SELECT state FROM sandbox_worker_status()")" = running ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# --- a run over its deadline fails, and its sandbox is killed
+run=$(q "INSERT INTO agent_runs (prompt, timeout_s) VALUES (\$\$Too slow.
+\`\`\`bash
+sleep 30
+\`\`\`
+\$\$, 2) RETURNING id")
+check "a run over its deadline fails" "$(wait_run "$run")" "failed"
+check "with a clear error" "$(q "SELECT error LIKE 'the run did not finish before its deadline%' FROM agent_runs WHERE id = '$run'")" "t"
+sleep 0.5
+check "and its sandbox is killed" "$(q "SELECT state FROM sandboxes WHERE run_id = '$run'")" "killed"
+
+# --- pg_stat_activity shows the worker
+check "pg_stat_activity shows the worker" \
+      "$(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'sandbox worker' AND query LIKE 'sandbox worker:%'")" "1"
+
+# --- the reaper kills sandboxes no live run owns
+ALTER_REAPER="ALTER SYSTEM SET sandbox.reaper_interval = 1"
+q "$ALTER_REAPER" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null
+tag=$(q "SELECT pg_catalog.format('%s-%s', system_identifier, (SELECT oid FROM pg_database WHERE datname = current_database())) FROM pg_control_system()")
+finished=$(q "SELECT id FROM agent_runs WHERE status = 'completed' LIMIT 1")
+mk() {  # mk METADATA_JSON -> sandbox id, created behind the extension's back
+    curl -sS -X POST -H "X-API-Key: $SANDBOXD_API_KEY" -H 'Content-Type: application/json' \
+        -d "{\"templateID\":\"base\",\"timeout\":600,\"metadata\":$1}" "$E2B_API_URL/sandboxes" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["sandboxID"])'
+}
+orphan_done=$(mk "{\"pgsandbox_db\":\"$tag\",\"pgsandbox_run\":\"$finished\",\"pgsandbox_attempt\":\"1\"}")
+orphan_unknown=$(mk "{\"pgsandbox_db\":\"$tag\",\"pgsandbox_run\":\"00000000-0000-0000-0000-000000000000\"}")
+other_db=$(mk "{\"pgsandbox_db\":\"another-database\",\"pgsandbox_run\":\"$finished\"}")
+fresh_sync=$(mk "{\"pgsandbox_db\":\"$tag\"}")
+alive() { curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $SANDBOXD_API_KEY" "$E2B_API_URL/sandboxes/$1"; }
+for _ in $(seq 1 60); do
+    [ "$(alive "$orphan_done")" = 404 ] && [ "$(alive "$orphan_unknown")" = 404 ] && break
+    sleep 0.1
+done
+check "the reaper kills the sandbox of a finished run" "$(alive "$orphan_done")" "404"
+check "the reaper kills the sandbox of an unknown run" "$(alive "$orphan_unknown")" "404"
+check "the reaper leaves another database's sandbox alone" "$(alive "$other_db")" "200"
+check "the reaper leaves a young sandbox that may be a user's" "$(alive "$fresh_sync")" "200"
+curl -s -o /dev/null -X DELETE -H "X-API-Key: $SANDBOXD_API_KEY" "$E2B_API_URL/sandboxes/$other_db"
+curl -s -o /dev/null -X DELETE -H "X-API-Key: $SANDBOXD_API_KEY" "$E2B_API_URL/sandboxes/$fresh_sync"
+# a recorded sandbox that vanished behind our back is marked expired
+sb=$(q "SELECT sandbox_create()")
+curl -s -o /dev/null -X DELETE -H "X-API-Key: $SANDBOXD_API_KEY" "$E2B_API_URL/sandboxes/$sb"
+q "UPDATE sandboxes SET created_at = now() - interval '5 minutes' WHERE sandbox_id = '$sb'" >/dev/null
+for _ in $(seq 1 60); do
+    [ "$(q "SELECT state FROM sandboxes WHERE sandbox_id = '$sb'")" = expired ] && break
+    sleep 0.1
+done
+check "a vanished sandbox's row is marked expired" "$(q "SELECT state FROM sandboxes WHERE sandbox_id = '$sb'")" "expired"
+q "ALTER SYSTEM RESET sandbox.reaper_interval" >/dev/null
+
+# --- retention prunes old finished runs and their events
+old=$(q "SELECT id FROM agent_runs WHERE status = 'completed' ORDER BY completed_at LIMIT 1")
+q "UPDATE agent_runs SET completed_at = now() - interval '2 days' WHERE id = '$old'" >/dev/null
+q "ALTER SYSTEM SET sandbox.retention = '1d'" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null
+for _ in $(seq 1 100); do
+    [ "$(q "SELECT count(*) FROM agent_runs WHERE id = '$old'")" = 0 ] && break
+    sleep 0.1
+done
+check "retention deletes a run finished two days ago" "$(q "SELECT count(*) FROM agent_runs WHERE id = '$old'")" "0"
+check "and its events" "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$old'")" "0"
+check "and keeps recent ones" "$(q "SELECT count(*) > 0 FROM agent_runs WHERE status = 'completed'")" "t"
+q "ALTER SYSTEM RESET sandbox.retention" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null
+
+# --- SIGTERM: the worker releases its runs, restarts, and they complete
+run=$(q "INSERT INTO agent_runs (prompt) VALUES (\$\$Interrupted.
+\`\`\`bash
+sleep 2; echo finished-after-sigterm
+\`\`\`
+\$\$) RETURNING id")
+for _ in $(seq 1 100); do
+    [ "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$run' AND kind = 'tool_call'")" = 1 ] && break
+    sleep 0.05
+done
+pid=$(q "SELECT pid FROM sandbox_worker_status()")
+t0=$(date +%s%N)
+q "SELECT pg_terminate_backend($pid)" >/dev/null
+for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+t1=$(date +%s%N)
+if kill -0 "$pid" 2>/dev/null; then notok "the worker did not exit on SIGTERM"; else
+    ok "the worker exits on SIGTERM in $(( (t1 - t0) / 1000000 )) ms"; fi
+check "its run was released with an event" \
+      "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$run' AND kind = 'released'")" "1"
+wait_worker && ok "the worker restarted" || notok "the worker did not restart"
+check "the released run completes on its next attempt" "$(wait_run "$run")" "completed"
+check "on attempt 2" "$(q "SELECT attempts FROM agent_runs WHERE id = '$run'")" "2"
+check "and the first attempt's sandbox was killed" \
+      "$(q "SELECT count(*) FROM sandboxes WHERE run_id = '$run' AND state = 'running'")" "0"
+
+exit $status
