@@ -79,12 +79,13 @@ run_status_from_name(const char *s)
  * agent_new creates an empty run with its memory contexts.
  */
 Run *
-agent_new(MemoryContext parent)
+agent_new(MemoryContext parent, AgentEnv *env)
 {
 	MemoryContext cxt = AllocSetContextCreate(parent, "sandbox run", ALLOCSET_DEFAULT_SIZES);
 	Run		   *run = MemoryContextAllocZero(cxt, sizeof(Run));
 
 	run->cxt = cxt;
+	run->env = env;
 	run->stage_cxt = AllocSetContextCreate(cxt, "sandbox run staging", ALLOCSET_SMALL_SIZES);
 	for (int i = 0; i < OP_NUM_KINDS; i++)
 	{
@@ -102,7 +103,33 @@ agent_new(MemoryContext parent)
 void
 agent_free(Run *run)
 {
+	if (run->dirty_linked)
+		dlist_delete(&run->dirty_node);
 	MemoryContextDelete(run->cxt);
+}
+
+/*
+ * mark_dirty puts the run on the worker's list of runs with staged writes,
+ * so that the commit looks at these runs only.
+ */
+static void
+mark_dirty(Run *run)
+{
+	if (!run->dirty_linked)
+	{
+		dlist_push_tail(&run->env->dirty, &run->dirty_node);
+		run->dirty_linked = true;
+	}
+}
+
+/*
+ * set_done marks a run finished with, so the worker frees it.
+ */
+static void
+set_done(Run *run)
+{
+	run->phase = PHASE_DONE;
+	run->env->some_done = true;
 }
 
 /* ---------------------------------------------------------------------
@@ -122,6 +149,7 @@ stage_event(Run *run, const char *kind, const char *data)
 	e->data = pstrdup(data);
 	run->events = lappend(run->events, e);
 	MemoryContextSwitchTo(old);
+	mark_dirty(run);
 }
 
 /*
@@ -170,6 +198,11 @@ agent_clear_staged(Run *run)
 	run->mark_sandbox_killed = false;
 	run->add_calls = run->add_in = run->add_out = 0;
 	MemoryContextReset(run->stage_cxt);
+	if (run->dirty_linked)
+	{
+		dlist_delete(&run->dirty_node);
+		run->dirty_linked = false;
+	}
 }
 
 /*
@@ -624,6 +657,7 @@ on_create_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	MemoryContextSwitchTo(old);
 	run->have_sandbox = true;
 	run->record_sandbox = true;
+	mark_dirty(run);
 	sandbox_counter_add(env->slot, WC_SANDBOXES_CREATED, 1);
 
 	initStringInfo(&d);
@@ -1144,12 +1178,13 @@ on_kill_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 		appendStringInfoChar(&d, '}');
 		if (!run->lost || run->cancelled)
 			stage_event(run, "error", d.data);
-		run->phase = PHASE_DONE;
+		set_done(run);
 		return;
 	}
 	sandbox_counter_add(env->slot, WC_SANDBOXES_KILLED, 1);
 	run->sandbox_gone = true;
 	run->mark_sandbox_killed = true;
+	mark_dirty(run);
 	initStringInfo(&d);
 	appendStringInfoChar(&d, '{');
 	json_append_kv_string(&d, &first, "sandbox_id", run->sandbox.sandbox_id);
@@ -1158,7 +1193,7 @@ on_kill_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	/* a run taken over by another attempt gets no events from us */
 	if (!run->lost || run->cancelled)
 		stage_event(run, "sandbox_killed", d.data);
-	run->phase = PHASE_DONE;
+	set_done(run);
 }
 
 /*
@@ -1206,8 +1241,8 @@ agent_on_done(AgentEnv *env, HttpRequest *req)
  * agent_next_timer returns the earliest moment the run needs attention
  * without network activity (a retry, its deadline), or 0.
  */
-TimestampTz
-agent_next_timer(Run *run)
+static TimestampTz
+compute_next_timer(Run *run)
 {
 	TimestampTz t = 0;
 
@@ -1226,6 +1261,26 @@ agent_next_timer(Run *run)
 			t = ext;
 	}
 	return t;
+}
+
+/*
+ * agent_refresh_timer recomputes the run's cached next timer; the public
+ * entry points call it after they changed the run.
+ */
+void
+agent_refresh_timer(Run *run)
+{
+	run->next_timer = compute_next_timer(run);
+}
+
+/*
+ * agent_next_timer returns the cached earliest moment the run needs
+ * attention without network activity (a retry, its deadline), or 0.
+ */
+TimestampTz
+agent_next_timer(Run *run)
+{
+	return run->next_timer;
 }
 
 /*
@@ -1284,7 +1339,7 @@ agent_after_commit(AgentEnv *env, Run *run, bool applied)
 			start_op(env, run, OP_KILL);
 		else if ((!run->have_sandbox || run->sandbox_gone) && !op_busy(&run->ops[OP_CREATE]) &&
 				 !op_busy(&run->ops[OP_KILL]))
-			run->phase = PHASE_DONE;
+			set_done(run);
 		return;
 	}
 	if (run->phase == PHASE_ABANDONING)
@@ -1329,11 +1384,14 @@ agent_lost(AgentEnv *env, Run *run, bool cancelled, const char *why)
 	{
 		/* the sandbox may not be recorded yet: record it to keep it tracked */
 		if (!run->sandbox_recorded)
+		{
 			run->record_sandbox = true;
+			mark_dirty(run);
+		}
 		start_op(env, run, OP_KILL);
 	}
 	else if (!op_busy(&run->ops[OP_CREATE]))
-		run->phase = PHASE_DONE;
+		set_done(run);
 }
 
 /*

@@ -99,6 +99,10 @@ typedef struct RunEvent
 typedef struct Run
 {
 	dlist_node	node;
+	dlist_node	dirty_node;		/* in AgentEnv.dirty while it has staged writes */
+	bool		dirty_linked;
+	TimestampTz next_timer;		/* cached agent_next_timer() */
+	struct AgentEnv *env;
 	char		id[37];
 	int			attempt;
 	Oid			owner;
@@ -162,15 +166,18 @@ typedef struct AgentEnv
 	WorkerSlot *slot;
 	LlmProvider provider;
 	int			lease_time;
+	dlist_head	dirty;			/* runs with staged writes */
+	bool		some_done;		/* a run reached PHASE_DONE: reap */
 } AgentEnv;
 
 extern const char *run_status_name(RunStatus s);
 extern RunStatus run_status_from_name(const char *s);
-extern Run *agent_new(MemoryContext parent);
+extern Run *agent_new(MemoryContext parent, AgentEnv *env);
 extern void agent_start(AgentEnv *env, Run *run);
 extern void agent_on_done(AgentEnv *env, HttpRequest *req);
 extern void agent_on_timers(AgentEnv *env, Run *run, TimestampTz now);
 extern TimestampTz agent_next_timer(Run *run);
+extern void agent_refresh_timer(Run *run);
 extern void agent_after_commit(AgentEnv *env, Run *run, bool applied);
 extern void agent_lost(AgentEnv *env, Run *run, bool cancelled, const char *why);
 extern void agent_shutdown(AgentEnv *env, Run *run);

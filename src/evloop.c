@@ -79,6 +79,7 @@ evloop_init(EventLoop *ev)
 	memset(ev, 0, sizeof(*ev));
 	http_global_init();
 	dlist_init(&ev->requests);
+	dlist_init(&ev->streams);
 	dlist_init(&ev->done);
 	ev->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (ev->epfd < 0)
@@ -94,7 +95,8 @@ evloop_init(EventLoop *ev)
 	curl_multi_setopt(ev->multi, CURLMOPT_SOCKETDATA, ev);
 	curl_multi_setopt(ev->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
 	curl_multi_setopt(ev->multi, CURLMOPT_TIMERDATA, ev);
-	curl_multi_setopt(ev->multi, CURLMOPT_MAXCONNECTS, 2048L);
+	/* idle connections kept for reuse; busy ones are not limited */
+	curl_multi_setopt(ev->multi, CURLMOPT_MAXCONNECTS, 256L);
 	/* HTTP/2 servers (real E2B, LLM providers) multiplex on few connections */
 	curl_multi_setopt(ev->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
 }
@@ -137,7 +139,11 @@ evloop_add(EventLoop *ev, HttpRequest *req)
 				 errmsg("curl_multi_add_handle failed: %s", curl_multi_strerror(mc))));
 	req->in_multi = true;
 	req->multi = ev->multi;
+	req->inflight = &ev->in_flight;
+	ev->in_flight++;
 	dlist_push_tail(&ev->requests, &req->loop_node);
+	if (req->stream_fn)
+		dlist_push_tail(&ev->streams, &req->stream_node);
 }
 
 /*
@@ -150,11 +156,15 @@ evloop_remove(EventLoop *ev, HttpRequest *req)
 	{
 		curl_multi_remove_handle(ev->multi, req->easy);
 		req->in_multi = false;
+		ev->in_flight--;
 	}
 	/* in the requests list, or finished and waiting in the done list */
 	if (req->loop_node.next != NULL)
 		dlist_delete(&req->loop_node);
 	req->loop_node.next = req->loop_node.prev = NULL;
+	if (req->stream_node.next != NULL)
+		dlist_delete(&req->stream_node);
+	req->stream_node.next = req->stream_node.prev = NULL;
 }
 
 /*
@@ -197,8 +207,12 @@ collect_done(EventLoop *ev)
 		http_finish(req, msg->data.result);
 		curl_multi_remove_handle(ev->multi, req->easy);
 		req->in_multi = false;
+		ev->in_flight--;
 		dlist_delete(&req->loop_node);
 		dlist_push_tail(&ev->done, &req->loop_node);
+		if (req->stream_node.next != NULL)
+			dlist_delete(&req->stream_node);
+		req->stream_node.next = req->stream_node.prev = NULL;
 	}
 }
 
@@ -237,9 +251,9 @@ evloop_run(EventLoop *ev)
 	}
 
 	/* streamed answers: hand new bytes to their consumers */
-	dlist_foreach_modify(it, &ev->requests)
+	dlist_foreach_modify(it, &ev->streams)
 	{
-		HttpRequest *req = dlist_container(HttpRequest, loop_node, it.cur);
+		HttpRequest *req = dlist_container(HttpRequest, stream_node, it.cur);
 
 		if (req->stream_fn && http_data_len(req) > 0 &&
 			req->status >= 200 && req->status < 300)
@@ -269,10 +283,5 @@ evloop_next_done(EventLoop *ev)
 int
 evloop_count(EventLoop *ev)
 {
-	dlist_iter	it;
-	int			n = 0;
-
-	dlist_foreach(it, &ev->requests)
-		n++;
-	return n;
+	return ev->in_flight;
 }

@@ -19,7 +19,9 @@ typedef struct EventLoop
 	int			epfd;
 	TimestampTz timer_at;		/* when curl wants a timeout call; 0 = none */
 	int			running;
+	int			in_flight;		/* transfers added and not yet done */
 	dlist_head	requests;		/* requests added and not yet done */
+	dlist_head	streams;		/* those of them with a stream consumer */
 	dlist_head	done;			/* finished, waiting for the owner */
 } EventLoop;
 

@@ -145,12 +145,19 @@ http_release(HttpRequest *req)
 	if (req->released)
 		return;
 	if (req->in_multi && req->multi)
+	{
 		curl_multi_remove_handle(req->multi, req->easy);
+		if (req->inflight)
+			(*req->inflight)--;
+	}
 	req->in_multi = false;
 	/* unlink from the worker's event loop lists, if linked */
 	if (req->loop_node.next != NULL)
 		dlist_delete(&req->loop_node);
 	req->loop_node.next = req->loop_node.prev = NULL;
+	if (req->stream_node.next != NULL)
+		dlist_delete(&req->stream_node);
+	req->stream_node.next = req->stream_node.prev = NULL;
 	if (req->easy)
 		curl_easy_cleanup(req->easy);
 	req->easy = NULL;

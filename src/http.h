@@ -78,6 +78,8 @@ struct HttpRequest
 	int			owner_tag;
 	bool		released;
 	dlist_node	loop_node;		/* in the worker's event loop */
+	dlist_node	stream_node;	/* in its list of streamed answers */
+	int		   *inflight;		/* the event loop's count of transfers */
 	HttpStreamFn stream_fn;		/* incremental consumer, or NULL */
 	void	   *stream_arg;
 };

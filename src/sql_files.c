@@ -41,6 +41,22 @@ resolve_path_args(FunctionCallInfo fcinfo, E2BTarget *t)
 }
 
 /*
+ * path_body builds the {"path": ...} body of a filesystem RPC.
+ */
+static char *
+path_body(const char *path)
+{
+	StringInfoData body;
+	bool		first = true;
+
+	initStringInfo(&body);
+	appendStringInfoChar(&body, '{');
+	json_append_kv_string(&body, &first, "path", path);
+	appendStringInfoChar(&body, '}');
+	return body.data;
+}
+
+/*
  * sandbox_write_file(sandbox_id, path, content) writes a file, creating
  * parent directories and replacing any existing file.  The same C function
  * serves the bytea and text overloads (both are plain varlenas).
@@ -233,22 +249,17 @@ sandbox_remove_file(PG_FUNCTION_ARGS)
 {
 	E2BTarget	t;
 	char	   *path = resolve_path_args(fcinfo, &t);
-	StringInfoData body;
-	bool		first = true;
+	char	   *body = path_body(path);
 	CallError	err;
 
-	initStringInfo(&body);
-	appendStringInfoChar(&body, '{');
-	json_append_kv_string(&body, &first, "path", path);
-	appendStringInfoChar(&body, '}');
 	/* envd's Remove succeeds on a missing path: ask first, to answer false */
-	if (rpc_or_raise(&t, "filesystem.Filesystem/Stat", body.data, "stat", &err) == NULL)
+	if (rpc_or_raise(&t, "filesystem.Filesystem/Stat", body, "stat", &err) == NULL)
 	{
 		if (err.kind == CALL_NOT_FOUND)
 			PG_RETURN_BOOL(false);
 		call_error_raise(&err, psprintf("remove \"%s\"", path), t.sandbox_id);
 	}
-	(void) rpc_or_raise(&t, "filesystem.Filesystem/Remove", body.data,
+	(void) rpc_or_raise(&t, "filesystem.Filesystem/Remove", body,
 						psprintf("remove \"%s\"", path), NULL);
 	PG_RETURN_BOOL(true);
 }
@@ -262,15 +273,9 @@ sandbox_make_dir(PG_FUNCTION_ARGS)
 {
 	E2BTarget	t;
 	char	   *path = resolve_path_args(fcinfo, &t);
-	StringInfoData body;
-	bool		first = true;
 	CallError	err;
 
-	initStringInfo(&body);
-	appendStringInfoChar(&body, '{');
-	json_append_kv_string(&body, &first, "path", path);
-	appendStringInfoChar(&body, '}');
-	if (rpc_or_raise(&t, "filesystem.Filesystem/MakeDir", body.data, "make a directory", &err) == NULL)
+	if (rpc_or_raise(&t, "filesystem.Filesystem/MakeDir", path_body(path), "make a directory", &err) == NULL)
 	{
 		if (err.status == 409 || (err.code && strcmp(err.code, "already_exists") == 0))
 			PG_RETURN_BOOL(false);

@@ -19,6 +19,7 @@
  */
 #include "postgres.h"
 
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include "access/xact.h"
@@ -301,11 +302,11 @@ db_pass_needed(Worker *w, TimestampTz now)
 	if (now >= w->next_claim || now >= w->next_rescue ||
 		(w->nruns > 0 && (now >= w->next_renew || now >= w->next_cancel_check)))
 		return true;
-	dlist_foreach(it, &w->runs)
+	dlist_foreach(it, &w->env.dirty)
 	{
-		Run		   *r = dlist_container(Run, node, it.cur);
+		Run		   *r = dlist_container(Run, dirty_node, it.cur);
 
-		if (agent_has_staged(r) && r->write_retry_at <= now)
+		if (r->write_retry_at <= now)
 			return true;
 	}
 	dlist_foreach(it, &w->kills)
@@ -324,6 +325,8 @@ db_pass(Worker *w, PassResult *res)
 	int			lease_s = sandbox_lease_time;
 	dlist_iter	it;
 	MemoryContext loop = w->loop_cxt;
+	List	   *dirty;
+	ListCell   *dlc;
 
 	memset(res, 0, sizeof(*res));
 	SetCurrentStatementStartTimestamp();
@@ -356,10 +359,13 @@ db_pass(Worker *w, PassResult *res)
 	}
 	pg_atomic_write_u32(&w->slot->state, WORKER_RUNNING);
 
-	/* 1. every run's staged writes */
-	dlist_foreach(it, &w->runs)
+	/* 1. the staged writes of every run that has some */
+	dirty = NIL;
+	dlist_foreach(it, &w->env.dirty)
+		dirty = lappend(dirty, dlist_container(Run, dirty_node, it.cur));
+	foreach(dlc, dirty)
 	{
-		Run		   *r = dlist_container(Run, node, it.cur);
+		Run		   *r = lfirst(dlc);
 		bool		fenced;
 
 		if (!agent_has_staged(r) || r->write_retry_at > now)
@@ -509,6 +515,7 @@ after_commit(Worker *w, PassResult *res)
 		if (l->cancelled)
 			sandbox_counter_add(w->slot, WC_RUNS_CANCELLED, 1);
 		agent_lost(&w->env, l->run, l->cancelled, l->why ? l->why : "lost");
+		agent_refresh_timer(l->run);
 	}
 	foreach(lc, res->applied)
 	{
@@ -520,6 +527,7 @@ after_commit(Worker *w, PassResult *res)
 		else if (r->transition && to == RS_FAILED)
 			sandbox_counter_add(w->slot, WC_RUNS_FAILED, 1);
 		agent_after_commit(&w->env, r, true);
+		agent_refresh_timer(r);
 	}
 	foreach(lc, res->marked)
 	{
@@ -533,7 +541,7 @@ after_commit(Worker *w, PassResult *res)
 	foreach(lc, res->claimed)
 	{
 		ClaimedRun *c = lfirst(lc);
-		Run		   *r = agent_new(w->cxt);
+		Run		   *r = agent_new(w->cxt, &w->env);
 		MemoryContext old = MemoryContextSwitchTo(r->cxt);
 
 		strlcpy(r->id, c->id, sizeof(r->id));
@@ -552,6 +560,7 @@ after_commit(Worker *w, PassResult *res)
 		w->nruns++;
 		sandbox_counter_add(w->slot, WC_RUNS_CLAIMED, 1);
 		agent_start(&w->env, r);
+		agent_refresh_timer(r);
 	}
 }
 
@@ -562,19 +571,36 @@ static void
 reap_done_runs(Worker *w)
 {
 	dlist_mutable_iter it;
+	int			before = w->nruns;
+
+	if (!w->env.some_done)
+		return;
+	w->env.some_done = false;
 
 	dlist_foreach_modify(it, &w->runs)
 	{
 		Run		   *r = dlist_container(Run, node, it.cur);
 
-		if (r->phase == PHASE_DONE && !agent_has_staged(r))
+		if (r->phase != PHASE_DONE)
+			continue;
+		if (agent_has_staged(r))
 		{
-			dlist_delete(&r->node);
-			w->nruns--;
-			agent_free(r);
+			/* its last writes commit first: look again next pass */
+			w->env.some_done = true;
+			continue;
 		}
+		dlist_delete(&r->node);
+		w->nruns--;
+		agent_free(r);
 	}
-	pg_atomic_write_u32(&w->slot->runs_in_flight, (uint32) w->nruns);
+
+	/*
+	 * When the worker falls idle after work, give freed heap memory back to
+	 * the system: libcurl and the runs' contexts allocate and free a lot
+	 * while hundreds of runs are in flight, and glibc would keep it.
+	 */
+	if (before > 0 && w->nruns == 0)
+		malloc_trim(0);
 }
 
 /*
@@ -597,7 +623,12 @@ drive_http(Worker *w)
 				report_error(w, psprintf("reaper: could not list sandboxes: %s", w->reaper.error));
 		}
 		else
+		{
+			Run		   *r = ((RunOp *) req->owner)->run;
+
 			agent_on_done(&w->env, req);
+			agent_refresh_timer(r);
+		}
 	}
 }
 
@@ -619,6 +650,7 @@ run_timers(Worker *w)
 		if (t != 0 && t <= now)
 		{
 			agent_on_timers(&w->env, r, now);
+			agent_refresh_timer(r);
 			t = agent_next_timer(r);
 		}
 		if (t != 0 && (next == 0 || t < next))
@@ -750,6 +782,7 @@ describe_activity(Worker *w)
 {
 	char		buf[128];
 
+	pg_atomic_write_u32(&w->slot->runs_in_flight, (uint32) w->nruns);
 	snprintf(buf, sizeof(buf), "sandbox worker: %d runs in flight, %d requests",
 			 w->nruns, evloop_count(&w->ev));
 	pgstat_report_activity(w->nruns > 0 ? STATE_RUNNING : STATE_IDLE, buf);
@@ -795,6 +828,7 @@ sandbox_worker_main(Datum arg)
 	w.env.slot = w.slot;
 	w.env.provider = (LlmProvider) sandbox_llm_provider;
 	w.env.lease_time = sandbox_lease_time;
+	dlist_init(&w.env.dirty);
 	w.wes = CreateWaitEventSet(w.cxt, 3);
 	AddWaitEventToSet(w.wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(w.wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);

@@ -29,5 +29,23 @@ check "no workers without preloading" "$(psql -X -At -d postgres -c "SELECT coun
 check "the key is not a setting (library loaded)" \
       "$(psql -X -At -d postgres -c "SELECT count(*) FROM sandbox_worker_status()" \
               -c "SELECT current_setting('sandbox.e2b_api_key') = ''" | tail -1)" "t"
+# redirects: followed within one origin, refused across origins (the key
+# travels in a header and must never reach another host)
+portfile=$(mktemp)
+python3 "$ROOT/test/lib/redirector.py" "$portfile" &
+redir_pid=$!
+for _ in $(seq 1 50); do [ -s "$portfile" ] && break; sleep 0.1; done
+rport=$(cat "$portfile")
+same=$(psql -X -At -d postgres -c "SET sandbox.e2b_api_url = 'http://127.0.0.1:$rport/same'" \
+            -c "SELECT sandbox_create()" 2>&1 | tail -1)
+check "a same-origin redirect is followed" "$same" "iredirected0000000001"
+other=$(psql -X -At -d postgres -c "SET sandbox.e2b_api_url = 'http://127.0.0.1:$rport/other'" \
+             -c "SELECT sandbox_create()" 2>&1 | grep -o "redirected to another origin" || true)
+check "a redirect to another origin is refused" "$other" "redirected to another origin"
+check "the key went only to the first origin's paths" \
+      "$(curl -s "http://127.0.0.1:$rport/seen")" '["/same/sandboxes", "/final/sandboxes", "/other/sandboxes"]'
+kill "$redir_pid" 2>/dev/null || true
+rm -f "$portfile"
+
 pg_check_no_crash || status=1
 exit $status

@@ -122,6 +122,21 @@ calls=$(q "SELECT sum(llm_calls) FROM agent_runs WHERE metadata->>'b' = 'big'")
 echo "   $big_ok/$BIG completed in $big_wall s ($calls model calls); peak $peak_inflight runs in flight;"
 echo "   worker RSS before $((rss_before / 1024)) MB, peak (VmHWM) $((hwm / 1024)) MB; CPU: worker $big_wcpu s, sandboxd $big_scpu s"
 
+echo "4. $BIG runs at once, 1 s model latency, no command (the worker without sandboxd's process work)"
+pid=$(worker_pid)
+w_cpu0=$(cpu_s "$pid"); s_cpu0=$(cpu_s "$SBD_PID")
+t0=$(date +%s.%N)
+q "INSERT INTO agent_runs (prompt, metadata) SELECT format('Say hello %s.', i), '{\"b\": \"nocmd\"}'
+     FROM generate_series(1, $BIG) i" >/dev/null
+wait_all nocmd
+t1=$(date +%s.%N)
+nc_wall=$(python3 -c "print(f'{$t1 - $t0:.2f}')")
+nc_ok=$(q "SELECT count(*) FROM agent_runs WHERE metadata->>'b' = 'nocmd' AND status = 'completed'")
+nc_calls=$(q "SELECT sum(llm_calls) FROM agent_runs WHERE metadata->>'b' = 'nocmd'")
+nc_wcpu=$(python3 -c "print(f'{$(cpu_s "$pid") - $w_cpu0:.2f}')")
+nc_hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+echo "   $nc_ok/$BIG completed in $nc_wall s ($nc_calls model calls); worker CPU $nc_wcpu s"
+
 out="$ROOT/bench/results/queue.txt"
 cat >"$out" <<EOF
 agent-run queue and worker, end to end through sandboxd and modeld on one machine
@@ -140,5 +155,12 @@ rerun: sudo bench/queue/run.sh   (CLAIMS=$CLAIMS THROUGHPUT_RUNS=$THROUGHPUT_RUN
    $big_ok/$BIG completed in $big_wall s; peak $peak_inflight runs in flight in one worker
    worker memory: RSS $((rss_before / 1024)) MB before, peak (VmHWM) $((hwm / 1024)) MB
    CPU seconds used meanwhile: worker $big_wcpu, sandboxd $big_scpu
+   (sandboxd runs every command in bubblewrap on this machine: its process work, not the
+   worker, bounds this figure; see 4)
+
+4. $BIG runs at once, every model call answered after 1 s, prompts without a command
+   (plan + one model turn each, sandbox created and killed: the worker's own capacity)
+   $nc_ok/$BIG completed in $nc_wall s ($nc_calls model calls); worker CPU $nc_wcpu s;
+   worker peak RSS (VmHWM, includes shared buffers it touched) $((nc_hwm / 1024)) MB
 EOF
 cat "$out"

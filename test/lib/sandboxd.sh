@@ -13,6 +13,10 @@
 # Calling it again starts another instance (the variables then describe the
 # newest); every instance started is stopped at exit.
 #
+# sandboxd runs as a background job of the calling shell: wait for your own
+# jobs by pid (`wait "$pid"`), since a bare `wait` would wait for sandboxd.
+# sandboxd_start installs an EXIT trap (sandboxd_stop_all).
+#
 # Environment: SANDBOXD_BIN (default <repo>/sandboxd/sandboxd, built with
 # make if missing), SANDBOXD_START_TIMEOUT (seconds, default 15).
 
