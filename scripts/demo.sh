@@ -104,18 +104,18 @@ grep -q "include_if_exists = 'sandbox.conf'" "$DEMO/pgdata/postgresql.conf" ||
 runuser -u postgres -- "$(pg_config --bindir)/pg_ctl" -D "$DEMO/pgdata" -l "$DEMO/postgres.log" -w start >/dev/null
 export PGHOST=127.0.0.1 PGPORT PGUSER=postgres PGDATABASE=postgres
 echo "started PostgreSQL on 127.0.0.1:$PGPORT with the sandbox extension preloaded; log $DEMO/postgres.log"
-psql -X -q -c "CREATE EXTENSION IF NOT EXISTS sandbox"
+PGOPTIONS="-c client_min_messages=warning" psql -X -q -c "CREATE EXTENSION IF NOT EXISTS sandbox"
 
-show() { echo; echo "sandbox=# $1"; psql -X -c "$1"; }
+show() { echo; echo "sandbox=# $1"; psql -X -c "$1" || true; }
 
 show "SELECT * FROM sandbox_exec('python3 -c \"print(6*7)\"');"
-SB=$(psql -X -At -c "SELECT sandbox_create()")
+SB=$(psql -X -At -q -c "SELECT sandbox_create('code-interpreter-v1')")
 show "SELECT sandbox_run_code('$SB', 'import math; [math.pi, sum(range(10))]');"
 show "SELECT sandbox_write_file('$SB', '/home/user/hello.py', 'print(\"hello from the sandbox\")');"
 show "SELECT stdout, exit_code FROM sandbox_exec('$SB', 'python3 hello.py && ls -l');"
 show "SELECT sandbox_kill('$SB');"
 
-RUN=$(psql -X -At -c "INSERT INTO agent_runs (prompt) VALUES (\$p\$Write fib(n) with memoization and test it for 0..10.
+RUN=$(psql -X -At -q -c "INSERT INTO agent_runs (prompt) VALUES (\$p\$Write fib(n) with memoization and test it for 0..10.
 \`\`\`python
 from functools import lru_cache
 @lru_cache(maxsize=None)
@@ -127,17 +127,21 @@ print([fib(i) for i in range(11)])
 echo
 echo "enqueued agent run $RUN; following its events:"
 seen=0
+print_new_events() {
+    local rows
+    rows=$(psql -X -At -q -F ' | ' -c "SELECT seq, to_char(at, 'HH24:MI:SS.MS'), kind, left(data::text, 150)
+                                       FROM agent_run_events WHERE run_id = '$RUN' AND seq > $seen ORDER BY seq")
+    if [ -n "$rows" ]; then
+        echo "$rows" | while IFS= read -r line; do echo "  $line"; done
+        seen=$(echo "$rows" | tail -1 | cut -d' ' -f1)
+    fi
+}
 for _ in $(seq 1 600); do
-    psql -X -At -F ' | ' -c "SELECT seq, to_char(at, 'HH24:MI:SS.MS'), kind, left(data::text, 150)
-                              FROM agent_run_events WHERE run_id = '$RUN' AND seq > $seen ORDER BY seq" |
-        while IFS= read -r line; do echo "  $line"; done
-    seen=$(psql -X -At -c "SELECT coalesce(max(seq), 0) FROM agent_run_events WHERE run_id = '$RUN'")
-    st=$(psql -X -At -c "SELECT status FROM agent_runs WHERE id = '$RUN'")
+    print_new_events
+    st=$(psql -X -At -q -c "SELECT status FROM agent_runs WHERE id = '$RUN'")
     if [ "$st" = completed ] || [ "$st" = failed ] || [ "$st" = cancelled ]; then
-        sleep 0.5
-        psql -X -At -F ' | ' -c "SELECT seq, to_char(at, 'HH24:MI:SS.MS'), kind, left(data::text, 150)
-                                  FROM agent_run_events WHERE run_id = '$RUN' AND seq > $seen ORDER BY seq" |
-            while IFS= read -r line; do echo "  $line"; done
+        sleep 0.5   # the sandbox is killed just after the last status
+        print_new_events
         break
     fi
     sleep 0.2
