@@ -15,7 +15,9 @@
 #
 # sandboxd runs as a background job of the calling shell: wait for your own
 # jobs by pid (`wait "$pid"`), since a bare `wait` would wait for sandboxd.
-# sandboxd_start installs an EXIT trap (sandboxd_stop_all).
+# sandboxd_start installs an EXIT trap (sandboxd_stop_all) unless the shell
+# already has one; a caller with its own EXIT trap must call
+# sandboxd_stop_all from it.
 #
 # Environment: SANDBOXD_BIN (default <repo>/sandboxd/sandboxd, built with
 # make if missing), SANDBOXD_START_TIMEOUT (seconds, default 15).
@@ -70,7 +72,9 @@ sandboxd_start() {
     export E2B_API_URL="http://127.0.0.1:$api" E2B_SANDBOX_URL="http://127.0.0.1:$sbx"
     while [ "$(date +%s)" -le "$deadline" ]; do
         if curl -fsS -o /dev/null "$E2B_API_URL/health" 2>/dev/null; then
-            trap sandboxd_stop_all EXIT
+            # stop everything at exit, unless the caller has its own EXIT trap
+            # (which should then call sandboxd_stop_all itself)
+            [ -n "$(trap -p EXIT)" ] || trap sandboxd_stop_all EXIT
             return 0
         fi
         sleep 0.05

@@ -21,7 +21,8 @@ bad() { FAIL=$((FAIL + 1)); echo "FAIL - $1: ${2:-}"; }
 # check NAME COMMAND...: passes if the command succeeds.
 check() { local n="$1"; shift; if "$@"; then ok "$n"; else bad "$n" "$*"; fi; }
 # jget JSON EXPR: evaluates a python expression on the parsed JSON (as `j`).
-jget() { python3 -c 'import json,sys; j=json.loads(sys.argv[1]); v=eval(sys.argv[2]); print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)' "$1" "$2"; }
+PY="$(command -v /usr/bin/python3 || command -v python3)"
+jget() { "$PY" -c 'import json,sys; j=json.loads(sys.argv[1]); v=eval(sys.argv[2]); print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)' "$1" "$2"; }
 
 make -s -C "$ROOT/sandboxd" || exit 1
 mkdir -p "$HERE/.build"
@@ -67,7 +68,7 @@ zombies() { ps -eo ppid=,stat= | awk -v p="$1" '$1==p && $2 ~ /^Z/' | wc -l; }
 no_proc() { ! pgrep -f -- "$1" >/dev/null; }
 wait_no_proc() { local i; for i in $(seq 1 60); do no_proc "$1" && return 0; sleep 0.1; done; return 1; }
 
-echo "# --- framing ---"
+echo "# --- framing --- ($SECONDS s)"
 new_sandbox
 s="$(run_client --cmd 'echo framing-ok; echo to-err >&2' --write-chunk 1 --write-delay-us 200 --read-random \
       --stdout-file "$WORK/f.out" --stderr-file "$WORK/f.err")"
@@ -78,7 +79,7 @@ check "stdout/stderr bytes through 1-byte framing" test "$(cat "$WORK/f.out")|$(
 s="$(run_client --cmd 'exit 7' --read-chunk 1)"
 check "exit code 7 end event (1-byte reads)" test "$(jget "$s" 'j["end"]')" = '{"exitCode": 7, "exited": true, "status": "exit status 7", "error": "exit status 7"}'
 
-echo "# --- large and binary output ---"
+echo "# --- large and binary output --- ($SECONDS s)"
 s="$(run_client --cmd 'head -c 1048576 /dev/urandom > /tmp/one && sha256sum /tmp/one | cut -c1-64 > /tmp/one.sha && cat /tmp/one' \
       --read-random --stdout-file "$WORK/one")"
 want="$(curl -s "$E2B_SANDBOX_URL/files?path=/tmp/one.sha" -H "E2b-Sandbox-Id: $SID" | tr -d '\n')"
@@ -100,7 +101,7 @@ check "binary / non-UTF-8 stderr preserved" test "$(od -An -tx1 "$WORK/bin.err" 
 s="$(run_client --cmd 'echo a; sleep 1; echo b' --events)"
 check "output streams while the command runs (two data events, not one)" test "$(jget "$(echo "$s" | tail -1)" 'j["data_events"]')" = 2
 
-echo "# --- 100 concurrent commands ---"
+echo "# --- 100 concurrent commands --- ($SECONDS s)"
 fds_before=$(fd_count)
 SIDS=()
 for i in $(seq 1 5); do new_sandbox; SIDS+=("$SID:$TOK"); done
@@ -112,11 +113,17 @@ for i in $(seq 1 100); do
     CPIDS+=($!)
 done
 wait "${CPIDS[@]}"  # not a bare `wait`: sandboxd itself is a background job of this shell
-good=0
-for i in $(seq 1 100); do
-    [ "$(cat "$WORK/c$i.out")" = "$(printf 'start-%s\ndone-%s' "$i" "$i")" ] &&
-        [ "$(jget "$(cat "$WORK/c$i.json")" 'j["eos"] == {} and j["end"]["exited"]')" = true ] && good=$((good + 1))
-done
+good="$("$PY" - "$WORK" <<'PYEOF'
+import json, sys
+w, good = sys.argv[1], 0
+for i in range(1, 101):
+    out = open(f"{w}/c{i}.out").read()
+    j = json.load(open(f"{w}/c{i}.json"))
+    if out == f"start-{i}\ndone-{i}\n" and j["eos"] == {} and j["end"]["exited"] and j["events_first"] == "start":
+        good += 1
+print(good)
+PYEOF
+)"
 check "100 concurrent commands all completed correctly ($good/100)" test "$good" = 100
 for st in "${SIDS[@]}"; do api DELETE "/sandboxes/${st%%:*}" >/dev/null; done
 sleep 1
@@ -124,7 +131,7 @@ fds_after=$(fd_count)
 check "no fd leak after 100 concurrent commands (fds $fds_before -> $fds_after)" test "$fds_after" -le "$((fds_before + 4))"
 check "no zombie children of sandboxd" test "$(zombies "$SANDBOXD_PID")" = 0
 
-echo "# --- Connect-Timeout-Ms ---"
+echo "# --- Connect-Timeout-Ms --- ($SECONDS s)"
 new_sandbox
 s="$(run_client --cmd 'echo x; exec sleep 27.1828' --timeout-ms 1000)"
 check "deadline_exceeded end-of-stream after Connect-Timeout-Ms" \
@@ -134,7 +141,7 @@ check "process killed at the deadline" wait_no_proc "sleep 27.1828"
 s="$(run_client --cmd 'sleep 2.5; echo late' --keepalive 1)"
 check "keepalive events every Keepalive-Ping-Interval" test "$(jget "$s" 'j["keepalives"] >= 2 and j["stdout_bytes"] == 5')" = true
 
-echo "# --- sandbox expiring mid-command ---"
+echo "# --- sandbox expiring mid-command --- ($SECONDS s)"
 new_sandbox '{"templateID":"base","timeout":2}'
 EXP="$SID"
 s="$(run_client --cmd 'echo before; exec sleep 31.4159')"
@@ -146,7 +153,7 @@ check "expired sandbox answers 404" test "${r%% *}" = 404
 sleep 0.5
 check "expired sandbox's directory is removed" test ! -e "$SANDBOXD_DATA_DIR/$EXP"
 
-echo "# --- kill kills the whole process tree (bubblewrap) ---"
+echo "# --- kill kills the whole process tree (bubblewrap) --- ($SECONDS s)"
 new_sandbox
 run_client --cmd 'sleep 33.31 & (sleep 33.32 &) ; setsid sleep 33.33 & nohup sh -c "sleep 33.34" >/dev/null 2>&1 & echo spawned; wait' > "$WORK/tree.json" &
 CPID=$!
@@ -160,7 +167,7 @@ check "the open stream ended with an error" test "$(jget "$(cat "$WORK/tree.json
 r="$(api DELETE "/sandboxes/$SID")"
 check "second DELETE answers E2B's 404 body" test "$r" = "404 {\"code\":404,\"message\":\"Sandbox \\\"$SID\\\" doesn't exist or you don't have access to it\"}"
 
-echo "# --- background command: SendSignal, Connect, List, SendInput ---"
+echo "# --- background command: SendSignal, Connect, List, SendInput --- ($SECONDS s)"
 new_sandbox
 run_client --json '{"process":{"cmd":"/bin/bash","args":["-l","-c","read line; echo got:$line; sleep 34.5"]},"tag":"bg1"}' \
     --events --stdout-file "$WORK/bg.out" > "$WORK/bg.txt" &
@@ -183,7 +190,7 @@ check "signal to an ended pid is not_found" test "$r" = "404 {\"code\":\"not_fou
 s="$(run_client --path /process.Process/Connect --json '{"process":{"pid":999999}}')"
 check "Connect to an unknown pid ends with not_found" test "$(jget "$s" 'j["eos"]["error"]["code"]')" = not_found
 
-echo "# --- fault injection ---"
+echo "# --- fault injection --- ($SECONDS s)"
 r="$(sandboxd_admin PUT /admin/faults '{"seed":42,"rules":[{"server":"api","method":"GET","path":"/v2/sandboxes","error_rate":0.5,"error_status":503}]}')"
 check "PUT /admin/faults accepted" test "$(jget "$r" 'j["seed"] == 42 and len(j["rules"]) == 1')" = true
 n503=0
@@ -221,7 +228,7 @@ check "stats count injected faults and requests by route" \
 check "stats count sandboxes created/killed/expired/live" \
     test "$(jget "$st" 'j["counters"]["sandboxes_created"] >= 9 and j["counters"]["sandboxes_killed"] >= 6 and j["counters"]["sandboxes_expired"] >= 1 and "sandboxes_live" in j["counters"]')" = true
 
-echo "# --- error bodies ---"
+echo "# --- error bodies --- ($SECONDS s)"
 r="$(api GET /sandboxes/inonexistent00000000000)"
 check "GET unknown sandbox: 404 body" test "$r" = '404 {"code":404,"message":"Sandbox \"inonexistent00000000000\" doesn'"'"'t exist or you don'"'"'t have access to it"}'
 r="$(curl -s -w ' %{http_code}' "$E2B_API_URL/v2/sandboxes")"
@@ -254,7 +261,7 @@ check "GET /files of a directory: 400" test "${r##* }" = 400
 r="$(unary /filesystem.Filesystem/ListDir '{"path":"/home/user/nope"}')"
 check "ListDir of a missing directory: not_found" test "${r%% *}" = 404
 
-echo "# --- path escapes ---"
+echo "# --- path escapes --- ($SECONDS s)"
 run_client --cmd 'ln -s /etc/passwd /home/user/pw; ln -s /etc /home/user/etc; ln -s ../../.. /home/user/up' >/dev/null
 for p in /etc/passwd ../../etc/passwd /home/user/../../../etc/passwd /home/user/pw /home/user/up/etc/passwd; do
     r="$(curl -s -o /dev/null -w '%{http_code}' -H "E2b-Sandbox-Id: $SID" --get --data-urlencode "path=$p" "$E2B_SANDBOX_URL/files")"
@@ -273,7 +280,9 @@ r="$(curl -s -w ' %{http_code}' -H "E2b-Sandbox-Id: $SID" -H 'Content-Type: appl
 check "octet-stream upload" test "$r" = '[{"name":"raw.txt","type":"file","path":"/tmp/raw.txt"}] 200'
 check "octet-stream upload readable by commands" test "$(jget "$(run_client --cmd 'cat /tmp/raw.txt' --stdout-file "$WORK/raw")" 'j["stdout_bytes"]')" = 4
 
-echo "# --- fallback mode (--no-bwrap) ---"
+echo "# --- fallback mode (--no-bwrap) --- ($SECONDS s)"
+MAIN_ENV="$(declare -p SANDBOXD_PID SANDBOXD_API_PORT SANDBOXD_SANDBOX_PORT SANDBOXD_API_KEY E2B_API_KEY \
+    SANDBOXD_DATA_DIR SANDBOXD_LOG E2B_API_URL E2B_SANDBOX_URL)"
 MAIN_PID=$SANDBOXD_PID
 sandboxd_start --no-bwrap || exit 1
 SPORT=$SANDBOXD_SANDBOX_PORT
@@ -294,15 +303,19 @@ FB_DIR=$SANDBOXD_DATA_DIR
 sandboxd_stop "$FB_PID"
 check "fallback: SIGTERM removes the data directories" test -z "$(ls "$FB_DIR" 2>/dev/null | grep '^i')"
 
-echo "# --- graceful shutdown ---"
-SANDBOXD_PID=$MAIN_PID
-for i in 1 2; do new_sandbox >/dev/null; done
-SPORT_MAIN=$(echo "$E2B_SANDBOX_URL" | sed 's/.*://')
-DATA_MAIN="$(dirname "$SANDBOXD_LOG")/data"
+echo "# --- graceful shutdown --- ($SECONDS s)"
+eval "$MAIN_ENV"
+SPORT=$SANDBOXD_SANDBOX_PORT
+for i in 1 2; do
+    new_sandbox
+    run_client --cmd 'sleep 36.1 & echo bg' >/dev/null
+done
+DATA_MAIN="$SANDBOXD_DATA_DIR"
+check "SIGTERM: sandboxes with processes exist before" test "$(ls "$DATA_MAIN" | grep -c '^i')" -ge 2
 sandboxd_stop "$MAIN_PID"
 check "SIGTERM: sandboxd exited" bash -c "! kill -0 $MAIN_PID 2>/dev/null"
 check "SIGTERM: no sandbox directory left" test -z "$(ls "$DATA_MAIN" 2>/dev/null | grep '^i')"
-check "SIGTERM: no sandbox process left" no_proc "sandboxd-init --fd"
+check "SIGTERM: no sandbox process left" wait_no_proc "sleep 36.1"
 
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]

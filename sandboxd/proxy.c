@@ -1,0 +1,178 @@
+/* proxy.c - sandbox and port resolution for the sandbox port (see proxy.h). */
+#include "proxy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Copies the sandbox ID from the header, or from "<port>-<id>.<domain>". */
+static void request_sandbox_id(httpd_req_t *req, char *out, size_t n)
+{
+    out[0] = '\0';
+    const char *h = httpd_header(req, "E2b-Sandbox-Id");
+    if (h && h[0]) {
+        snprintf(out, n, "%s", h);
+        return;
+    }
+    const char *host = httpd_header(req, "Host");
+    if (!host)
+        return;
+    const char *dash = strchr(host, '-');
+    const char *dot = strchr(host, '.');
+    if (!dash || !dot || dot < dash)
+        return;
+    size_t len = (size_t)(dot - dash - 1);
+    if (len == 0 || len >= n)
+        return;
+    memcpy(out, dash + 1, len);
+    out[len] = '\0';
+}
+
+/* Header first, then Host, then the path convention. */
+int proxy_port(httpd_req_t *req)
+{
+    const char *h = httpd_header(req, "E2b-Sandbox-Port");
+    if (h && h[0])
+        return atoi(h);
+    const char *host = httpd_header(req, "Host");
+    if (host && strchr(host, '-') && strchr(host, '.') && !httpd_header(req, "E2b-Sandbox-Id")) {
+        int p = atoi(host);
+        if (p > 0)
+            return p;
+    }
+    const char *path = httpd_path(req);
+    if (strcmp(path, "/execute") == 0 || strncmp(path, "/contexts", 9) == 0)
+        return PORT_INTERP;
+    return PORT_ENVD;
+}
+
+/* E2B proxy's answer for a sandbox it cannot route to. */
+static httpd_result_t reply_not_found(httpd_req_t *req, const char *id)
+{
+    return httpd_reply_json(req, 502, json_pack("{s:s,s:s,s:i}", "sandboxId", id, "message",
+                                                "The sandbox was not found", "code", 502));
+}
+
+/* E2B proxy's answer for a port nothing listens on. */
+static httpd_result_t reply_port_closed(httpd_req_t *req, const char *id, int port)
+{
+    return httpd_reply_json(req, 502,
+                            json_pack("{s:s,s:s,s:i,s:i}", "sandboxId", id, "message",
+                                      "The sandbox is running but port is not open", "port", port,
+                                      "code", 502));
+}
+
+/* 404 in the dialect of the server the request reached. */
+static httpd_result_t reply_no_route(httpd_req_t *req, int port)
+{
+    if (port == PORT_INTERP)
+        return httpd_reply_json(req, 404, json_pack("{s:s}", "detail", "Not Found"));
+    return httpd_reply_bytes(req, 404, "text/plain; charset=utf-8", "404 page not found\n", 19);
+}
+
+/* Constant-time string comparison for tokens. */
+static bool token_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char d = (unsigned char)(la != lb);
+    for (size_t i = 0; i < la && i < lb; i++)
+        d |= (unsigned char)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+sandbox_t *proxy_resolve(httpd_req_t *req, int port, token_check_t check, httpd_result_t *rc)
+{
+    char id[128];
+    request_sandbox_id(req, id, sizeof id);
+    int want = proxy_port(req);
+    sandbox_t *sb = sandbox_get(id);
+    if (!sb) {
+        *rc = reply_not_found(req, id);
+        return NULL;
+    }
+    pthread_mutex_lock(&sb->mu);
+    bool running = sb->state == SBX_RUNNING;
+    pthread_mutex_unlock(&sb->mu);
+    if (!running) {
+        sandbox_unref(sb);
+        *rc = reply_not_found(req, id);
+        return NULL;
+    }
+    if (want != PORT_ENVD && want != PORT_INTERP) {
+        *rc = reply_port_closed(req, sb->id, want);
+        sandbox_unref(sb);
+        return NULL;
+    }
+    if (want == PORT_INTERP && !sb->tmpl->code_interpreter) {
+        *rc = reply_port_closed(req, sb->id, want);
+        sandbox_unref(sb);
+        return NULL;
+    }
+    if (want != port) {
+        *rc = reply_no_route(req, want);
+        sandbox_unref(sb);
+        return NULL;
+    }
+    if (check == TOKEN_REQUIRED && sb->token[0]) {
+        const char *t = httpd_header(req, "X-Access-Token");
+        if (!t || !token_equal(t, sb->token)) {
+            if (port == PORT_INTERP)
+                *rc = httpd_reply_bytes(req, 401, "text/plain; charset=utf-8", "Unauthorized", 12);
+            else
+                *rc = httpd_reply_json(
+                    req, 401,
+                    json_pack("{s:i,s:s}", "code", 401, "message",
+                              "unauthorized access, please provide a valid access token or method "
+                              "signing if supported"));
+            sandbox_unref(sb);
+            return NULL;
+        }
+    }
+    return sb;
+}
+
+sandbox_t *proxy_peek(httpd_req_t *req, int port)
+{
+    char id[128];
+    request_sandbox_id(req, id, sizeof id);
+    if (proxy_port(req) != port)
+        return NULL;
+    sandbox_t *sb = sandbox_get(id);
+    if (!sb)
+        return NULL;
+    pthread_mutex_lock(&sb->mu);
+    bool running = sb->state == SBX_RUNNING;
+    pthread_mutex_unlock(&sb->mu);
+    if (!running || (port == PORT_INTERP && !sb->tmpl->code_interpreter)) {
+        sandbox_unref(sb);
+        return NULL;
+    }
+    return sb;
+}
+
+httpd_result_t proxy_not_found(httpd_req_t *req)
+{
+    char id[128];
+    request_sandbox_id(req, id, sizeof id);
+    int port = proxy_port(req);
+    sandbox_t *sb = sandbox_get(id);
+    if (!sb)
+        return reply_not_found(req, id);
+    httpd_result_t rc;
+    if (port != PORT_ENVD && port != PORT_INTERP)
+        rc = reply_port_closed(req, sb->id, port);
+    else if (port == PORT_INTERP && !sb->tmpl->code_interpreter)
+        rc = reply_port_closed(req, sb->id, port);
+    else
+        rc = reply_no_route(req, port);
+    sandbox_unref(sb);
+    return rc;
+}
+
+json_t *proxy_error_body(httpd_req_t *req, int status, const char *message, void *arg)
+{
+    (void)req;
+    (void)arg;
+    return json_pack("{s:i,s:s}", "code", status, "message",
+                     message ? message : (status == 429 ? "rate limit exceeded" : "error"));
+}
