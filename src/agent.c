@@ -181,7 +181,7 @@ bool
 agent_has_staged(Run *run)
 {
 	return run->events != NIL || run->transition || run->record_sandbox ||
-		run->mark_sandbox_killed;
+		run->mark_sandbox != NULL;
 }
 
 /*
@@ -195,7 +195,7 @@ agent_clear_staged(Run *run)
 	run->transition = false;
 	run->set_plan = run->set_result = run->set_error = NULL;
 	run->record_sandbox = false;
-	run->mark_sandbox_killed = false;
+	run->mark_sandbox = NULL;
 	run->add_calls = run->add_in = run->add_out = 0;
 	MemoryContextReset(run->stage_cxt);
 	if (run->dirty_linked)
@@ -1063,6 +1063,8 @@ on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 					if (err.kind == CALL_NOT_FOUND)
 					{
 						run->sandbox_gone = true;
+						run->mark_sandbox = "lost";
+						mark_dirty(run);
 						agent_fail(env, run, "sandbox \"%s\" is gone (expired or killed): %s",
 								   run->sandbox.sandbox_id, call_error_describe(&err));
 						return;
@@ -1100,6 +1102,8 @@ on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 				if (err.kind == CALL_NOT_FOUND && op->tool_kind == TOOL_WRITE_FILE)
 				{
 					run->sandbox_gone = true;
+					run->mark_sandbox = "lost";
+					mark_dirty(run);
 					agent_fail(env, run, "sandbox \"%s\" is gone (expired or killed): %s",
 							   run->sandbox.sandbox_id, call_error_describe(&err));
 					return;
@@ -1183,7 +1187,7 @@ on_kill_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	}
 	sandbox_counter_add(env->slot, WC_SANDBOXES_KILLED, 1);
 	run->sandbox_gone = true;
-	run->mark_sandbox_killed = true;
+	run->mark_sandbox = failed ? "expired" : "killed";
 	mark_dirty(run);
 	initStringInfo(&d);
 	appendStringInfoChar(&d, '{');

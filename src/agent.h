@@ -147,7 +147,7 @@ typedef struct Run
 	char	   *set_result;
 	char	   *set_error;
 	bool		record_sandbox;
-	bool		mark_sandbox_killed;
+	const char *mark_sandbox;	/* set the sandbox's row to this state, or NULL */
 	int64		add_calls;
 	int64		add_in;
 	int64		add_out;

@@ -387,8 +387,8 @@ queue_apply(Run *run, int lease_s, bool *fenced_out)
 		if (run->events != NIL && (!run->lost || run->cancelled))
 			fenced = !advance(run, lease_s);
 		SPI_finish();
-		if (run->mark_sandbox_killed && run->have_sandbox)
-			queue_mark_sandbox(run->sandbox.sandbox_id, "killed");
+		if (run->mark_sandbox && run->have_sandbox)
+			queue_mark_sandbox(run->sandbox.sandbox_id, run->mark_sandbox);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
