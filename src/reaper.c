@@ -213,9 +213,14 @@ reaper_decide(Reaper *r, const char *schema, MemoryContext cxt)
 		kill = lappend(kill, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
 		MemoryContextSwitchTo(old);
 	}
-	/* rows of sandboxes that were already gone when the listing began */
+	/*
+	 * Rows of sandboxes that were already gone when the listing began.  A
+	 * row is written after its sandbox was created, so a row older than the
+	 * listing (with a margin for clock skew) names a sandbox E2B would have
+	 * listed had it been alive.
+	 */
 	evalues[0] = values[0];
-	evalues[1] = TimestampTzGetDatum(r->started_at - 60 * USECS_PER_SEC);
+	evalues[1] = TimestampTzGetDatum(r->started_at - 10 * USECS_PER_SEC);
 	if (SPI_execute_with_args(psprintf(expire_sql, schema), 2, etypes, evalues, NULL, false, 0) < 0)
 		elog(ERROR, "reaper: marking expired sandboxes failed");
 	r->expired = SPI_processed;

@@ -195,6 +195,23 @@ test('setTimeout, getInfo, kill (true then false)', async () => {
   await assert.rejects(e2b251.Sandbox.getInfo(sbx.sandboxId), e2b251.SandboxNotFoundError ?? Error);
 });
 
+test('pause, list paused, connect resumes (processes survive)', async () => {
+  const sbx = await e2b251.Sandbox.create('base', { timeoutMs: 120_000 });
+  created.push(sbx);
+  const bg = await sbx.commands.run('sleep 60', { background: true, timeoutMs: 0 });
+  assert.equal(await e2b251.Sandbox.pause(sbx.sandboxId), true);
+  assert.equal(await e2b251.Sandbox.pause(sbx.sandboxId), false, 'second pause is a 409');
+  const paused = await e2b251.Sandbox.list({ query: { state: ['paused'] } }).nextItems();
+  assert.ok(paused.find((s) => s.sandboxId === sbx.sandboxId && s.state === 'paused'));
+  assert.equal(await sbx.isRunning(), false, 'a paused sandbox does not answer');
+  const again = await e2b251.Sandbox.connect(sbx.sandboxId, { timeoutMs: 60_000 });
+  assert.equal(again.sandboxId, sbx.sandboxId);
+  assert.equal((await again.commands.run('echo resumed')).stdout, 'resumed\n');
+  assert.ok((await again.commands.list()).find((p) => p.pid === bg.pid), 'the background process survived the pause');
+  const v250 = await e2b250.Sandbox.connect(sbx.sandboxId);
+  assert.equal((await v250.commands.run('echo via-250')).stdout, 'via-250\n');
+});
+
 test('a bad API key raises AuthenticationError', async () => {
   const bad = `e2b_${'0'.repeat(40)}`;
   await assert.rejects(e2b251.Sandbox.create('base', { apiKey: bad }), (err) => {

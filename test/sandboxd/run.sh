@@ -64,6 +64,9 @@ unary() {
 }
 fd_count() { ls "/proc/$SANDBOXD_PID/fd" | wc -l; }
 zombies() { ps -eo ppid=,stat= | awk -v p="$1" '$1==p && $2 ~ /^Z/' | wc -l; }
+# zombie sandboxd-inits re-parented to PID 1 (they would pile up forever)
+orphan_inits() { ps -eo ppid=,stat=,comm= | awk '$1==1 && $2 ~ /^Z/ && $3 ~ /sandboxd-init/' | wc -l; }
+ORPHANS_BEFORE=$(orphan_inits)
 # no_proc MARKER: true if no process has MARKER in its command line.
 no_proc() { ! pgrep -f -- "$1" >/dev/null; }
 wait_no_proc() { local i; for i in $(seq 1 60); do no_proc "$1" && return 0; sleep 0.1; done; return 1; }
@@ -190,7 +193,42 @@ check "signal to an ended pid is not_found" test "$r" = "404 {\"code\":\"not_fou
 s="$(run_client --path /process.Process/Connect --json '{"process":{"pid":999999}}')"
 check "Connect to an unknown pid ends with not_found" test "$(jget "$s" 'j["eos"]["error"]["code"]')" = not_found
 
+echo "# --- pause / resume / connect / refreshes --- ($SECONDS s)"
+new_sandbox '{"templateID":"base","metadata":{"t":"pause"}}'
+run_client --cmd 'sleep 37.1 & echo bg' >/dev/null
+r="$(api POST "/sandboxes/$SID/pause" '{}')"
+check "pause: 204" test "${r%% *}" = 204
+check "pause freezes the processes (state T)" bash -c "ps -o stat= -p \$(pgrep -f 'sleep 37.1' | head -1) | grep -q T"
+r="$(api POST "/sandboxes/$SID/pause" '{}')"
+check "pause again: 409" test "$r" = "409 {\"code\":409,\"message\":\"Sandbox \\\"$SID\\\" is already paused\"}"
+r="$(curl -s -o /dev/null -w '%{http_code}' -H "E2b-Sandbox-Id: $SID" "$E2B_SANDBOX_URL/health")"
+check "traffic to a paused sandbox: 502" test "$r" = 502
+r="$(api GET '/sandboxes?metadata=t%3Dpause')"
+check "legacy GET /sandboxes lists running sandboxes only" test "$r" = "200 []"
+r="$(api GET '/v2/sandboxes?metadata=t%3Dpause&state=paused')"
+check "GET /v2/sandboxes?state=paused lists it" test "$(jget "${r#* }" '[s["state"] for s in j]')" = '["paused"]'
+r="$(api POST "/sandboxes/$SID/connect" '{}')"
+check "v1 connect without timeout: 400" test "${r%% *}" = 400
+r="$(api POST "/v2/sandboxes/$SID/connect" '{"timeout":60}')"
+check "v2 connect resumes: 201" test "${r%% *}" = 201
+check "resumed processes run again" bash -c "ps -o stat= -p \$(pgrep -f 'sleep 37.1' | head -1) | grep -qv T"
+r="$(api POST "/sandboxes/$SID/connect" '{"timeout":60}')"
+check "v1 connect on a running sandbox: 200" test "${r%% *}" = 200
+r="$(api POST "/sandboxes/$SID/resume" '{"timeout":60}')"
+check "deprecated resume on a running sandbox: 409" test "${r%% *}" = 409
+r="$(api POST "/sandboxes/$SID/refreshes" '{"duration":3601}')"
+check "refreshes above 3600 s: 400" test "${r%% *}" = 400
+r="$(api POST "/sandboxes/$SID/refreshes" '{"duration":600}')"
+check "refreshes: 204" test "${r%% *}" = 204
+r="$(api POST "/sandboxes/$SID/pause" '{"memory":false}')"
+check "pause without memory kills the processes" wait_no_proc "sleep 37.1"
+r="$(api POST "/v2/sandboxes/$SID/connect" '{}')"
+s="$(run_client --cmd 'echo fresh')"
+check "after a filesystem-only pause, commands run in a fresh init" test "$(jget "$s" 'j["stdout_bytes"]')" = 6
+api DELETE "/sandboxes/$SID" >/dev/null
+
 echo "# --- fault injection --- ($SECONDS s)"
+new_sandbox
 r="$(sandboxd_admin PUT /admin/faults '{"seed":42,"rules":[{"server":"api","method":"GET","path":"/v2/sandboxes","error_rate":0.5,"error_status":503}]}')"
 check "PUT /admin/faults accepted" test "$(jget "$r" 'j["seed"] == 42 and len(j["rules"]) == 1')" = true
 n503=0
@@ -284,7 +322,9 @@ echo "# --- fallback mode (--no-bwrap) --- ($SECONDS s)"
 MAIN_ENV="$(declare -p SANDBOXD_PID SANDBOXD_API_PORT SANDBOXD_SANDBOX_PORT SANDBOXD_API_KEY E2B_API_KEY \
     SANDBOXD_DATA_DIR SANDBOXD_LOG E2B_API_URL E2B_SANDBOX_URL)"
 MAIN_PID=$SANDBOXD_PID
-sandboxd_start --no-bwrap || exit 1
+sandboxd_start --no-bwrap --faults '{"seed":7,"rules":[{"path":"/nothing","error_rate":1}]}' || exit 1
+r="$(sandboxd_admin GET /admin/faults)"
+check "--faults installs a configuration at start" test "$(jget "$r" '[j["seed"], j["rules"][0]["path"]]')" = '[7, "/nothing"]'
 SPORT=$SANDBOXD_SANDBOX_PORT
 check "fallback mode is announced loudly" grep -q 'bubblewrap is NOT in use' "$SANDBOXD_LOG"
 new_sandbox
@@ -316,6 +356,8 @@ sandboxd_stop "$MAIN_PID"
 check "SIGTERM: sandboxd exited" bash -c "! kill -0 $MAIN_PID 2>/dev/null"
 check "SIGTERM: no sandbox directory left" test -z "$(ls "$DATA_MAIN" 2>/dev/null | grep '^i')"
 check "SIGTERM: no sandbox process left" wait_no_proc "sleep 36.1"
+
+check "no sandbox init left as a zombie under PID 1 ($ORPHANS_BEFORE before, $(orphan_inits) after)" test "$(orphan_inits)" -le "$ORPHANS_BEFORE"
 
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]

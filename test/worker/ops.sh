@@ -66,7 +66,7 @@ curl -s -o /dev/null -X DELETE -H "X-API-Key: $SANDBOXD_API_KEY" "$E2B_API_URL/s
 # a recorded sandbox that vanished behind our back is marked expired
 sb=$(q "SELECT sandbox_create()")
 curl -s -o /dev/null -X DELETE -H "X-API-Key: $SANDBOXD_API_KEY" "$E2B_API_URL/sandboxes/$sb"
-q "UPDATE sandboxes SET created_at = now() - interval '5 minutes' WHERE sandbox_id = '$sb'" >/dev/null
+q "UPDATE sandboxes SET created_at = now() - interval '1 minute' WHERE sandbox_id = '$sb'" >/dev/null
 for _ in $(seq 1 60); do
     [ "$(q "SELECT state FROM sandboxes WHERE sandbox_id = '$sb'")" = expired ] && break
     sleep 0.1
