@@ -245,6 +245,8 @@ soak() {
                                       python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"]["sandboxes_live"])')"
         echo "retries:             $(q "SELECT count(*) FROM agent_run_events WHERE kind = 'retry'")"
         echo "rescues:             $(q "SELECT count(*) FROM agent_run_events WHERE kind = 'rescued'")"
+        echo "completed with a tool error fed to the model (cut stream or dropped connection mid-command): $(q "SELECT count(*)
+              FROM agent_runs WHERE metadata->>'batch' = '$label' AND status = 'completed' AND result->>'text' NOT LIKE '%done-%'")"
     } | tee "$report"
 }
 

@@ -155,6 +155,22 @@ test('runCode via @e2b/code-interpreter: text, stdout, error, state', async () =
   assert.equal(r4.text, "'/tmp'");
   const r5 = await sbx.runCode('x', { context: ctx });
   assert.equal(r5.error?.name, 'NameError', 'contexts do not share state');
+  assert.ok((await sbx.listCodeContexts()).find((c) => c.id === ctx.id));
+  await sbx.runCode('y = 1', { context: ctx });
+  await sbx.restartCodeContext(ctx);
+  const r6 = await sbx.runCode('y', { context: ctx });
+  assert.equal(r6.error?.name, 'NameError', 'restart gives a fresh interpreter');
+  await sbx.removeCodeContext(ctx);
+  assert.ok(!(await sbx.listCodeContexts()).find((c) => c.id === ctx.id));
+  await assert.rejects(sbx.runCode('1', { context: ctx }), /not found/i);
+  const streamed = [];
+  const r7 = await sbx.runCode('import time\nfor i in range(3):\n    print(i, flush=True)\n    time.sleep(0.3)', { onStdout: (m) => streamed.push([m.line, Date.now()]) });
+  assert.equal(r7.logs.stdout.join(''), '0\n1\n2\n');
+  assert.ok(streamed.length >= 2 && streamed[streamed.length - 1][1] - streamed[0][1] >= 300, 'runCode stdout arrives while the code runs');
+  const r8 = await sbx.runCode('import os\nos.environ["ONLY_HERE"]', { envs: { ONLY_HERE: 'yes' } });
+  assert.equal(r8.text, "'yes'");
+  const r9 = await sbx.runCode('import subprocess\nsubprocess.run(["echo", "from-child"])\nNone');
+  assert.equal(r9.logs.stdout.join(''), 'from-child\n', 'output of child processes is captured');
 });
 
 test('list with a metadata filter (SDK 2.51 paginator)', async () => {
