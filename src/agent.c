@@ -59,12 +59,18 @@ static const char *const executor_system =
 "When the task is done, answer with a short final report quoting the relevant output, "
 "without calling a tool.";
 
+/*
+ * run_status_name returns the SQL name of a run status.
+ */
 const char *
 run_status_name(RunStatus s)
 {
 	return status_names[s];
 }
 
+/*
+ * run_status_from_name maps an SQL status name back to the enum.
+ */
 RunStatus
 run_status_from_name(const char *s)
 {
@@ -171,12 +177,19 @@ stage_transition(Run *run, RunStatus to)
 	stage_event(run, "status", d.data);
 }
 
+/*
+ * stage_strdup copies a string into the run's staging memory (freed after
+ * the commit), or returns NULL.
+ */
 static char *
 stage_strdup(Run *run, const char *s)
 {
 	return s ? MemoryContextStrdup(run->stage_cxt, s) : NULL;
 }
 
+/*
+ * agent_has_staged tells whether the run has writes waiting for a commit.
+ */
 bool
 agent_has_staged(Run *run)
 {
@@ -343,6 +356,9 @@ tool_timeout_ms(Run *run, RunOp *op)
 	return (int) Max(t, 1000);
 }
 
+/*
+ * tool_arg returns a string argument of the tool call in progress, or NULL.
+ */
 static char *
 tool_arg(RunOp *op, const char *name)
 {

@@ -16,6 +16,9 @@
 
 #define MAX_QUOTED 500
 
+/*
+ * call_error_clear resets err to "no error" (retry_after_ms -1: not given).
+ */
 void
 call_error_clear(CallError *err)
 {
@@ -174,6 +177,9 @@ call_error_retryable(const CallError *err)
 	}
 }
 
+/*
+ * call_error_kind_name names an error kind for events and logs.
+ */
 const char *
 call_error_kind_name(CallErrorKind kind)
 {
@@ -209,6 +215,9 @@ call_error_kind_name(CallErrorKind kind)
 	return "unknown";
 }
 
+/*
+ * call_service_name names the service a call went to, for messages.
+ */
 const char *
 call_service_name(CallService service)
 {

@@ -142,12 +142,19 @@ e2b_parse_sandbox(HttpRequest *req, E2BSandbox *out, CallError *err)
 	return true;
 }
 
+/*
+ * e2b_kill_request builds DELETE /sandboxes/{id}: 204 killed, 404 already gone.
+ */
 HttpRequest *
 e2b_kill_request(const char *sandbox_id)
 {
 	return e2b_api_request("DELETE", psprintf("/sandboxes/%s", sandbox_id));
 }
 
+/*
+ * e2b_timeout_request builds POST /sandboxes/{id}/timeout, which sets the
+ * sandbox's remaining lifetime to timeout_s from now.
+ */
 HttpRequest *
 e2b_timeout_request(const char *sandbox_id, int timeout_s)
 {
@@ -159,6 +166,9 @@ e2b_timeout_request(const char *sandbox_id, int timeout_s)
 	return req;
 }
 
+/*
+ * e2b_info_request builds GET /sandboxes/{id} (SandboxDetail).
+ */
 HttpRequest *
 e2b_info_request(const char *sandbox_id)
 {
@@ -318,6 +328,10 @@ e2b_signal_request(const E2BTarget *t, int64 pid, const char *signal)
 	return e2b_rpc_request(t, "process.Process/SendSignal", body);
 }
 
+/*
+ * exec_state_init prepares an empty ExecState whose stdout and stderr are
+ * each kept up to max_bytes.
+ */
 void
 exec_state_init(ExecState *st, size_t max_bytes)
 {
@@ -640,6 +654,9 @@ e2b_execute_request(const E2BTarget *t, const char *code, const char *language,
 	return req;
 }
 
+/*
+ * code_state_init prepares an empty CodeState for one /execute stream.
+ */
 void
 code_state_init(CodeState *st, size_t max_bytes)
 {

@@ -480,12 +480,18 @@ http_follow_redirect(HttpRequest *req)
 
 /* response accessors */
 
+/*
+ * http_data returns the unconsumed response bytes (NUL-terminated).
+ */
 const char *
 http_data(HttpRequest *req)
 {
 	return req->data ? req->data + req->start : "";
 }
 
+/*
+ * http_data_len returns how many response bytes are unconsumed.
+ */
 size_t
 http_data_len(HttpRequest *req)
 {
@@ -514,6 +520,9 @@ http_current_status(HttpRequest *req)
 	return req->status;
 }
 
+/*
+ * http_ok tells whether the request finished with a 2xx answer.
+ */
 bool
 http_ok(HttpRequest *req)
 {

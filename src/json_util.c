@@ -70,18 +70,27 @@ json_parse_cstring(const char *s)
 	return json_parse(s, strlen(s));
 }
 
+/*
+ * json_root returns the top container of a parsed document, or NULL.
+ */
 JsonbContainer *
 json_root(Jsonb *j)
 {
 	return j ? &j->root : NULL;
 }
 
+/*
+ * json_is_object tells whether c is a JSON object (not a scalar).
+ */
 bool
 json_is_object(JsonbContainer *c)
 {
 	return c != NULL && JsonContainerIsObject(c) && !JsonContainerIsScalar(c);
 }
 
+/*
+ * json_is_array tells whether c is a JSON array (not a scalar).
+ */
 bool
 json_is_array(JsonbContainer *c)
 {
@@ -111,6 +120,9 @@ json_value_string(JsonbValue *v)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
+/*
+ * json_get_string returns the string value of key in object c, or NULL.
+ */
 char *
 json_get_string(JsonbContainer *c, const char *key)
 {
@@ -149,6 +161,10 @@ json_get_int64(JsonbContainer *c, const char *key, int64 *out)
 	return false;
 }
 
+/*
+ * json_get_bool reads a boolean value of key; false when absent or not a
+ * boolean.
+ */
 bool
 json_get_bool(JsonbContainer *c, const char *key, bool *out)
 {
@@ -171,6 +187,9 @@ json_value_container(JsonbValue *v)
 	return v->val.binary.data;
 }
 
+/*
+ * json_get_object returns the object value of key, or NULL.
+ */
 JsonbContainer *
 json_get_object(JsonbContainer *c, const char *key)
 {
@@ -179,6 +198,9 @@ json_get_object(JsonbContainer *c, const char *key)
 	return json_is_object(r) ? r : NULL;
 }
 
+/*
+ * json_get_array returns the array value of key, or NULL.
+ */
 JsonbContainer *
 json_get_array(JsonbContainer *c, const char *key)
 {
@@ -214,12 +236,18 @@ json_get_jsonb(JsonbContainer *c, const char *key)
 	return JsonbValueToJsonb(v);
 }
 
+/*
+ * jarr_length returns the number of elements of an array (0 otherwise).
+ */
 int
 jarr_length(JsonbContainer *c)
 {
 	return json_is_array(c) ? (int) JsonContainerSize(c) : 0;
 }
 
+/*
+ * jarr_get returns element i of an array, or NULL.
+ */
 JsonbValue *
 jarr_get(JsonbContainer *c, int i)
 {
@@ -239,12 +267,18 @@ json_to_cstring(JsonbContainer *c)
 
 /* builders */
 
+/*
+ * json_append_string appends s as an escaped JSON string.
+ */
 void
 json_append_string(StringInfo buf, const char *s)
 {
 	escape_json(buf, s ? s : "");
 }
 
+/*
+ * append_key writes the separator and "key": of the next member.
+ */
 static void
 append_key(StringInfo buf, bool *first, const char *key)
 {
@@ -255,6 +289,10 @@ append_key(StringInfo buf, bool *first, const char *key)
 	appendStringInfoChar(buf, ':');
 }
 
+/*
+ * json_append_kv_string appends "key": "escaped value" to an object
+ * being built (NULL values become "").
+ */
 void
 json_append_kv_string(StringInfo buf, bool *first, const char *key, const char *val)
 {
@@ -262,6 +300,9 @@ json_append_kv_string(StringInfo buf, bool *first, const char *key, const char *
 	escape_json(buf, val ? val : "");
 }
 
+/*
+ * json_append_kv_int appends "key": number to an object being built.
+ */
 void
 json_append_kv_int(StringInfo buf, bool *first, const char *key, int64 val)
 {

@@ -52,12 +52,19 @@ static const ToolSpec tools[] = {
 	{"run_code", "Run Python code in the sandbox's persistent code interpreter.", SCHEMA_RUN_CODE},
 };
 
+/*
+ * llm_provider_name names a provider as sandbox.llm_provider spells it.
+ */
 const char *
 llm_provider_name(LlmProvider p)
 {
 	return p == LLM_PROVIDER_ANTHROPIC ? "anthropic" : "openai";
 }
 
+/*
+ * llm_conversation_init starts an empty conversation in the current memory
+ * context.
+ */
 void
 llm_conversation_init(LlmConversation *c, LlmProvider provider)
 {
@@ -66,6 +73,9 @@ llm_conversation_init(LlmConversation *c, LlmProvider provider)
 	c->nmessages = 0;
 }
 
+/*
+ * append_message adds one message (JSON text) to the conversation.
+ */
 static void
 append_message(LlmConversation *c, const char *json)
 {

@@ -123,6 +123,9 @@ text_array(List *strings)
 	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
+/*
+ * int_array builds an int4[] datum from C ints.
+ */
 static Datum
 int_array(int *vals, int n)
 {
@@ -133,6 +136,9 @@ int_array(int *vals, int n)
 	return PointerGetDatum(construct_array(elems, n, INT4OID, 4, true, TYPALIGN_INT));
 }
 
+/*
+ * getstr copies column col of an SPI row into cxt as a C string (or NULL).
+ */
 static char *
 getstr(HeapTuple tup, TupleDesc desc, int col, MemoryContext cxt)
 {
@@ -141,6 +147,9 @@ getstr(HeapTuple tup, TupleDesc desc, int col, MemoryContext cxt)
 	return s ? MemoryContextStrdup(cxt, s) : NULL;
 }
 
+/*
+ * getint reads an int4 column of an SPI row, dflt when NULL.
+ */
 static int
 getint(HeapTuple tup, TupleDesc desc, int col, int dflt)
 {

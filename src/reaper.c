@@ -43,6 +43,9 @@ typedef struct ReapEntry
 	char	   *started_at;
 } ReapEntry;
 
+/*
+ * reaper_init sets up the reaper with its own memory context.
+ */
 void
 reaper_init(Reaper *r, MemoryContext parent)
 {
@@ -133,6 +136,9 @@ reaper_on_done(Reaper *r, EventLoop *ev, HttpRequest *req)
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * text_array_of builds a text[] datum from C strings, NULL entries included.
+ */
 static Datum
 text_array_of(List *l)
 {

@@ -153,6 +153,9 @@ cache_table(void)
 	return sandbox_cache;
 }
 
+/*
+ * cache_forget drops one sandbox from the per-backend cache.
+ */
 static void
 cache_forget(const char *sandbox_id)
 {
@@ -160,6 +163,9 @@ cache_forget(const char *sandbox_id)
 		hash_search(sandbox_cache, sandbox_id, HASH_REMOVE, NULL);
 }
 
+/*
+ * cache_put remembers a sandbox's owner and how to reach it.
+ */
 static void
 cache_put(const char *sandbox_id, Oid owner, const char *token, const char *domain)
 {

@@ -109,6 +109,9 @@ sandbox_wake_workers(bool cancel)
 	}
 }
 
+/*
+ * sandbox_counter_add adds n to one of a worker's shared counters.
+ */
 void
 sandbox_counter_add(WorkerSlot *slot, WorkerCounter c, uint64 n)
 {

@@ -109,6 +109,10 @@ sandbox_metadata_json(Jsonb *user_metadata, const char *run_id)
 	return buf.data;
 }
 
+/*
+ * arg_text_or_null returns argument n as a C string, or NULL when it is
+ * NULL or absent.
+ */
 char *
 arg_text_or_null(FunctionCallInfo fcinfo, int n)
 {

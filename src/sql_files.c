@@ -107,6 +107,9 @@ read_file(FunctionCallInfo fcinfo, E2BTarget *t, char **path_out)
 	return req;
 }
 
+/*
+ * sandbox_read_file(sandbox_id, path) returns a file's exact bytes.
+ */
 Datum
 sandbox_read_file(PG_FUNCTION_ARGS)
 {
@@ -159,6 +162,9 @@ rpc_or_raise(E2BTarget *t, const char *rpc, const char *body, const char *action
 	return out;
 }
 
+/*
+ * file_type_name maps envd's FILE_TYPE_* to file, dir or symlink.
+ */
 static const char *
 file_type_name(const char *t)
 {

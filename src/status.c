@@ -17,6 +17,9 @@
 
 PG_FUNCTION_INFO_V1(sandbox_worker_status);
 
+/*
+ * state_name names a worker state for sandbox_worker_status().
+ */
 static const char *
 state_name(WorkerState s)
 {

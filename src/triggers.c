@@ -54,6 +54,9 @@ static const char *const user_pending_columns[] = {
 	"priority", "run_after", "metadata", NULL
 };
 
+/*
+ * in_list tells whether name is in a NULL-terminated list of column names.
+ */
 static bool
 in_list(const char *name, const char *const *list)
 {
@@ -74,6 +77,9 @@ status_of(HeapTuple tup, TupleDesc desc)
 	return s ? s : pstrdup("");
 }
 
+/*
+ * is_terminal tells whether a run status is final.
+ */
 static bool
 is_terminal(const char *status)
 {

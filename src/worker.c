@@ -147,6 +147,9 @@ raise_fd_limit(void)
 	}
 }
 
+/*
+ * after_ms returns the time ms milliseconds from now.
+ */
 static TimestampTz
 after_ms(long ms)
 {
@@ -278,10 +281,7 @@ claim_capacity(Worker *w)
 	return Max(0, sandbox_max_concurrent_runs - w->nruns);
 }
 
-/*
- * db_pass runs the loop's one transaction.  Returns lists (in loop memory)
- * of what to do after the commit.
- */
+/* What a pass's transaction decided, for after the commit (loop memory). */
 typedef struct PassResult
 {
 	List	   *applied;		/* Run * whose writes committed */
@@ -291,6 +291,11 @@ typedef struct PassResult
 	List	   *marked;			/* KillJob * marked in the table */
 } PassResult;
 
+/*
+ * db_pass_needed tells whether this pass must open a transaction: a wake-up,
+ * a due claim, rescue, renewal or cancel check, staged writes, or killed
+ * sandboxes to mark.
+ */
 static bool
 db_pass_needed(Worker *w, TimestampTz now)
 {
@@ -315,6 +320,12 @@ db_pass_needed(Worker *w, TimestampTz now)
 	return false;
 }
 
+/*
+ * db_pass runs the loop's one transaction: staged writes of every dirty run
+ * (each in a subtransaction), cancels and take-overs, lease renewal,
+ * rescue, the reaper's decision, retention, and new claims.  What to do
+ * after the commit is returned in res.
+ */
 static void
 db_pass(Worker *w, PassResult *res)
 {
