@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,7 @@ void httpd_route_body(httpd_t *h, const char *method, const char *pattern, httpd
         log_error("%s: cannot add route %s %s", h->name, method, pattern);
 }
 
+/* Server name (for callers that serve several servers with one handler). */
 const char *httpd_name(const httpd_t *h)
 {
     return h->name;
@@ -212,7 +214,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     int status = req->status;
     const char *label = httpd_req_label(req);
-    stats_request(h->name, label, status);
+    if (!req->counted)
+        stats_request(h->name, label, status); /* dropped without an answer */
     if (h->cfg.log_requests) {
         const char *how = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed)";
         const char *fault = req->fault.action != FAULT_NONE ? " fault=" : "";
@@ -222,6 +225,23 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                  how);
     }
     req_free(req);
+}
+
+/* New connections get TCP_NODELAY: stream messages (a start event, a
+ * small stdout chunk) must leave at once instead of waiting for Nagle. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)socket_context;
+    if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+        return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci) {
+        int one = 1;
+        setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
 }
 
 /* Routes MHD's own diagnostics to our log. */
@@ -255,6 +275,7 @@ int httpd_start(httpd_t *h)
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
         MHD_OPTION_THREAD_STACK_SIZE, h->cfg.thread_stack,
         MHD_OPTION_CONNECTION_LIMIT, h->cfg.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, h->cfg.idle_timeout_s,
@@ -277,6 +298,7 @@ int httpd_start(httpd_t *h)
     return 0;
 }
 
+/* Port bound by httpd_start (the chosen one when 0 was configured). */
 uint16_t httpd_port(const httpd_t *h)
 {
     return h->port;
@@ -315,31 +337,37 @@ void httpd_free(httpd_t *h)
 
 /* ---- accessors ---- */
 
+/* Request method, as sent. */
 const char *httpd_method(const httpd_req_t *req)
 {
     return req->method;
 }
 
+/* Percent-decoded path without query (MHD decodes it). */
 const char *httpd_path(const httpd_req_t *req)
 {
     return req->path;
 }
 
+/* Header lookup; MHD compares names case-insensitively. */
 const char *httpd_header(const httpd_req_t *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+/* Query argument lookup; MHD has already percent-decoded it. */
 const char *httpd_query(const httpd_req_t *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+/* Value captured by the i-th {param} of the matched route. */
 const char *httpd_param(const httpd_req_t *req, int i)
 {
     return (i >= 0 && i < req->nparams) ? req->params[i] : NULL;
 }
 
+/* The buffered body, NUL-terminated for convenience (binary-safe with len). */
 const char *httpd_body(const httpd_req_t *req, size_t *len)
 {
     if (len)
@@ -364,42 +392,50 @@ json_t *httpd_body_json(const httpd_req_t *req, char *err, size_t errsz)
     return j;
 }
 
+/* The `arg` given when the matched route was registered. */
 void *httpd_route_arg(const httpd_req_t *req)
 {
     return req->route ? req->route->arg : NULL;
 }
 
+/* The server-wide `arg` from the configuration. */
 void *httpd_server_arg(const httpd_req_t *req)
 {
     return req->h->cfg.arg;
 }
 
+/* The server a request belongs to. */
 httpd_t *httpd_server(const httpd_req_t *req)
 {
     return req->h;
 }
 
+/* The MHD connection, for MHD helpers such as the post processor. */
 struct MHD_Connection *httpd_connection(const httpd_req_t *req)
 {
     return req->conn;
 }
 
+/* The fault decision taken when the request arrived. */
 const fault_decision_t *httpd_fault(const httpd_req_t *req)
 {
     return &req->fault;
 }
 
+/* Attaches per-request state, freed with free_fn when the request ends. */
 void httpd_set_user(httpd_req_t *req, void *data, void (*free_fn)(void *))
 {
     req->user = data;
     req->user_free = free_fn;
 }
 
+/* Per-request state set by httpd_set_user. */
 void *httpd_user(const httpd_req_t *req)
 {
     return req->user;
 }
 
+/* Overrides the stats/log label; must be called before replying. */
 void httpd_set_label(httpd_req_t *req, const char *label)
 {
     free(req->label);

@@ -48,6 +48,7 @@ struct httpd_req {
     char *fail_msg;
     fault_decision_t fault;
     int status;              /* status of the queued reply (0 = none yet) */
+    bool counted;            /* already counted in stats */
     bool streamed;
     int64_t t0_ms;
     hdr_t *headers;          /* extra reply headers */

@@ -2,6 +2,7 @@
 #include "httpd_int.h"
 
 #include "log.h"
+#include "stats.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,6 +53,12 @@ httpd_result_t httpd_queue(httpd_req_t *req, int status, struct MHD_Response *re
     MHD_destroy_response(resp);
     req->state = REQ_REPLIED;
     req->status = status;
+    /* counted now, not at completion: a client that reads /admin/stats right
+     * after this answer must already see it */
+    if (!req->counted) {
+        req->counted = true;
+        stats_request(req->h->name, httpd_req_label(req), status);
+    }
     return rc;
 }
 
@@ -90,10 +97,12 @@ httpd_result_t httpd_reply_empty(httpd_req_t *req, int status)
     return httpd_queue(req, status, resp);
 }
 
-/* Default error body: {"code": status, "message": msg}. */
+/* Default error body: {"code": status, "message": msg or the reason phrase}. */
 static json_t *default_error_body(int status, const char *msg)
 {
-    return json_pack("{s:i,s:s}", "code", status, "message", msg ? msg : "error");
+    const char *reason = MHD_get_reason_phrase_for((unsigned)status);
+    return json_pack("{s:i,s:s}", "code", status, "message",
+                     msg ? msg : (reason && reason[0] ? reason : "error"));
 }
 
 /* Formats the message and lets the server shape the body; an injected fault

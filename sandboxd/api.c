@@ -29,6 +29,8 @@ static bool key_equal(const char *a, const char *b)
     return d == 0;
 }
 
+/* Authorization hook of the api server: X-API-Key must match --api-key exactly
+ * (constant-time comparison); answers 401 otherwise. */
 int api_auth(httpd_req_t *req, void *arg)
 {
     (void)arg;
@@ -36,6 +38,8 @@ int api_auth(httpd_req_t *req, void *arg)
     return (k && key_equal(k, g_cfg.api_key)) ? 0 : 401;
 }
 
+/* Error-body hook of the api server: E2B's {"code","message"}, with E2B's
+ * default messages when the caller gave none (e.g. the 401 of the auth hook). */
 json_t *api_error_body(httpd_req_t *req, int status, const char *message, void *arg)
 {
     (void)req;
@@ -202,11 +206,13 @@ static httpd_result_t create(httpd_req_t *req, bool v2)
     return rc;
 }
 
+/* POST /sandboxes: the SDK <= 2.50 create (15 s default timeout). */
 static httpd_result_t post_sandboxes_v1(httpd_req_t *req)
 {
     return create(req, false);
 }
 
+/* POST /v2/sandboxes: the SDK 2.51 create (300 s default, always secured). */
 static httpd_result_t post_sandboxes_v2(httpd_req_t *req)
 {
     return create(req, true);
@@ -505,13 +511,19 @@ static httpd_result_t post_refreshes(httpd_req_t *req)
     return httpd_reply_empty(req, 204);
 }
 
-/* POST /sandboxes/{id}/pause */
+/* POST /sandboxes/{id}/pause {"memory":bool (default true)} */
 static httpd_result_t post_pause(httpd_req_t *req)
 {
+    httpd_result_t hrc;
+    json_t *b = body_object(req, &hrc);
+    if (!b)
+        return hrc;
+    bool keep_memory = !json_is_false(json_object_get(b, "memory"));
+    json_decref(b);
     sandbox_t *sb = sandbox_get(httpd_param(req, 0));
     if (!sb)
         return not_found(req, httpd_param(req, 0));
-    int rc = sandbox_pause(sb);
+    int rc = sandbox_pause(sb, keep_memory);
     char id[SANDBOX_ID_LEN + 1];
     snprintf(id, sizeof id, "%s", sb->id);
     sandbox_unref(sb);
@@ -608,6 +620,7 @@ static httpd_result_t get_health(httpd_req_t *req)
     return httpd_reply_json(req, 200, j);
 }
 
+/* Registers every control-plane route (admin routes are added by main). */
 void api_register(httpd_t *h)
 {
     httpd_route(h, "GET", "/health", get_health, HTTPD_PUBLIC | HTTPD_NO_FAULTS, NULL);

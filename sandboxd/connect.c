@@ -154,6 +154,7 @@ typedef struct one_shot {
     int sent;
 } one_shot_t;
 
+/* Producer: hands out the prepared end-of-stream once, then ends. */
 static httpd_msg_t one_shot_next(void *ctx, buf_t *out)
 {
     one_shot_t *o = ctx;
@@ -164,6 +165,7 @@ static httpd_msg_t one_shot_next(void *ctx, buf_t *out)
     return HTTPD_MSG_FINAL;
 }
 
+/* Frees the one-shot producer state. */
 static void one_shot_free(void *ctx)
 {
     one_shot_t *o = ctx;

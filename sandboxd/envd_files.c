@@ -114,6 +114,8 @@ typedef struct upload {
     struct MHD_PostProcessor *pp;
     char qpath[4096];           /* clean ?path=, "" if none */
     int fd;                     /* file being written */
+    char *part_name;            /* filename of the current multipart part */
+    uint64_t part_bytes;        /* bytes written for the current part */
     uint64_t written;
     json_t *results;            /* [{"name","type":"file","path"}] */
     bool failed;
@@ -127,6 +129,7 @@ static void upload_free(void *p)
         MHD_destroy_post_processor(u->pp);
     if (u->fd >= 0)
         close(u->fd);
+    free(u->part_name);
     json_decref(u->results);
     if (u->sb)
         sandbox_unref(u->sb);
@@ -217,14 +220,24 @@ static enum MHD_Result upload_part(void *cls, enum MHD_ValueKind kind, const cha
     upload_t *u = httpd_user(req);
     if (u->failed || strcmp(key, "file") != 0)
         return MHD_YES;
-    if (off == 0) {
+    /* MHD may announce a part with an empty call before its data (both at
+     * offset 0): a part is new when nothing was written to the current one
+     * yet only if its filename differs. */
+    bool same = u->part_name && filename && strcmp(u->part_name, filename) == 0;
+    if (off == 0 && (u->fd < 0 || u->part_bytes > 0 || !same)) {
+        free(u->part_name);
+        u->part_name = filename ? strdup(filename) : NULL;
+        u->part_bytes = 0;
         if (upload_open(req, u, u->qpath[0] ? u->qpath : filename) < 0) {
             u->failed = true;
             return MHD_YES;
         }
     }
-    if (u->fd >= 0 && size && upload_write(req, u, data, size) < 0)
-        u->failed = true;
+    if (u->fd >= 0 && size) {
+        if (upload_write(req, u, data, size) < 0)
+            u->failed = true;
+        u->part_bytes += size;
+    }
     return MHD_YES;
 }
 
@@ -370,6 +383,7 @@ static httpd_result_t get_metrics(httpd_req_t *req)
                                       (json_int_t)disk_total));
 }
 
+/* Registers /health, /files, /envs and /metrics. */
 void envd_files_register(httpd_t *h)
 {
     httpd_route(h, "GET", "/health", get_health, 0, NULL);

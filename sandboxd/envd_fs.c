@@ -310,6 +310,7 @@ static httpd_result_t rpc_unimplemented(httpd_req_t *req)
                                httpd_path(req));
 }
 
+/* Registers the filesystem.Filesystem RPCs (watchers answer unimplemented). */
 void envd_fs_register(httpd_t *h)
 {
     httpd_route(h, "POST", "/filesystem.Filesystem/Stat", rpc_stat, 0, NULL);

@@ -248,6 +248,7 @@ static httpd_result_t rpc_unimplemented(httpd_req_t *req)
                                httpd_path(req));
 }
 
+/* Registers the process.Process RPCs; Start and Connect are streams. */
 void envd_process_register(httpd_t *h)
 {
     httpd_route(h, "POST", "/process.Process/Start", rpc_start, HTTPD_STREAM, NULL);

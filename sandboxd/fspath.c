@@ -67,11 +67,13 @@ static bool below(const char *path, const char *dir)
     return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
+/* Lexical check: the path is /home/user, /tmp or below them. */
 bool fsp_writable(const char *clean)
 {
     return below(clean, FSP_HOME) || below(clean, "/tmp");
 }
 
+/* The directories that hold bind mounts and must never be removed or renamed. */
 bool fsp_is_fixed(const char *clean)
 {
     return strcmp(clean, "/") == 0 || strcmp(clean, "/home") == 0 ||

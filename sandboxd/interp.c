@@ -25,6 +25,7 @@
 
 /* ---------- contexts ---------- */
 
+/* Takes a reference on a context (list or running execution). */
 static void ctx_ref(ictx_t *c)
 {
     __atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
@@ -182,6 +183,8 @@ static void ctx_kill_driver(ictx_t *c)
     }
 }
 
+/* The init died, so did every driver: idle contexts drop theirs now, busy
+ * ones when their execution ends (it owns the driver meanwhile). */
 void interp_init_gone(sandbox_t *sb)
 {
     for (ictx_t *c = sb->ctxs; c; c = c->next) {
@@ -200,6 +203,7 @@ void interp_init_gone(sandbox_t *sb)
     }
 }
 
+/* Last reference to the sandbox: releases the contexts still listed. */
 void interp_free_contexts(sandbox_t *sb)
 {
     while (sb->ctxs) {
@@ -591,6 +595,7 @@ static httpd_result_t restart_context(httpd_req_t *req)
     return httpd_reply_empty(req, 204);
 }
 
+/* Registers /execute and /contexts on the sandbox server. */
 void interp_register(httpd_t *h)
 {
     httpd_route(h, "POST", "/execute", post_execute, HTTPD_STREAM, NULL);

@@ -2,6 +2,7 @@
  * iothread.h). */
 #include "iothread.h"
 
+#include "isolation.h"
 #include "log.h"
 #include "proc.h"
 #include "timeutil.h"
@@ -32,6 +33,38 @@ static bool g_running;
 static volatile bool g_stop;
 static pthread_mutex_t g_qmu = PTHREAD_MUTEX_INITIALIZER;
 static io_cmd_t *g_qhead, *g_qtail;
+
+typedef struct deferred {
+    void (*fn)(void *);
+    void *obj;
+} deferred_t;
+static deferred_t *g_def;   /* I/O thread only */
+static size_t g_ndef, g_capdef;
+
+/* Remembers a release to run after the batch; if memory is short the
+ * release runs at once (only unsafe in the rare same-batch case). */
+void io_defer(void (*fn)(void *), void *obj)
+{
+    if (g_ndef == g_capdef) {
+        size_t ncap = g_capdef ? g_capdef * 2 : 64;
+        deferred_t *p = realloc(g_def, ncap * sizeof *p);
+        if (!p) {
+            fn(obj);
+            return;
+        }
+        g_def = p;
+        g_capdef = ncap;
+    }
+    g_def[g_ndef++] = (deferred_t){fn, obj};
+}
+
+/* Runs the deferred releases of a finished batch. */
+static void run_deferred(void)
+{
+    for (size_t i = 0; i < g_ndef; i++)
+        g_def[i].fn(g_def[i].obj);
+    g_ndef = 0;
+}
 
 /* Adds a descriptor to the epoll set with the watch as its cookie. */
 int io_watch_add(io_watch_t *w, uint32_t events)
@@ -149,10 +182,13 @@ static void *io_main(void *arg)
         }
         for (int i = 0; i < n; i++)
             dispatch(evs[i].data.ptr);
+        run_deferred();
         now = time_mono_ms();
         if (now >= next_tick) {
             sandbox_tick();
             sandbox_io_escalate();
+            iso_reap_strays();
+            run_deferred();
             next_tick = now + TICK_MS;
         }
     }
@@ -187,4 +223,8 @@ void io_stop(void)
     (void)w;
     pthread_join(g_thread, NULL);
     g_running = false;
+    run_deferred();
+    free(g_def);
+    g_def = NULL;
+    g_capdef = 0;
 }

@@ -29,6 +29,11 @@ void io_stop(void);
 /* Queues a request for the I/O thread (thread-safe). */
 void io_post(io_cmd_kind_t kind, void *obj);
 
+/* I/O thread only: runs fn(obj) after the current batch of events.  Used
+ * to drop the references that keep watched objects alive: an event for a
+ * watch removed earlier in the same batch must still find valid memory. */
+void io_defer(void (*fn)(void *), void *obj);
+
 /* I/O thread only: registers / changes / removes a watch. */
 int io_watch_add(io_watch_t *w, uint32_t events);
 void io_watch_mod(io_watch_t *w, uint32_t events);

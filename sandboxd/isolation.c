@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -27,16 +28,19 @@ static char g_etc[PATH_MAX - 64]; /* directory with passwd/group overlays */
 static char g_user[64] = "root";
 static char g_describe[256];
 
+/* The isolation mode chosen at startup. */
 iso_mode_t iso_mode(void)
 {
     return g_mode;
 }
 
+/* Human-readable isolation mode (logged, and returned by GET /health). */
 const char *iso_describe(void)
 {
     return g_describe;
 }
 
+/* Name of the user commands run as, for HOME/USER and file owners. */
 const char *iso_user(void)
 {
     return g_user;
@@ -310,11 +314,25 @@ static int probe_bwrap(const char *data_dir, bool userns, char *why, size_t whys
     return -1;
 }
 
-/* Chooses the isolation mode and announces a fallback loudly. */
+/* Reaps whatever exited; the tracked inits' own exits are noticed through
+ * their pidfds, which stay readable after the process was reaped. */
+int iso_reap_strays(void)
+{
+    int n = 0, st;
+    while (waitpid(-1, &st, WNOHANG | __WALL) > 0)
+        n++;
+    return n;
+}
+
+/* Chooses the isolation mode and announces a fallback loudly.  Also makes
+ * sandboxd a child subreaper, so that killing a bwrap never leaves its
+ * sandbox init as a zombie under a PID 1 that does not reap. */
 int iso_init(const char *data_dir)
 {
     if (locate_init() < 0)
         return -1;
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+        log_warn("cannot become a child subreaper: %s", strerror(errno));
     if (write_overlays(data_dir) < 0)
         log_warn("cannot write /etc/passwd overlay under %s: %s", data_dir, strerror(errno));
     char why[512] = "disabled with --no-bwrap";

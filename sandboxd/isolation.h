@@ -50,6 +50,11 @@ int iso_spawn_init(sandbox_t *sb, int *ctl_fd, pid_t *pid, int *pidfd, char *err
  * inside bubblewrap, <root>/... for /home/user and /tmp in fallback mode. */
 void iso_map_path(const sandbox_t *sb, const char *path, char *out, size_t outsz);
 
+/* sandboxd is a child subreaper (set in iso_init): an init whose bwrap
+ * parent was killed re-parents to sandboxd instead of to PID 1.  This reaps
+ * such strays (and any other exited child); returns how many. */
+int iso_reap_strays(void);
+
 /* Sends a signal through a pidfd (falls back to kill()). */
 int iso_pidfd_signal(int pidfd, pid_t pid, int sig);
 

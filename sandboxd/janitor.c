@@ -84,6 +84,7 @@ static void *janitor_main(void *arg)
     return NULL;
 }
 
+/* Starts the removal thread (until then removals run inline). */
 int janitor_start(void)
 {
     if (pthread_create(&g_thread, NULL, janitor_main, NULL) != 0)
@@ -116,6 +117,7 @@ void janitor_remove(char *path)
     pthread_mutex_unlock(&g_mu);
 }
 
+/* Number of directories still queued or being removed. */
 int janitor_pending(void)
 {
     pthread_mutex_lock(&g_mu);

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Lifts the soft descriptor limit to the hard one: every running command
@@ -147,6 +148,8 @@ static void cleanup_data_dir(void)
     janitor_remove(strdup(p));
 }
 
+/* Parses flags, starts the I/O thread, janitor and both servers, prints the
+ * ports line, then waits for SIGTERM/SIGINT/SIGHUP and shuts down cleanly. */
 int main(int argc, char **argv)
 {
     int rc = config_parse(argc, argv, &g_cfg);
@@ -206,6 +209,13 @@ int main(int argc, char **argv)
     httpd_stop(sbx);
     httpd_stop(api);
     io_stop();
+    /* no child may outlive us as a zombie: wait until none is left */
+    for (int i = 0; i < 60; i++) {
+        iso_reap_strays();
+        if (waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD)
+            break;
+        time_sleep_ms(50);
+    }
     cleanup_data_dir();
     janitor_stop();
     httpd_free(sbx);

@@ -27,6 +27,7 @@
 
 /* ---------- reference counting ---------- */
 
+/* Takes a reference (list, caller, subscriber or the I/O thread). */
 void proc_ref(proc_t *p)
 {
     __atomic_add_fetch(&p->refs, 1, __ATOMIC_RELAXED);
@@ -619,7 +620,14 @@ static proc_t *find_pid(sandbox_t *sb, int pid)
     return NULL;
 }
 
-/* Unregisters and closes a stream process's pipes (I/O thread). */
+/* proc_unref with the signature io_defer() wants. */
+static void proc_unref_cb(void *p)
+{
+    proc_unref(p);
+}
+
+/* Unregisters and closes a stream process's pipes (I/O thread).  The I/O
+ * thread's reference is dropped only after the current batch of events. */
 static void close_pipes(proc_t *p)
 {
     if (p->io != PROC_IO_STREAM)
@@ -633,6 +641,10 @@ static void close_pipes(proc_t *p)
     if (p->err_fd >= 0)
         close(p->err_fd);
     p->out_fd = p->err_fd = -1;
+    if (p->io_ref) {
+        p->io_ref = false;
+        io_defer(proc_unref_cb, p);
+    }
 }
 
 /* {"op":"spawned"}: the process runs (start event, pipes watched) or failed
@@ -673,6 +685,8 @@ void proc_io_spawned(sandbox_t *sb, json_t *msg)
     buf_free(&b);
     pthread_cond_broadcast(&p->cond);
     if (p->io == PROC_IO_STREAM) {
+        proc_ref(p); /* the I/O thread's, dropped by close_pipes */
+        p->io_ref = true;
         p->w_out.fd = p->out_fd;
         p->w_err.fd = p->err_fd;
         if (io_watch_add(&p->w_out, EPOLLIN) < 0)

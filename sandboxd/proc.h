@@ -76,6 +76,7 @@ struct proc {
     io_watch_t w_out, w_err;
     bool reading_paused;
     bool resume_posted;
+    bool io_ref;            /* the I/O thread holds a reference (pipes watched) */
     int wstatus;
     pthread_cond_t cond;    /* state changes (sandbox mu) */
     char error[512];        /* spawn error message */

@@ -80,6 +80,8 @@ static bool token_equal(const char *a, const char *b)
     return d == 0;
 }
 
+/* Finds the running sandbox a request targets, checks port, template and
+ * access token, and answers the E2B proxy/envd error itself on failure. */
 sandbox_t *proxy_resolve(httpd_req_t *req, int port, token_check_t check, httpd_result_t *rc)
 {
     char id[128];
@@ -131,6 +133,8 @@ sandbox_t *proxy_resolve(httpd_req_t *req, int port, token_check_t check, httpd_
     return sb;
 }
 
+/* Like proxy_resolve without answering (for body callbacks, which must not
+ * reply while the body is still arriving). */
 sandbox_t *proxy_peek(httpd_req_t *req, int port)
 {
     char id[128];
@@ -150,6 +154,8 @@ sandbox_t *proxy_peek(httpd_req_t *req, int port)
     return sb;
 }
 
+/* Unknown path on the sandbox port: 502 if the sandbox is unknown, else the
+ * 404 the addressed server (envd or code interpreter) would give. */
 httpd_result_t proxy_not_found(httpd_req_t *req)
 {
     char id[128];
@@ -169,6 +175,7 @@ httpd_result_t proxy_not_found(httpd_req_t *req)
     return rc;
 }
 
+/* Error-body hook of the sandbox server: envd's {"code":N,"message"}. */
 json_t *proxy_error_body(httpd_req_t *req, int status, const char *message, void *arg)
 {
     (void)req;

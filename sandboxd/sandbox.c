@@ -50,12 +50,14 @@ static int64_t gauge_running(void *arg)
     return sandbox_count(SBX_RUNNING);
 }
 
+/* Gauge: paused sandboxes. */
 static int64_t gauge_paused(void *arg)
 {
     (void)arg;
     return sandbox_count(SBX_PAUSED);
 }
 
+/* Gauge: running plus paused sandboxes. */
 static int64_t gauge_live(void *arg)
 {
     (void)arg;
@@ -76,6 +78,7 @@ int sandbox_table_init(int max_running, const char *data_dir)
     return g_data_dir ? 0 : -1;
 }
 
+/* Takes a reference (table, lookup, process, I/O thread). */
 void sandbox_ref(sandbox_t *sb)
 {
     __atomic_add_fetch(&sb->refs, 1, __ATOMIC_RELAXED);
@@ -332,8 +335,9 @@ void sandbox_extend(sandbox_t *sb, int seconds)
     pthread_mutex_unlock(&sb->mu);
 }
 
-/* Freezes every process through the init (SIGSTOP). */
-int sandbox_pause(sandbox_t *sb)
+/* Freezes every process through the init (SIGSTOP), or kills them all when
+ * memory is not kept. */
+int sandbox_pause(sandbox_t *sb, bool keep_memory)
 {
     pthread_mutex_lock(&g_tab);
     pthread_mutex_lock(&sb->mu);
@@ -351,6 +355,14 @@ int sandbox_pause(sandbox_t *sb)
     g_running--;
     g_paused++;
     bool has_init = sb->init_state == INIT_READY;
+    if (has_init && !keep_memory) {
+        sb->init_kill_expected = true;
+        proc_sandbox_dead(sb, "unavailable", "sandbox was paused without keeping memory");
+        iso_pidfd_signal(sb->init_pidfd, sb->init_pid, iso_mode() == ISO_NONE ? SIGTERM : SIGKILL);
+        if (iso_mode() == ISO_NONE)
+            sb->init_kill_at = time_mono_ms() + 3000;
+        has_init = false;
+    }
     pthread_mutex_unlock(&sb->mu);
     pthread_mutex_unlock(&g_tab);
     if (has_init) {
@@ -416,6 +428,7 @@ sandbox_t **sandbox_snapshot(size_t *n)
     return v;
 }
 
+/* Drops the references of a snapshot and frees it. */
 void sandbox_snapshot_free(sandbox_t **v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -423,6 +436,7 @@ void sandbox_snapshot_free(sandbox_t **v, size_t n)
     free(v);
 }
 
+/* Number of sandboxes in a state, from the counters kept with the table. */
 int sandbox_count(sbx_state_t st)
 {
     pthread_mutex_lock(&g_tab);
@@ -450,7 +464,7 @@ void sandbox_tick(void)
     pthread_mutex_unlock(&g_tab);
     for (size_t i = 0; i < n; i++) {
         if (due[i]->auto_pause)
-            sandbox_pause(due[i]);
+            sandbox_pause(due[i], true);
         else
             sandbox_kill(due[i], SBX_END_EXPIRED);
         sandbox_unref(due[i]);
@@ -467,6 +481,7 @@ void sandbox_kill_all(void)
     sandbox_snapshot_free(v, n);
 }
 
+/* Inits not reaped yet (shutdown waits for zero). */
 int sandbox_pending_cleanup(void)
 {
     return __atomic_load_n(&g_cleanup_pending, __ATOMIC_ACQUIRE);
@@ -541,6 +556,12 @@ json_t *sandbox_base_env(const sandbox_t *sb)
 }
 
 /* ---------- I/O thread side ---------- */
+
+/* sandbox_unref with the signature io_defer() wants. */
+static void sandbox_unref_cb(void *sb)
+{
+    sandbox_unref(sb);
+}
 
 /* Spawns the init (bwrap or plain) and registers its socket and pidfd; a
  * sandbox killed meanwhile gets its init killed right away. */
@@ -642,6 +663,7 @@ void sandbox_io_init_exit(sandbox_t *sb)
     pid_t r = waitpid(sb->init_pid, &st, WNOHANG);
     if (r == 0)
         return; /* spurious */
+    /* r < 0 (ECHILD): a stray sweep (iso_reap_strays) reaped it already */
     if (sb->w_ctl.fd >= 0) {
         sandbox_io_ctl(sb); /* last frames (exit statuses) */
         if (sb->w_ctl.fd >= 0)
@@ -674,12 +696,13 @@ void sandbox_io_init_exit(sandbox_t *sb)
     sb->init_state = INIT_GONE;
     if (sb->state == SBX_DEAD)
         sandbox_release_dir(sb);
-    else
+    else if (!sb->init_kill_expected)
         log_warn("sandbox %s: init exited unexpectedly (status 0x%x)", sb->id, st);
+    sb->init_kill_expected = false;
     pthread_cond_broadcast(&sb->cond);
     pthread_mutex_unlock(&sb->mu);
     __atomic_sub_fetch(&g_cleanup_pending, 1, __ATOMIC_RELEASE);
-    sandbox_unref(sb); /* the watches' reference */
+    io_defer(sandbox_unref_cb, sb); /* the watches' reference, after this batch */
 }
 
 /* Fallback mode gives the init 3 s to kill its tree, then SIGKILLs it.

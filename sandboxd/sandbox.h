@@ -88,6 +88,7 @@ typedef struct sandbox {
     pid_t init_pid;               /* host pid of bwrap (or of the init in fallback) */
     int init_pidfd;
     int64_t init_kill_at;         /* mono ms to escalate to SIGKILL, 0 = none */
+    bool init_kill_expected;      /* killed on purpose (pause without memory) */
     pthread_mutex_t init_wmu;     /* serializes frames to the init; guards init_fd use */
     initp_reader_t init_rd;       /* I/O thread only */
     io_watch_t w_ctl, w_pid;      /* I/O thread only */
@@ -135,8 +136,11 @@ void sandbox_set_timeout(sandbox_t *sb, int seconds);
 /* Moves the deadline to now + seconds if that is later. */
 void sandbox_extend(sandbox_t *sb, int seconds);
 
-/* Pauses (freezes every process).  Returns 0, 1 if already paused, -1 if dead. */
-int sandbox_pause(sandbox_t *sb);
+/* Pauses: with keep_memory every process is frozen (SIGSTOP) and thawed on
+ * resume; without, the processes are killed and only the files are kept
+ * (E2B's filesystem-only snapshot).  Returns 0, 1 if already paused, -1 if
+ * dead. */
+int sandbox_pause(sandbox_t *sb, bool keep_memory);
 
 /* Resumes a paused sandbox with a new deadline.  Returns 0 if resumed, 1 if
  * it was running (deadline only extended), -1 if dead, -2 at the limit. */

@@ -1,5 +1,6 @@
 // sandboxd benchmark driver (see run.sh).
 //   node bench.mjs rps   -> commands.run('true') throughput from N concurrent SDK clients
+//   node bench.mjs unary -> files.exists() throughput (no process), for comparison
 //   node bench.mjs rss   -> 20 live sandboxes, each with a command run and a live
 //                           code-interpreter context; prints their sandbox IDs and waits
 //                           for a line on stdin before killing them
@@ -41,6 +42,22 @@ async function rps() {
   }));
 }
 
+// For comparison: a unary envd call (files.exists = Filesystem/Stat, no
+// process started) from the same number of clients for 3 s.
+async function unary() {
+  const clients = Number(process.env.CLIENTS || 16);
+  const sandboxes = await Promise.all(Array.from({ length: clients }, () => Sandbox.create('base', { timeoutMs: 300_000 })));
+  let n = 0;
+  const end = Date.now() + 3000;
+  const t0 = Date.now();
+  await Promise.all(sandboxes.map(async (s) => {
+    while (Date.now() < end) { await s.files.exists('/home/user'); n++; }
+  }));
+  const rps = n / ((Date.now() - t0) / 1000);
+  await Promise.all(sandboxes.map((s) => s.kill()));
+  console.log(JSON.stringify({ clients, files_exists_rps: +rps.toFixed(1) }));
+}
+
 async function rss() {
   const n = Number(process.env.SANDBOXES || 20);
   const sbxs = [];
@@ -61,4 +78,5 @@ async function rss() {
 
 if (mode === 'rps') await rps();
 else if (mode === 'rss') await rss();
+else if (mode === 'unary') await unary();
 else { console.error('usage: node bench.mjs rps|rss'); process.exit(2); }

@@ -128,6 +128,13 @@ test('files: write, read, list, exists, makeDir, rename, remove', async () => {
   await sbx.files.remove('/home/user/newdir');
   assert.equal(await sbx.files.exists('/home/user/newdir/b.txt'), false);
   await assert.rejects(sbx.files.read('/home/user/missing.txt'), (err) => err instanceof e2b251.NotFoundError || /not exist|not found/i.test(String(err)));
+  const multi = await sbx.files.write([
+    { path: '/home/user/m1.txt', data: 'one' }, { path: '/tmp/m2.txt', data: 'two' }, { path: 'rel/empty.txt', data: '' }]);
+  assert.deepEqual(multi.map((e) => e.path), ['/home/user/m1.txt', '/tmp/m2.txt', '/home/user/rel/empty.txt']);
+  assert.equal(await sbx.files.read('/tmp/m2.txt'), 'two');
+  assert.equal(await sbx.files.read('/home/user/rel/empty.txt'), '');
+  const deep = await sbx.files.list('/home/user', { depth: 2 });
+  assert.ok(deep.find((e) => e.path === '/home/user/rel/empty.txt' && e.type === 'file'), 'depth 2 lists nested entries');
   const bytes = new Uint8Array([0, 1, 2, 255, 254, 10]);
   await sbx.files.write('/tmp/bin.dat', bytes.buffer);
   const back = await sbx.files.read('/tmp/bin.dat', { format: 'bytes' });

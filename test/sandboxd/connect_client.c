@@ -64,6 +64,7 @@ typedef struct state {
     bool protocol_error;
 } state_t;
 
+/* Monotonic milliseconds, for the elapsed time in the summary. */
 static long long now_ms(void)
 {
     struct timespec ts;
@@ -240,6 +241,9 @@ static ssize_t read_some(int fd, unsigned char *buf, size_t cap, const opts_t *o
     return n;
 }
 
+/* Builds and sends the request (headers at once, the envelope in the
+ * requested pieces), reads and decodes the response with the requested read
+ * sizes, and prints the JSON summary. */
 int main(int argc, char **argv)
 {
     opts_t o;
