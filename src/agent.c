@@ -1047,6 +1047,20 @@ tool_failure(Run *run, RunOp *op, CallError *err)
 }
 
 /*
+ * sandbox_lost fails a run whose sandbox vanished under it (expired, or
+ * killed behind our back): nothing more can run there, and its row says so.
+ */
+static void
+sandbox_lost(AgentEnv *env, Run *run, CallError *err)
+{
+	run->sandbox_gone = true;
+	run->mark_sandbox = "lost";
+	mark_dirty(run);
+	agent_fail(env, run, "sandbox \"%s\" is gone (expired or killed): %s",
+			   run->sandbox.sandbox_id, call_error_describe(err));
+}
+
+/*
  * on_tool_done turns a finished tool operation into a tool result.
  */
 static void
@@ -1078,11 +1092,7 @@ on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 						return;
 					if (err.kind == CALL_NOT_FOUND)
 					{
-						run->sandbox_gone = true;
-						run->mark_sandbox = "lost";
-						mark_dirty(run);
-						agent_fail(env, run, "sandbox \"%s\" is gone (expired or killed): %s",
-								   run->sandbox.sandbox_id, call_error_describe(&err));
+						sandbox_lost(env, run, &err);
 						return;
 					}
 					tool_failure(run, op, &err);
@@ -1117,11 +1127,7 @@ on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 					return;
 				if (err.kind == CALL_NOT_FOUND && op->tool_kind == TOOL_WRITE_FILE)
 				{
-					run->sandbox_gone = true;
-					run->mark_sandbox = "lost";
-					mark_dirty(run);
-					agent_fail(env, run, "sandbox \"%s\" is gone (expired or killed): %s",
-							   run->sandbox.sandbox_id, call_error_describe(&err));
+					sandbox_lost(env, run, &err);
 					return;
 				}
 				tool_failure(run, op, &err);

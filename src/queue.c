@@ -716,7 +716,7 @@ queue_run_states(List *run_ids, MemoryContext cxt)
  * queue_prune deletes up to `batch` finished runs (and, by cascade, their
  * events) older than the retention; small batches keep locks short.
  */
-List *
+void
 queue_prune(int retention_s, int batch)
 {
 	static const char *sql =
@@ -734,5 +734,4 @@ queue_prune(int retention_s, int batch)
 	if (SPI_execute_plan(plan_for(QP_PRUNE_RUNS, sql, 2, types), values, NULL, false, 0) < 0)
 		elog(ERROR, "pruning runs failed");
 	SPI_finish();
-	return NIL;
 }

@@ -57,6 +57,6 @@ extern List *queue_rescue(int max_attempts, MemoryContext cxt, int *rescued);
 extern void queue_mark_sandbox(const char *sandbox_id, const char *state);
 extern void queue_release(Run *run, const char *why);
 extern List *queue_run_states(List *run_ids, MemoryContext cxt);
-extern List *queue_prune(int retention_s, int batch);
+extern void queue_prune(int retention_s, int batch);
 
 #endif							/* SANDBOX_QUEUE_H */
