@@ -26,7 +26,7 @@ echo "conformance: sandboxd at $E2B_API_URL (sandbox port $E2B_SANDBOX_URL), lim
 
 cd "$HERE"
 status=0
-node --test --test-concurrency=1 conformance.test.mjs || status=$?
+node --test --test-concurrency=1 --test-force-exit conformance.test.mjs || status=$?
 if [ "$status" -ne 0 ]; then
     echo "conformance: FAILED; sandboxd log: $SANDBOXD_LOG" >&2
     tail -n 40 "$SANDBOXD_LOG" >&2 || true
