@@ -31,6 +31,7 @@
 #define MAX_TRIES_E2B 6
 #define MAX_TRIES_LLM 6
 #define MAX_TRIES_KILL 4
+#define MAX_RECONNECTS 2
 #define RETRY_BASE_MS 500
 #define RETRY_CAP_MS 30000
 #define EXCERPT_BYTES 2000
@@ -908,6 +909,7 @@ next_tool(AgentEnv *env, Run *run)
 		op->tool = tc;
 		op->tool_kind = kind;
 		op->tries = 0;
+		op->reconnects = 0;
 		defer_op(run, OP_TOOL);
 		return;
 	}
@@ -1061,6 +1063,63 @@ sandbox_lost(AgentEnv *env, Run *run, CallError *err)
 }
 
 /*
+ * reconnect_command reattaches to a command whose output stream broke
+ * after it started (a dropped connection, a proxy hiccup): rather than
+ * report a failure while the process may still run, or run it twice, we
+ * follow the same process by pid.  Returns false when that cannot be
+ * tried.
+ */
+static bool
+reconnect_command(AgentEnv *env, Run *run, RunOp *op, CallError *err)
+{
+	E2BTarget	t = run_target(run);
+	MemoryContext old;
+	MemoryContext caller = CurrentMemoryContext;
+	HttpRequest *volatile req = NULL;
+	long		left = tool_timeout_ms(run, op) -
+		(long) ((GetCurrentTimestamp() - op->began) / 1000);
+	StringInfoData d;
+	bool		first = true;
+
+	if (op->reconnects >= MAX_RECONNECTS || op->exec.pid <= 0 || left < 1000)
+		return false;
+	old = MemoryContextSwitchTo(op->cxt);
+	PG_TRY();
+	{
+		req = e2b_connect_request(&t, op->exec.pid, (int) left);
+		exec_state_resume(&op->exec);
+		req->stream_fn = exec_state_feed;
+		req->stream_arg = &op->exec;
+		req->owner = op;
+		evloop_add(env->ev, req);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(caller);
+		FlushErrorState();
+		req = NULL;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	if (req == NULL)
+		return false;
+	op->req = req;
+	op->reconnects++;
+	pg_atomic_fetch_add_u32(&env->slot->requests_in_flight, 1);
+	sandbox_counter_add(env->slot, WC_HTTP_REQUESTS, 1);
+
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	json_append_kv_string(&d, &first, "op", "reattach_command");
+	json_append_kv_string(&d, &first, "id", op->tool->id);
+	json_append_kv_int(&d, &first, "pid", op->exec.pid);
+	json_append_kv_string(&d, &first, "error", call_error_describe(err));
+	appendStringInfoChar(&d, '}');
+	stage_event(run, "retry", d.data);
+	return true;
+}
+
+/*
  * on_tool_done turns a finished tool operation into a tool result.
  */
 static void
@@ -1090,7 +1149,16 @@ on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 					/* safe to retry only if the command never started */
 					if (!st->got_start && retry_later(env, run, op, &err, MAX_TRIES_E2B))
 						return;
-					if (err.kind == CALL_NOT_FOUND)
+					/* started: follow the same process instead */
+					if (st->got_start && !st->got_end && err.kind != CALL_NOT_FOUND &&
+						err.kind != CALL_AUTH && reconnect_command(env, run, op, &err))
+						return;
+					if (op->reconnects > 0)
+						call_error_set(&err, err.kind,
+									   "the command's output stream broke and it could not be followed again (%s); it may or may not have finished",
+									   err.message ? err.message : call_error_kind_name(err.kind));
+					/* the proxy's 502 "sandbox was not found", not a process not found */
+					if (err.kind == CALL_NOT_FOUND && err.status == 502)
 					{
 						sandbox_lost(env, run, &err);
 						return;
@@ -1108,6 +1176,8 @@ on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 								 feed_cap(st->err.data, st->err.len, TOOL_FEED_BYTES));
 				if (st->truncated)
 					appendStringInfo(&content, "\n[output truncated at %d bytes]", sandbox_max_output_bytes);
+				if (op->reconnects > 0)
+					appendStringInfoString(&content, "\n[the output stream broke and was resumed: some output may be missing]");
 				if (ok)
 					json_append_kv_int(&d, &first, "exit_code", st->exit_code);
 				else

@@ -87,6 +87,7 @@ typedef struct RunOp
 	LlmToolCall *tool;
 	ExecState	exec;
 	CodeState	code;
+	int			reconnects;		/* reattachments to a command after a broken stream */
 } RunOp;
 
 /* A staged event: committed with the run's next write. */

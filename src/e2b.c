@@ -315,6 +315,48 @@ e2b_start_request(const E2BTarget *t, const char *cmd, const char *cwd,
 }
 
 /*
+ * e2b_connect_request builds process.Process/Connect, which reattaches to a
+ * running process by pid and streams the rest of its output (start event
+ * first, as for Start).  Used when a command's stream broke mid-way.
+ */
+HttpRequest *
+e2b_connect_request(const E2BTarget *t, int64 pid, int timeout_ms)
+{
+	HttpRequest *req = e2b_envd_request(t, ENVD_PORT, "POST", "/process.Process/Connect",
+										"application/connect+json");
+	char	   *json = psprintf("{\"process\":{\"pid\":" INT64_FORMAT "}}", pid);
+	StringInfoData env;
+	char		buf[32];
+
+	initStringInfo(&env);
+	connect_envelope(&env, json, strlen(json));
+	http_set_body(req, env.data, env.len);
+	http_add_header(req, "Connect-Protocol-Version", "1");
+	snprintf(buf, sizeof(buf), "%d", KEEPALIVE_INTERVAL_S);
+	http_add_header(req, "Keepalive-Ping-Interval", buf);
+	snprintf(buf, sizeof(buf), "%d", timeout_ms);
+	http_add_header(req, "Connect-Timeout-Ms", buf);
+	http_set_timeouts(req, sandbox_connect_timeout, (long) timeout_ms + DEADLINE_GRACE_MS,
+					  LOW_SPEED_TIME_S);
+	return req;
+}
+
+/*
+ * exec_state_resume prepares a state for the stream of a reattached
+ * process: the output gathered so far is kept, the stream flags restart.
+ */
+void
+exec_state_resume(ExecState *st)
+{
+	st->got_start = false;
+	st->got_eos = false;
+	st->bad_frame = false;
+	st->protocol_error = NULL;
+	st->eos_code = NULL;
+	st->eos_message = NULL;
+}
+
+/*
  * e2b_signal_request builds process.Process/SendSignal (SIGNAL_SIGKILL or
  * SIGNAL_SIGTERM) for a pid.  Closing a stream does not stop a process, so
  * this is how a cancelled command is stopped.

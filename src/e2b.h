@@ -99,6 +99,8 @@ extern bool e2b_parse_rpc(HttpRequest *req, Jsonb **out, CallError *err);
 extern HttpRequest *e2b_start_request(const E2BTarget *t, const char *cmd, const char *cwd,
 									  const char *envs_json, int timeout_ms);
 extern HttpRequest *e2b_signal_request(const E2BTarget *t, int64 pid, const char *signal);
+extern HttpRequest *e2b_connect_request(const E2BTarget *t, int64 pid, int timeout_ms);
+extern void exec_state_resume(ExecState *st);
 extern void exec_state_init(ExecState *st, size_t max_bytes);
 extern void exec_state_feed(HttpRequest *req, void *arg);
 extern bool exec_state_finish(HttpRequest *req, ExecState *st, CallError *err);
