@@ -26,6 +26,7 @@
 #include "queue.h"
 #include "sandbox.h"
 #include "shmem.h"
+#include "sql_common.h"
 
 typedef enum QueuePlan
 {
@@ -105,22 +106,6 @@ plan_for(QueuePlan which, const char *sql, int nargs, Oid *types)
 		plans[which] = p;
 	}
 	return plans[which];
-}
-
-/*
- * text_array builds a text[] datum from C strings.
- */
-static Datum
-text_array(List *strings)
-{
-	int			n = list_length(strings);
-	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
-	int			i = 0;
-	ListCell   *lc;
-
-	foreach(lc, strings)
-		elems[i++] = CStringGetTextDatum((char *) lfirst(lc));
-	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 /*
@@ -362,8 +347,8 @@ advance(Run *run, int lease_s)
 	values[9] = Int32GetDatum((int32) run->add_calls);
 	values[10] = Int64GetDatum(run->add_in);
 	values[11] = Int64GetDatum(run->add_out);
-	values[12] = text_array(kinds);
-	values[13] = text_array(datas);
+	values[12] = text_array_datum(kinds);
+	values[13] = text_array_datum(datas);
 	rc = SPI_execute_plan(plan_for(QP_ADVANCE, sql, 14, types), values, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "advancing run %s failed: %s", run->id, SPI_result_code_string(rc));
@@ -439,7 +424,7 @@ runs_arrays(List *runs, Datum *ids, Datum *attempts)
 		idl = lappend(idl, r->id);
 		att[i++] = r->attempt;
 	}
-	*ids = text_array(idl);
+	*ids = text_array_datum(idl);
 	*attempts = int_array(att, i);
 }
 
@@ -697,7 +682,7 @@ queue_run_states(List *run_ids, MemoryContext cxt)
 
 	if (run_ids == NIL)
 		return NIL;
-	values[0] = text_array(run_ids);
+	values[0] = text_array_datum(run_ids);
 	SPI_connect();
 	if (SPI_execute_with_args(psprintf(sql, current_ext.schema_quoted), 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "reading run states failed");

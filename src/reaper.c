@@ -137,30 +137,6 @@ reaper_on_done(Reaper *r, EventLoop *ev, HttpRequest *req)
 }
 
 /*
- * text_array_of builds a text[] datum from C strings, NULL entries included.
- */
-static Datum
-text_array_of(List *l)
-{
-	int			n = list_length(l);
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-	int			i = 0;
-	ListCell   *lc;
-
-	foreach(lc, l)
-	{
-		char	   *s = lfirst(lc);
-
-		nulls[i] = s == NULL;
-		d[i++] = s ? CStringGetTextDatum(s) : (Datum) 0;
-	}
-	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
-}
-
-/*
  * reaper_decide runs in the worker's transaction once a listing is ready:
  * returns the ids of sandboxes to kill (allocated in cxt) and marks rows
  * of sandboxes E2B no longer lists as expired.
@@ -204,10 +180,10 @@ reaper_decide(Reaper *r, const char *schema, MemoryContext cxt)
 		attempts = lappend(attempts, psprintf("%d", e->attempt));
 		started = lappend(started, e->started_at);
 	}
-	values[0] = text_array_of(ids);
-	values[1] = text_array_of(runs);
-	values[2] = text_array_of(attempts);
-	values[3] = text_array_of(started);
+	values[0] = text_array_datum(ids);
+	values[1] = text_array_datum(runs);
+	values[2] = text_array_datum(attempts);
+	values[3] = text_array_datum(started);
 
 	SPI_connect();
 	if (SPI_execute_with_args(psprintf(decide_sql, schema), 4, types, values, NULL, true, 0) != SPI_OK_SELECT)

@@ -182,13 +182,13 @@ cache_put(const char *sandbox_id, Oid owner, const char *token, const char *doma
 }
 
 /*
- * run_as_owner runs an SPI statement as the extension's owner, with
+ * registry_run_as_owner runs an SPI statement as the extension's owner, with
  * positional text/other arguments, restoring the caller's identity even
  * when the statement fails.  Returns SPI_processed; results stay in
  * SPI_tuptable until the caller's SPI_finish.
  */
-static uint64
-run_as_owner(const ExtensionInfo *ext, const char *sql, int nargs, Oid *types,
+uint64
+registry_run_as_owner(const ExtensionInfo *ext, const char *sql, int nargs, Oid *types,
 			 Datum *values, const char *nulls, bool read_only)
 {
 	Oid			save_user;
@@ -257,7 +257,7 @@ registry_insert(const E2BSandbox *sb, const char *template_id,
 				   ext.schema_quoted, ext.schema_quoted,
 				   sb->envd_version ? quote_literal_cstr(sb->envd_version) : "NULL");
 	SPI_connect();
-	run_as_owner(&ext, sql, 8, types, values, nulls, false);
+	registry_run_as_owner(&ext, sql, 8, types, values, nulls, false);
 	SPI_finish();
 	cache_put(sb->sandbox_id, GetUserId(), sb->access_token, sb->domain);
 }
@@ -326,7 +326,7 @@ registry_resolve(const char *sandbox_id, E2BTarget *target)
 				   "WHERE s.sandbox_id = $1",
 				   ext.schema_quoted, ext.schema_quoted);
 	SPI_connect();
-	n = run_as_owner(&ext, sql, 1, types, values, NULL, true);
+	n = registry_run_as_owner(&ext, sql, 1, types, values, NULL, true);
 	if (n > 0)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
@@ -397,7 +397,7 @@ registry_touch(const char *sandbox_id)
 		return;
 	values[0] = CStringGetTextDatum(sandbox_id);
 	SPI_connect();
-	run_as_owner(&ext,
+	registry_run_as_owner(&ext,
 				 psprintf("UPDATE %s.sandboxes SET last_used_at = pg_catalog.now() "
 						  "WHERE sandbox_id = $1 AND state = 'running'", ext.schema_quoted),
 				 1, types, values, NULL, false);
@@ -422,7 +422,7 @@ registry_set_state(const char *sandbox_id, const char *state)
 	values[0] = CStringGetTextDatum(sandbox_id);
 	values[1] = CStringGetTextDatum(state);
 	SPI_connect();
-	run_as_owner(&ext,
+	registry_run_as_owner(&ext,
 				 psprintf("UPDATE %s.sandboxes SET state = $2::%s.sandbox_state, "
 						  "killed_at = pg_catalog.now() "
 						  "WHERE sandbox_id = $1 AND state = 'running'",
@@ -446,7 +446,7 @@ registry_set_expiry(const char *sandbox_id, int timeout_s)
 	values[0] = CStringGetTextDatum(sandbox_id);
 	values[1] = Int32GetDatum(timeout_s);
 	SPI_connect();
-	run_as_owner(&ext,
+	registry_run_as_owner(&ext,
 				 psprintf("UPDATE %s.sandboxes SET expires_at = pg_catalog.now() + "
 						  "pg_catalog.make_interval(secs => $2), last_used_at = pg_catalog.now() "
 						  "WHERE sandbox_id = $1", ext.schema_quoted),
@@ -469,7 +469,7 @@ registry_owner_of(const char *sandbox_id)
 		return InvalidOid;
 	values[0] = CStringGetTextDatum(sandbox_id);
 	SPI_connect();
-	if (run_as_owner(&ext,
+	if (registry_run_as_owner(&ext,
 					 psprintf("SELECT owner::pg_catalog.oid FROM %s.sandboxes WHERE sandbox_id = $1",
 							  ext.schema_quoted),
 					 1, types, values, NULL, true) > 0)
@@ -500,7 +500,7 @@ registry_owned_ids(void)
 	sandbox_extension_info(&ext, false);
 	values[0] = ObjectIdGetDatum(GetUserId());
 	SPI_connect();
-	n = run_as_owner(&ext,
+	n = registry_run_as_owner(&ext,
 					 psprintf("SELECT sandbox_id FROM %s.sandboxes WHERE state = 'running' "
 							  "AND pg_catalog.pg_has_role($1, owner, 'USAGE')", ext.schema_quoted),
 					 1, types, values, NULL, true);

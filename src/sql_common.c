@@ -8,6 +8,8 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
@@ -238,4 +240,29 @@ parse_rfc3339(const char *s, bool *isnull)
 	}
 	PG_END_TRY();
 	return d;
+}
+
+/*
+ * text_array_datum builds a text[] datum from a List of C strings; NULL
+ * entries become SQL NULLs.
+ */
+Datum
+text_array_datum(List *strings)
+{
+	int			n = list_length(strings);
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, strings)
+	{
+		char	   *s = lfirst(lc);
+
+		nulls[i] = s == NULL;
+		d[i++] = s ? CStringGetTextDatum(s) : (Datum) 0;
+	}
+	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 }

@@ -26,5 +26,6 @@ extern void kill_sandbox_quietly(const char *sandbox_id);
 extern char *sandbox_metadata_json(Jsonb *user_metadata, const char *run_id);
 extern int	check_timeout_s(int timeout_s, const char *argname);
 extern Datum parse_rfc3339(const char *s, bool *isnull);
+extern Datum text_array_datum(List *strings);
 
 #endif							/* SANDBOX_SQL_COMMON_H */

@@ -132,8 +132,6 @@ record_cancel_event(Datum run_id, int seq, int attempt, const char *from)
 	Datum		values[4];
 	StringInfoData data;
 	bool		first = true;
-	Oid			save_user;
-	int			save_sec;
 
 	sandbox_extension_info(&ext, false);
 	initStringInfo(&data);
@@ -147,23 +145,13 @@ record_cancel_event(Datum run_id, int seq, int attempt, const char *from)
 	values[2] = Int32GetDatum(attempt);
 	values[3] = CStringGetTextDatum(data.data);
 
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(ext.owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		SPI_connect();
-		if (SPI_execute_with_args(psprintf("INSERT INTO %s.agent_run_events (run_id, seq, attempt, kind, data) "
-										   "VALUES ($1, $2, $3, 'status', $4::pg_catalog.jsonb)",
-										   ext.schema_quoted),
-								  4, types, values, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not record the cancel event");
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_user, save_sec);
-	}
-	PG_END_TRY();
+	SPI_connect();
+	registry_run_as_owner(&ext,
+						  psprintf("INSERT INTO %s.agent_run_events (run_id, seq, attempt, kind, data) "
+								   "VALUES ($1, $2, $3, 'status', $4::pg_catalog.jsonb)",
+								   ext.schema_quoted),
+						  4, types, values, NULL, false);
+	SPI_finish();
 }
 
 /*
