@@ -37,6 +37,7 @@
 
 #include "registry.h"
 #include "sandbox.h"
+#include "sql_common.h"
 
 #define CACHE_TOUCH_INTERVAL_US (10 * USECS_PER_SEC)
 
@@ -455,64 +456,45 @@ registry_set_expiry(const char *sandbox_id, int timeout_s)
 }
 
 /*
- * registry_owner_of returns the recorded owner of a sandbox, or InvalidOid.
- */
-Oid
-registry_owner_of(const char *sandbox_id)
-{
-	ExtensionInfo ext;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
-	Oid			owner = InvalidOid;
-
-	if (!sandbox_extension_info(&ext, true))
-		return InvalidOid;
-	values[0] = CStringGetTextDatum(sandbox_id);
-	SPI_connect();
-	if (registry_run_as_owner(&ext,
-					 psprintf("SELECT owner::pg_catalog.oid FROM %s.sandboxes WHERE sandbox_id = $1",
-							  ext.schema_quoted),
-					 1, types, values, NULL, true) > 0)
-	{
-		bool		isnull;
-
-		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	SPI_finish();
-	return owner;
-}
-
-/*
- * registry_owned_ids returns the ids of running sandboxes the current role
- * may use (owner or member of the owner).
+ * registry_owners looks up, in one query, the recorded owner of each of the
+ * given sandbox ids, and whether the current role may use it (it is
+ * running and the role has its owner's privileges).  Ids with no row are
+ * left out.  Returns a List of RegistryOwner in the caller's context.
  */
 List *
-registry_owned_ids(void)
+registry_owners(List *ids)
 {
 	ExtensionInfo ext;
-	Oid			types[1] = {OIDOID};
-	Datum		values[1];
-	List	   *ids = NIL;
+	Oid			types[2] = {TEXTARRAYOID, OIDOID};
+	Datum		values[2];
+	List	   *owners = NIL;
 	uint64		n;
 	MemoryContext caller = CurrentMemoryContext;
 
-	sandbox_extension_info(&ext, false);
-	values[0] = ObjectIdGetDatum(GetUserId());
+	if (ids == NIL || !sandbox_extension_info(&ext, true))
+		return NIL;
+	values[0] = text_array_datum(ids);
+	values[1] = ObjectIdGetDatum(GetUserId());
 	SPI_connect();
 	n = registry_run_as_owner(&ext,
-					 psprintf("SELECT sandbox_id FROM %s.sandboxes WHERE state = 'running' "
-							  "AND pg_catalog.pg_has_role($1, owner, 'USAGE')", ext.schema_quoted),
-					 1, types, values, NULL, true);
+							  psprintf("SELECT sandbox_id, owner::pg_catalog.oid,"
+									   "       state = 'running' AND pg_catalog.pg_has_role($2, owner, 'USAGE')"
+									   "  FROM %s.sandboxes WHERE sandbox_id = ANY ($1)", ext.schema_quoted),
+							  2, types, values, NULL, true);
 	for (uint64 i = 0; i < n; i++)
 	{
-		char	   *id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
 		MemoryContext old = MemoryContextSwitchTo(caller);
+		RegistryOwner *o = palloc(sizeof(RegistryOwner));
 
-		ids = lappend(ids, pstrdup(id));
+		o->sandbox_id = pstrdup(SPI_getvalue(tup, desc, 1));
+		o->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+		o->usable = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+		owners = lappend(owners, o);
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
-	return ids;
+	return owners;
 }

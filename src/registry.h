@@ -15,6 +15,14 @@
 
 #include "e2b.h"
 
+/* A recorded sandbox's owner, and whether the current role may use it. */
+typedef struct RegistryOwner
+{
+	char	   *sandbox_id;
+	Oid			owner;
+	bool		usable;
+} RegistryOwner;
+
 typedef struct ExtensionInfo
 {
 	Oid			ext_oid;
@@ -33,10 +41,9 @@ extern void registry_resolve(const char *sandbox_id, E2BTarget *target);
 extern void registry_touch(const char *sandbox_id);
 extern void registry_set_state(const char *sandbox_id, const char *state);
 extern void registry_set_expiry(const char *sandbox_id, int timeout_s);
-extern List *registry_owned_ids(void);
 extern uint64 registry_run_as_owner(const ExtensionInfo *ext, const char *sql, int nargs,
 									 Oid *types, Datum *values, const char *nulls,
 									 bool read_only);
-extern Oid	registry_owner_of(const char *sandbox_id);
+extern List *registry_owners(List *ids);
 
 #endif							/* SANDBOX_REGISTRY_H */

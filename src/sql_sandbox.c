@@ -440,7 +440,6 @@ sandbox_list(PG_FUNCTION_ARGS)
 	Jsonb	   *filter = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
 	bool		all = PG_NARGS() > 1 && !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
 	bool		su = superuser();
-	List	   *mine = NIL;
 	char	   *query;
 	char	   *token = NULL;
 	int			pages = 0;
@@ -450,8 +449,6 @@ sandbox_list(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("only superusers may list every sandbox of the E2B account")));
 	InitMaterializedSRF(fcinfo, 0);
-	if (!su)
-		mine = registry_owned_ids();
 	query = metadata_query(filter, all);
 
 	do
@@ -461,6 +458,8 @@ sandbox_list(PG_FUNCTION_ARGS)
 		Jsonb	   *j;
 		JsonbContainer *arr;
 		int			n;
+		List	   *ids;
+		List	   *owners;
 
 		http_perform_sync(req, NULL, NULL);
 		if (call_error_from_http(req, SERVICE_E2B_API, &err))
@@ -473,6 +472,16 @@ sandbox_list(PG_FUNCTION_ARGS)
 					 errmsg("could not list sandboxes: unexpected answer from E2B API"),
 					 errdetail("%s", sandbox_truncate_for_message(http_data(req), http_data_len(req), 200))));
 		n = jarr_length(arr);
+		/* the page's owners, in one query */
+		ids = NIL;
+		for (int i = 0; i < n; i++)
+		{
+			char	   *id = json_get_string(json_value_container(jarr_get(arr, i)), "sandboxID");
+
+			if (id)
+				ids = lappend(ids, id);
+		}
+		owners = registry_owners(ids);
 		for (int i = 0; i < n; i++)
 		{
 			JsonbContainer *o = json_value_container(jarr_get(arr, i));
@@ -480,15 +489,23 @@ sandbox_list(PG_FUNCTION_ARGS)
 			Datum		values[8];
 			bool		nulls[8] = {0};
 			char	   *s;
-			Oid			owner;
+			Oid			owner = InvalidOid;
 			ListCell   *lc;
 			bool		visible = su;
 
 			if (id == NULL)
 				continue;
-			foreach(lc, mine)
-				if (strcmp((char *) lfirst(lc), id) == 0)
-					visible = true;
+			foreach(lc, owners)
+			{
+				RegistryOwner *ro = lfirst(lc);
+
+				if (strcmp(ro->sandbox_id, id) == 0)
+				{
+					owner = ro->owner;
+					visible = visible || ro->usable;
+					break;
+				}
+			}
 			if (!visible)
 				continue;
 			values[0] = CStringGetTextDatum(id);
@@ -509,7 +526,6 @@ sandbox_list(PG_FUNCTION_ARGS)
 				nulls[6] = m == NULL;
 				values[6] = m ? JsonbPGetDatum(m) : (Datum) 0;
 			}
-			owner = registry_owner_of(id);
 			nulls[7] = !OidIsValid(owner);
 			values[7] = ObjectIdGetDatum(owner);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
