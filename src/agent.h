@@ -166,7 +166,6 @@ typedef struct AgentEnv
 	EventLoop  *ev;
 	WorkerSlot *slot;
 	LlmProvider provider;
-	int			lease_time;
 	dlist_head	dirty;			/* runs with staged writes */
 	bool		some_done;		/* a run reached PHASE_DONE: reap */
 } AgentEnv;

@@ -511,25 +511,6 @@ http_consume(HttpRequest *req, size_t n)
 }
 
 /*
- * http_current_status returns the status of the response being received,
- * or 0 before the status line arrived.
- */
-long
-http_current_status(HttpRequest *req)
-{
-	return req->status;
-}
-
-/*
- * http_ok tells whether the request finished with a 2xx answer.
- */
-bool
-http_ok(HttpRequest *req)
-{
-	return req->done && req->result == CURLE_OK && req->status >= 200 && req->status < 300;
-}
-
-/*
  * http_retry_after_ms returns the server's requested delay in ms from
  * retry-after-ms or retry-after (seconds or an HTTP date), or -1.
  */

@@ -101,8 +101,6 @@ extern bool http_follow_redirect(HttpRequest *req);
 extern const char *http_data(HttpRequest *req);
 extern size_t http_data_len(HttpRequest *req);
 extern void http_consume(HttpRequest *req, size_t n);
-extern long http_current_status(HttpRequest *req);
-extern bool http_ok(HttpRequest *req);
 extern int	http_retry_after_ms(HttpRequest *req);
 
 /* synchronous driver for SQL functions */

@@ -210,19 +210,6 @@ json_get_array(JsonbContainer *c, const char *key)
 }
 
 /*
- * json_get_path returns object c.k1.k2 (k2 may be NULL), or NULL.
- */
-JsonbContainer *
-json_get_path(JsonbContainer *c, const char *k1, const char *k2)
-{
-	JsonbContainer *r = json_get_object(c, k1);
-
-	if (r && k2)
-		r = json_get_object(r, k2);
-	return r;
-}
-
-/*
  * json_get_jsonb returns the value of key as a standalone Jsonb (any type),
  * or NULL when absent.
  */
@@ -254,15 +241,6 @@ jarr_get(JsonbContainer *c, int i)
 	if (!json_is_array(c))
 		return NULL;
 	return getIthJsonbValueFromContainer(c, i);
-}
-
-/*
- * json_to_cstring renders a container as JSON text.
- */
-char *
-json_to_cstring(JsonbContainer *c)
-{
-	return JsonbToCString(NULL, c, 256);
 }
 
 /* builders */

@@ -25,13 +25,11 @@ extern bool json_get_int64(JsonbContainer *c, const char *key, int64 *out);
 extern bool json_get_bool(JsonbContainer *c, const char *key, bool *out);
 extern JsonbContainer *json_get_object(JsonbContainer *c, const char *key);
 extern JsonbContainer *json_get_array(JsonbContainer *c, const char *key);
-extern JsonbContainer *json_get_path(JsonbContainer *c, const char *k1, const char *k2);
 extern Jsonb *json_get_jsonb(JsonbContainer *c, const char *key);
 extern int	jarr_length(JsonbContainer *c);
 extern JsonbValue *jarr_get(JsonbContainer *c, int i);
 extern JsonbContainer *json_value_container(JsonbValue *v);
 extern char *json_value_string(JsonbValue *v);
-extern char *json_to_cstring(JsonbContainer *c);
 
 extern void json_append_string(StringInfo buf, const char *s);
 extern void json_append_kv_string(StringInfo buf, bool *first, const char *key, const char *val);

@@ -563,7 +563,7 @@ live_worker_pids(void)
  * a live worker: crash, kill -9, restart) or whose lease lapsed (a stalled
  * worker), and puts them back to pending with a backoff, or to failed when
  * they used sandbox.max_attempts.  Each gets a "rescued" event.  Returns
- * the sandboxes of the abandoned attempts, to be killed (OrphanSandbox *).
+ * the ids of the abandoned attempts' sandboxes, to be killed.
  */
 List *
 queue_rescue(int max_attempts, MemoryContext cxt, int *rescued)
@@ -623,12 +623,8 @@ queue_rescue(int max_attempts, MemoryContext cxt, int *rescued)
 		if (sb)
 		{
 			MemoryContext old = MemoryContextSwitchTo(cxt);
-			OrphanSandbox *o = palloc0(sizeof(OrphanSandbox));
 
-			o->sandbox_id = pstrdup(sb);
-			o->run_id = pstrdup(id);
-			o->reason = pstrdup("its run was rescued from a dead worker");
-			orphans = lappend(orphans, o);
+			orphans = lappend(orphans, pstrdup(sb));
 			MemoryContextSwitchTo(old);
 		}
 	}
@@ -664,37 +660,6 @@ queue_release(Run *run, const char *why)
 	if (SPI_execute_plan(plan_for(QP_RELEASE, sql, 3, types), values, NULL, false, 0) < 0)
 		elog(ERROR, "releasing run failed");
 	SPI_finish();
-}
-
-/*
- * queue_run_states returns, of the given run ids, those whose run is still
- * live (pending, planning or executing), as C strings.
- */
-List *
-queue_run_states(List *run_ids, MemoryContext cxt)
-{
-	static const char *sql =
-		"SELECT r.id::text FROM %1$s.agent_runs r"
-		" WHERE r.id = ANY ($1::uuid[]) AND r.status IN ('pending', 'planning', 'executing')";
-	Oid			types[1] = {TEXTARRAYOID};
-	Datum		values[1];
-	List	   *live = NIL;
-
-	if (run_ids == NIL)
-		return NIL;
-	values[0] = text_array_datum(run_ids);
-	SPI_connect();
-	if (SPI_execute_with_args(psprintf(sql, current_ext.schema_quoted), 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "reading run states failed");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		live = lappend(live, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
-		MemoryContextSwitchTo(old);
-	}
-	SPI_finish();
-	return live;
 }
 
 /*

@@ -39,14 +39,6 @@ typedef struct LostRun
 	char	   *why;
 } LostRun;
 
-/* A sandbox to kill that no run of ours holds (rescued runs, reaper). */
-typedef struct OrphanSandbox
-{
-	char	   *sandbox_id;
-	char	   *run_id;
-	char	   *reason;
-} OrphanSandbox;
-
 extern bool queue_open(ExtensionInfo *ext);
 extern void queue_forget_plans(void);
 extern List *queue_claim(int n, int lease_s, MemoryContext cxt);
@@ -56,7 +48,6 @@ extern List *queue_renew(List *runs, int lease_s, MemoryContext cxt);
 extern List *queue_rescue(int max_attempts, MemoryContext cxt, int *rescued);
 extern void queue_mark_sandbox(const char *sandbox_id, const char *state);
 extern void queue_release(Run *run, const char *why);
-extern List *queue_run_states(List *run_ids, MemoryContext cxt);
 extern void queue_prune(int retention_s, int batch);
 
 #endif							/* SANDBOX_QUEUE_H */

@@ -287,7 +287,7 @@ typedef struct PassResult
 	List	   *applied;		/* Run * whose writes committed */
 	List	   *lost;			/* LostRun * */
 	List	   *claimed;		/* ClaimedRun * */
-	List	   *orphans;		/* OrphanSandbox * */
+	List	   *orphans;		/* ids of sandboxes no run holds, to kill */
 	List	   *marked;			/* KillJob * marked in the table */
 } PassResult;
 
@@ -474,16 +474,8 @@ db_pass(Worker *w, PassResult *res)
 	if (w->reaper.ready)
 	{
 		List	   *kill = reaper_decide(&w->reaper, ext.schema_quoted, loop);
-		ListCell   *lc;
 
-		foreach(lc, kill)
-		{
-			OrphanSandbox *o = palloc0(sizeof(OrphanSandbox));
-
-			o->sandbox_id = lfirst(lc);
-			o->reason = "no live run or user owns it";
-			res->orphans = lappend(res->orphans, o);
-		}
+		res->orphans = list_concat(res->orphans, kill);
 		if (kill != NIL || w->reaper.expired > 0)
 			ereport(LOG, (errmsg("sandbox worker %d: reaper kills %d sandboxes, marks %d rows expired",
 								 w->index + 1, list_length(kill), (int) w->reaper.expired)));
@@ -548,7 +540,7 @@ after_commit(Worker *w, PassResult *res)
 		MemoryContextDelete(k->cxt);
 	}
 	foreach(lc, res->orphans)
-		kill_job_add(w, ((OrphanSandbox *) lfirst(lc))->sandbox_id);
+		kill_job_add(w, (char *) lfirst(lc));
 	foreach(lc, res->claimed)
 	{
 		ClaimedRun *c = lfirst(lc);
@@ -838,7 +830,6 @@ sandbox_worker_main(Datum arg)
 	w.env.ev = &w.ev;
 	w.env.slot = w.slot;
 	w.env.provider = (LlmProvider) sandbox_llm_provider;
-	w.env.lease_time = sandbox_lease_time;
 	dlist_init(&w.env.dirty);
 	w.wes = CreateWaitEventSet(w.cxt, 3);
 	AddWaitEventToSet(w.wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
