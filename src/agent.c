@@ -1185,6 +1185,8 @@ on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 				json_append_kv_string(&d, &first, "stdout", sandbox_bytes_to_cstring(st->out.data, st->out.len));
 				json_append_kv_string(&d, &first, "stderr", sandbox_bytes_to_cstring(st->err.data, st->err.len));
 				json_append_kv_raw(&d, &first, "truncated", st->truncated ? "true" : "false");
+				if (op->reconnects > 0)
+					json_append_kv_raw(&d, &first, "stream_resumed", "true");
 				appendStringInfoChar(&d, '}');
 				add_tool_result(run, op->tool, content.data, !ok || st->exit_code != 0, d.data);
 				break;
