@@ -38,8 +38,7 @@
 #define TOOL_FEED_BYTES 16384		/* of each stream, fed back to the model */
 #define READ_FEED_BYTES 65536
 #define SANDBOX_GRACE_S 120		/* a run's sandbox outlives its deadline by this */
-#define SANDBOX_MAX_LIFE_S 3600	/* E2B's smallest plan allows one hour */
-#define SANDBOX_EXTEND_AHEAD_S 300	/* extend when this close to expiry */
+#define SANDBOX_EXTEND_AHEAD_S 300	/* extend at most this long before expiry */
 
 static const char *const op_names[OP_NUM_KINDS] = {
 	"create_sandbox", "plan", "llm", "tool", "kill_sandbox", "extend_sandbox"
@@ -195,7 +194,7 @@ bool
 agent_has_staged(Run *run)
 {
 	return run->events != NIL || run->transition || run->record_sandbox ||
-		run->mark_sandbox != NULL;
+		run->sandbox_extended || run->mark_sandbox != NULL;
 }
 
 /*
@@ -209,6 +208,7 @@ agent_clear_staged(Run *run)
 	run->transition = false;
 	run->set_plan = run->set_result = run->set_error = NULL;
 	run->record_sandbox = false;
+	run->sandbox_extended = false;
 	run->mark_sandbox = NULL;
 	run->add_calls = run->add_in = run->add_out = 0;
 	MemoryContextReset(run->stage_cxt);
@@ -317,7 +317,36 @@ remaining_ms(Run *run)
 static int
 sandbox_life_s(Run *run)
 {
-	return (int) Min(SANDBOX_MAX_LIFE_S, remaining_ms(run) / 1000 + SANDBOX_GRACE_S);
+	return (int) Min(sandbox_max_sandbox_lifetime, remaining_ms(run) / 1000 + SANDBOX_GRACE_S);
+}
+
+/*
+ * extend_ahead is how long before its sandbox's expiry a run extends it:
+ * a third of the longest lifetime, at most five minutes, so that a failed
+ * extension still leaves time for its retries.
+ */
+static TimestampTz
+extend_ahead(void)
+{
+	return (TimestampTz) Min(SANDBOX_EXTEND_AHEAD_S, sandbox_max_sandbox_lifetime / 3) * USECS_PER_SEC;
+}
+
+/*
+ * wants_extension says whether the run's sandbox should have its E2B
+ * timeout pushed further now: the run is live, the sandbox expires within
+ * extend_ahead() and before the run's own deadline plus half the grace.
+ * (A sandbox given the run's whole remaining time expires at the deadline
+ * plus the grace, give or take the rounding to seconds: half the grace
+ * keeps that from asking again and again.)
+ */
+static bool
+wants_extension(Run *run, TimestampTz at)
+{
+	return (run->phase == PHASE_SETUP || run->phase == PHASE_EXECUTING) &&
+		run->have_sandbox && !run->sandbox_gone &&
+		!op_busy(&run->ops[OP_EXTEND]) &&
+		run->sandbox_expires - at <= extend_ahead() &&
+		run->sandbox_expires < run->deadline + (TimestampTz) SANDBOX_GRACE_S * USECS_PER_SEC / 2;
 }
 
 /*
@@ -430,7 +459,8 @@ build_request(AgentEnv *env, Run *run, RunOp *op)
 			req = e2b_kill_request(run->sandbox.sandbox_id);
 			break;
 		case OP_EXTEND:
-			req = e2b_timeout_request(run->sandbox.sandbox_id, sandbox_life_s(run));
+			op->timeout_s = sandbox_life_s(run);
+			req = e2b_timeout_request(run->sandbox.sandbox_id, op->timeout_s);
 			break;
 		case OP_NUM_KINDS:
 			break;
@@ -467,8 +497,19 @@ start_op(AgentEnv *env, Run *run, OpKind kind)
 		edata = CopyErrorData();
 		FlushErrorState();
 		MemoryContextSwitchTo(old);
-		if (op->kind == OP_KILL || op->kind == OP_EXTEND)
+		/* housekeeping is tried again later rather than failing the run */
+		if (op->kind == OP_EXTEND ||
+			(op->kind == OP_KILL && ++op->tries < MAX_TRIES_KILL))
+		{
+			op->retry_at = GetCurrentTimestamp() + 5 * USECS_PER_SEC;
 			return;
+		}
+		if (op->kind == OP_KILL)
+		{
+			/* the reaper and the sandbox's own timeout remain */
+			set_done(run);
+			return;
+		}
 		agent_fail(env, run, "could not start %s: %s", op_names[kind], edata->message);
 		return;
 	}
@@ -1295,6 +1336,51 @@ on_kill_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 }
 
 /*
+ * on_extend_done handles the answer to "extend the sandbox's timeout":
+ * the new expiry counts from when the request was sent.  Transient errors
+ * are retried; a sandbox that is gone fails the run; any other refusal
+ * (a timeout beyond the plan's limit, say) is recorded and not tried
+ * again, so the run goes on until its sandbox expires.
+ */
+static void
+on_extend_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
+{
+	CallError	err;
+	StringInfoData d;
+	bool		first = true;
+
+	if (call_error_from_http(req, SERVICE_E2B_API, &err))
+	{
+		if (retry_later(env, run, op, &err, MAX_TRIES_E2B))
+			return;
+		if (err.kind == CALL_NOT_FOUND)
+		{
+			sandbox_lost(env, run, &err);
+			return;
+		}
+		/* stop extending: the run's deadline still bounds it */
+		run->sandbox_expires = run->deadline + (TimestampTz) SANDBOX_GRACE_S * USECS_PER_SEC;
+		initStringInfo(&d);
+		appendStringInfoChar(&d, '{');
+		json_append_kv_string(&d, &first, "op", "extend_sandbox");
+		json_append_kv_string(&d, &first, "sandbox_id", run->sandbox.sandbox_id);
+		json_append_kv_string(&d, &first, "error", call_error_describe(&err));
+		appendStringInfoChar(&d, '}');
+		stage_event(run, "error", d.data);
+		return;
+	}
+	run->sandbox_expires = op->began + (TimestampTz) op->timeout_s * USECS_PER_SEC;
+	run->sandbox_extended = true;
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	json_append_kv_string(&d, &first, "sandbox_id", run->sandbox.sandbox_id);
+	json_append_kv_int(&d, &first, "timeout_s", op->timeout_s);
+	json_append_kv_string(&d, &first, "expires_at", timestamptz_to_str(run->sandbox_expires));
+	appendStringInfoChar(&d, '}');
+	stage_event(run, "sandbox_extended", d.data);
+}
+
+/*
  * agent_on_done dispatches a finished HTTP request to its run.
  */
 void
@@ -1327,7 +1413,7 @@ agent_on_done(AgentEnv *env, HttpRequest *req)
 			on_kill_done(env, run, op, req);
 			break;
 		case OP_EXTEND:
-			/* best effort: the next extension tries again */
+			on_extend_done(env, run, op, req);
 			break;
 		case OP_NUM_KINDS:
 			break;
@@ -1349,13 +1435,11 @@ compute_next_timer(Run *run)
 			t = run->ops[i].retry_at;
 	if (run->phase == PHASE_SETUP || run->phase == PHASE_EXECUTING)
 	{
-		TimestampTz ext = run->sandbox_expires - (TimestampTz) SANDBOX_EXTEND_AHEAD_S * USECS_PER_SEC;
+		TimestampTz ext = run->sandbox_expires - extend_ahead();
 
 		if (t == 0 || run->deadline < t)
 			t = run->deadline;
-		if (run->have_sandbox && !run->sandbox_gone && ext < t &&
-			!op_busy(&run->ops[OP_EXTEND]) &&
-			run->sandbox_expires < run->deadline + (TimestampTz) SANDBOX_GRACE_S * USECS_PER_SEC)
+		if (ext < t && wants_extension(run, ext))
 			t = ext;
 	}
 	return t;
@@ -1395,12 +1479,9 @@ agent_on_timers(AgentEnv *env, Run *run, TimestampTz now)
 		return;
 	}
 	/* keep the sandbox alive for a run longer than one E2B timeout */
-	if ((run->phase == PHASE_SETUP || run->phase == PHASE_EXECUTING) && run->have_sandbox &&
-		!run->sandbox_gone && !op_busy(&run->ops[OP_EXTEND]) &&
-		run->sandbox_expires - now < (TimestampTz) SANDBOX_EXTEND_AHEAD_S * USECS_PER_SEC &&
-		run->sandbox_expires < run->deadline + (TimestampTz) SANDBOX_GRACE_S * USECS_PER_SEC)
+	if (wants_extension(run, now))
 	{
-		run->sandbox_expires = now + (TimestampTz) sandbox_life_s(run) * USECS_PER_SEC;
+		run->ops[OP_EXTEND].tries = 0;
 		start_op(env, run, OP_EXTEND);
 	}
 	for (int i = 0; i < OP_NUM_KINDS; i++)

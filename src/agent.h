@@ -88,6 +88,8 @@ typedef struct RunOp
 	ExecState	exec;
 	CodeState	code;
 	int			reconnects;		/* reattachments to a command after a broken stream */
+	/* OP_EXTEND */
+	int			timeout_s;		/* the E2B timeout asked for */
 } RunOp;
 
 /* A staged event: committed with the run's next write. */
@@ -148,6 +150,7 @@ typedef struct Run
 	char	   *set_result;
 	char	   *set_error;
 	bool		record_sandbox;
+	bool		sandbox_extended;	/* write the new sandbox_expires to its row */
 	const char *mark_sandbox;	/* set the sandbox's row to this state, or NULL */
 	int64		add_calls;
 	int64		add_in;

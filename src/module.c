@@ -52,6 +52,7 @@ int			sandbox_workers = 1;
 int			sandbox_max_concurrent_runs = 20;
 int			sandbox_max_turns = 20;
 int			sandbox_run_timeout = 1800;
+int			sandbox_max_sandbox_lifetime = 3600;
 int			sandbox_max_attempts = 3;
 int			sandbox_lease_time = 30;
 int			sandbox_reaper_interval = 60;
@@ -174,6 +175,11 @@ define_settings(void)
 	DefineCustomIntVariable("sandbox.run_timeout",
 							"Default deadline of one agent run.",
 							NULL, &sandbox_run_timeout, 1800, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.max_sandbox_lifetime",
+							"Longest E2B timeout the worker asks for a run's sandbox; longer runs extend it as they go.",
+							"E2B's plans cap a sandbox's timeout (one hour on the smallest, 24 hours on Pro).",
+							&sandbox_max_sandbox_lifetime, 3600, 10, 86400,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("sandbox.max_attempts",
 							"Attempts before a run whose worker died is marked failed.",

@@ -34,6 +34,7 @@ typedef enum QueuePlan
 	QP_ADVANCE,
 	QP_RECORD_SANDBOX,
 	QP_MARK_SANDBOX,
+	QP_SANDBOX_EXPIRY,
 	QP_STATES,
 	QP_RENEW,
 	QP_RESCUE,
@@ -283,6 +284,25 @@ queue_mark_sandbox(const char *sandbox_id, const char *state)
 }
 
 /*
+ * set_sandbox_expiry records a run's sandbox's new E2B expiry after an
+ * extension, so that the sandboxes table stays true.  SPI is connected.
+ */
+static void
+set_sandbox_expiry(Run *run)
+{
+	static const char *sql =
+		"UPDATE %1$s.sandboxes SET expires_at = $2"
+		" WHERE sandbox_id = $1 AND state = 'running'";
+	Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(run->sandbox.sandbox_id);
+	values[1] = TimestampTzGetDatum(run->sandbox_expires);
+	if (SPI_execute_plan(plan_for(QP_SANDBOX_EXPIRY, sql, 2, types), values, NULL, false, 0) < 0)
+		elog(ERROR, "recording the sandbox's expiry failed");
+}
+
+/*
  * advance applies a run's fenced writes: the optional transition, its
  * columns and its events, in one statement that matches only while the
  * row still has the status and attempt we hold.  Returns whether it
@@ -378,6 +398,8 @@ queue_apply(Run *run, int lease_s, bool *fenced_out)
 		SPI_connect();
 		if (run->record_sandbox && run->have_sandbox)
 			record_sandbox(run);
+		if (run->sandbox_extended && run->have_sandbox && !run->lost)
+			set_sandbox_expiry(run);
 		if (run->events != NIL && (!run->lost || run->cancelled))
 			fenced = !advance(run, lease_s);
 		SPI_finish();

@@ -38,6 +38,7 @@ extern int	sandbox_workers;
 extern int	sandbox_max_concurrent_runs;
 extern int	sandbox_max_turns;
 extern int	sandbox_run_timeout;	/* seconds */
+extern int	sandbox_max_sandbox_lifetime;	/* seconds */
 extern int	sandbox_max_attempts;
 extern int	sandbox_lease_time;		/* seconds */
 extern int	sandbox_reaper_interval;	/* seconds */

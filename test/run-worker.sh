@@ -32,7 +32,7 @@ psql -X -q -d "$TEST_DB" -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION sandbo
 export PGDATABASE=$TEST_DB
 
 status=0
-pg_prove -q --ext .sql "$ROOT"/test/pgtap/[0-9]*.sql || status=1
+pg_prove -v --ext .sql "$ROOT"/test/pgtap/[0-9]*.sql || status=1
 for t in "$ROOT"/test/worker/*.sh; do
     [ -e "$t" ] || continue
     echo "--- $(basename "$t")"

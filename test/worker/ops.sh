@@ -23,6 +23,17 @@ wait_worker() {
     return 1
 }
 
+# --- a run longer than its sandbox's largest E2B timeout keeps it alive by
+# extending it (sandboxd kills a sandbox whose timeout passes).  Started
+# first; checked after the next two cases, which run meanwhile.
+q "ALTER SYSTEM SET sandbox.max_sandbox_lifetime = 10" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+long_run=$(q "INSERT INTO agent_runs (prompt, timeout_s) VALUES (\$\$Outlive the sandbox timeout.
+\`\`\`bash
+sleep 16; echo survived
+\`\`\`
+\$\$, 60) RETURNING id")
+
 # --- a run over its deadline fails, and its sandbox is killed
 run=$(q "INSERT INTO agent_runs (prompt, timeout_s) VALUES (\$\$Too slow.
 \`\`\`bash
@@ -53,6 +64,19 @@ check "the worker reattached to the command" \
 check "and followed it to its end, running it once" \
       "$(q "SELECT format('%s|%s|%s', data->>'stdout' LIKE 'first%third%1%', data->>'exit_code', data->>'stream_resumed')
               FROM agent_run_events WHERE run_id = '$run' AND kind = 'tool_result'")" "t|0|true"
+
+st=$(wait_run "$long_run")
+check "a run outliving its sandbox's 10 s timeout completes" "$st" "completed"
+[ "$st" = completed ] || q "SELECT seq, kind, data FROM agent_run_events WHERE run_id = '$long_run' ORDER BY seq" | sed 's/^/#   /'
+q "ALTER SYSTEM RESET sandbox.max_sandbox_lifetime" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null
+check "its sandbox was created with a 10 s timeout" \
+      "$(q "SELECT data->>'timeout_s' FROM agent_run_events WHERE run_id = '$long_run' AND kind = 'sandbox_created'")" "10"
+check "and extended while the command ran, every 7 s or so (2 to 4 times)" \
+      "$(q "SELECT count(*) BETWEEN 2 AND 4 AND bool_and((data->>'timeout_s')::int = 10) FROM agent_run_events WHERE run_id = '$long_run' AND kind = 'sandbox_extended'")" "t"
+check "so the command finished" \
+      "$(q "SELECT data->>'stdout' FROM agent_run_events WHERE run_id = '$long_run' AND kind = 'tool_result'")" "survived"
+check "and its row carried the extended expiry" \
+      "$(q "SELECT expires_at > created_at + interval '15 s' FROM sandboxes WHERE run_id = '$long_run'")" "t"
 
 # --- pg_stat_activity shows the worker
 check "pg_stat_activity shows the worker" \
