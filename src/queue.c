@@ -13,6 +13,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -65,28 +66,41 @@ queue_forget_plans(void)
 
 /*
  * queue_open checks, inside the loop's transaction, that the extension is
- * installed and not being dropped, and locks agent_runs for the rest of
- * the transaction.  A DROP EXTENSION in progress makes this return false
- * at once instead of waiting: the worker never blocks DROP EXTENSION.
+ * installed, and locks it and agent_runs for the rest of the transaction.
+ *
+ * The extension itself is locked first, and without waiting: DROP
+ * EXTENSION locks the extension before any of its tables, so either the
+ * drop waits for this short transaction, or we find it under way and step
+ * back (QUEUE_BUSY) before touching a table.  Taking table locks first
+ * could deadlock with a drop that holds one table and wants another.  A
+ * table locked by someone else (ALTER TABLE, LOCK TABLE) is QUEUE_BUSY
+ * too: the worker keeps its runs and tries again shortly; only an
+ * extension that is gone is QUEUE_ABSENT.
  */
-bool
+QueueOpenResult
 queue_open(ExtensionInfo *ext)
 {
+	ExtensionInfo again;
 	Oid			rel;
 
 	if (!sandbox_extension_info(ext, true))
-		return false;
+		return QUEUE_ABSENT;
+	if (!ConditionalLockDatabaseObject(ExtensionRelationId, ext->ext_oid, 0, AccessShareLock))
+		return QUEUE_BUSY;
+	/* a drop may have committed between the look-up and the lock */
+	if (!sandbox_extension_info(&again, true) || again.ext_oid != ext->ext_oid)
+		return QUEUE_ABSENT;
 	rel = get_relname_relid("agent_runs", ext->schema_oid);
 	if (!OidIsValid(rel))
-		return false;
+		return QUEUE_ABSENT;
 	if (!ConditionalLockRelationOid(rel, AccessShareLock))
-		return false;
+		return QUEUE_BUSY;
 	if (plans_ext_oid != ext->ext_oid)
 		queue_forget_plans();
 	current_ext = *ext;
 	current_ext.schema_quoted = MemoryContextStrdup(TopMemoryContext, ext->schema_quoted);
 	plans_ext_oid = ext->ext_oid;
-	return true;
+	return QUEUE_OPEN;
 }
 
 /*

@@ -39,7 +39,15 @@ typedef struct LostRun
 	char	   *why;
 } LostRun;
 
-extern bool queue_open(ExtensionInfo *ext);
+/* What queue_open found. */
+typedef enum QueueOpenResult
+{
+	QUEUE_OPEN,					/* installed and locked for this transaction */
+	QUEUE_ABSENT,				/* not installed (or dropped) */
+	QUEUE_BUSY					/* being dropped or altered: try again shortly */
+} QueueOpenResult;
+
+extern QueueOpenResult queue_open(ExtensionInfo *ext);
 extern void queue_forget_plans(void);
 extern List *queue_claim(int n, int lease_s, MemoryContext cxt);
 extern bool queue_apply(Run *run, int lease_s, bool *fenced_out);

@@ -49,6 +49,7 @@ PGDLLEXPORT void sandbox_worker_main(Datum arg);
 bool		sandbox_is_worker = false;
 
 #define MAX_SLEEP_MS 1000
+#define DB_BUSY_RETRY_MS 100	/* the extension was locked (DROP, ALTER) */
 #define CANCEL_POLL_MS 1000
 #define RESCUE_INTERVAL_MS 5000
 #define PRUNE_INTERVAL_MS 60000
@@ -83,6 +84,7 @@ typedef struct Worker
 	int			nruns;
 	dlist_head	kills;
 	bool		ext_ready;
+	TimestampTz db_busy_until;	/* the extension was locked: no pass before */
 	TimestampTz next_claim;
 	TimestampTz next_cancel_check;
 	TimestampTz next_renew;
@@ -301,6 +303,8 @@ db_pass_needed(Worker *w, TimestampTz now)
 {
 	dlist_iter	it;
 
+	if (now < w->db_busy_until)
+		return false;
 	if (pg_atomic_read_u32(&w->slot->wake) || pg_atomic_read_u32(&w->slot->cancel_check) ||
 		w->reaper.ready)
 		return true;
@@ -345,7 +349,25 @@ db_pass(Worker *w, PassResult *res)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "sandbox worker: committing run state");
 
-	w->ext_ready = queue_open(&ext);
+	switch (queue_open(&ext))
+	{
+		case QUEUE_OPEN:
+			w->ext_ready = true;
+			break;
+		case QUEUE_BUSY:
+			/* keep everything staged; wake-ups stay pending for later */
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			if (woken)
+				pg_atomic_write_u32(&w->slot->wake, 1);
+			if (cancel_check)
+				pg_atomic_write_u32(&w->slot->cancel_check, 1);
+			w->db_busy_until = after_ms(DB_BUSY_RETRY_MS);
+			return;
+		case QUEUE_ABSENT:
+			w->ext_ready = false;
+			break;
+	}
 	if (!w->ext_ready)
 	{
 		PopActiveSnapshot();
@@ -734,7 +756,7 @@ shutdown_worker(Worker *w)
 
 			StartTransactionCommand();
 			PushActiveSnapshot(GetTransactionSnapshot());
-			if (queue_open(&ext))
+			if (queue_open(&ext) == QUEUE_OPEN)
 			{
 				foreach(lc, live)
 					queue_release((Run *) lfirst(lc), "the worker is shutting down");
@@ -897,7 +919,9 @@ sandbox_worker_main(Datum arg)
 
 			sleep_ms = Max(0, Min(sleep_ms, until));
 		}
-		if (db_pass_needed(&w, GetCurrentTimestamp()))
+		if (w.db_busy_until > GetCurrentTimestamp())
+			sleep_ms = Min(sleep_ms, DB_BUSY_RETRY_MS);
+		else if (db_pass_needed(&w, GetCurrentTimestamp()))
 			sleep_ms = 0;
 		(void) WaitEventSetWait(w.wes, sleep_ms, events, lengthof(events), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);

@@ -31,10 +31,12 @@ psql -X -q -d "$TEST_DB" -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION sandbo
      -f "$ROOT/test/pgtap/helpers.psql"
 export PGDATABASE=$TEST_DB
 
+# WORKER_ONLY=NAME runs only test/worker/NAME.sh (no pgTAP), for debugging
 status=0
-pg_prove -v --ext .sql "$ROOT"/test/pgtap/[0-9]*.sql || status=1
+[ -n "${WORKER_ONLY:-}" ] || pg_prove -v --ext .sql "$ROOT"/test/pgtap/[0-9]*.sql || status=1
 for t in "$ROOT"/test/worker/*.sh; do
     [ -e "$t" ] || continue
+    [ -z "${WORKER_ONLY:-}" ] || [ "$(basename "$t" .sh)" = "$WORKER_ONLY" ] || continue
     echo "--- $(basename "$t")"
     if ! bash "$t"; then
         echo "FAILED: $(basename "$t")"
@@ -43,6 +45,11 @@ for t in "$ROOT"/test/worker/*.sh; do
 done
 
 pg_check_no_crash || status=1
+# the worker never deadlocks with DROP EXTENSION or a user's lock
+if grep -q "deadlock detected" "$PG_SERVER_LOG"; then
+    echo "not ok - the server log reports a deadlock"
+    status=1
+fi
 if [ $status != 0 ]; then
     echo "--- server log (errors and worker lines)"
     grep -E "ERROR|WARNING|FATAL|sandbox worker" "$PG_SERVER_LOG" | tail -40

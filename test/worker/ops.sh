@@ -78,6 +78,24 @@ check "so the command finished" \
 check "and its row carried the extended expiry" \
       "$(q "SELECT expires_at > created_at + interval '15 s' FROM sandboxes WHERE run_id = '$long_run'")" "t"
 
+# --- a user's lock on agent_runs (ALTER TABLE, LOCK TABLE) only delays the
+# worker: its runs go on and commit once the lock is gone
+run=$(q "INSERT INTO agent_runs (prompt) VALUES (\$\$Locked out.
+\`\`\`bash
+sleep 1; echo still here
+\`\`\`
+\$\$) RETURNING id")
+for _ in $(seq 1 100); do
+    [ "$(q "SELECT status FROM agent_runs WHERE id = '$run'")" = executing ] && break
+    sleep 0.05
+done
+psql -X -q -c "BEGIN" -c "LOCK TABLE agent_runs IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null
+check "a run goes on while a user holds agent_runs locked for 3 s" "$(wait_run "$run")" "completed"
+check "on its first attempt, never rescued (the command ran once)" \
+      "$(q "SELECT format('%s|%s', attempts, (SELECT count(*) FROM agent_run_events WHERE run_id = '$run' AND kind = 'rescued')) FROM agent_runs WHERE id = '$run'")" "1|0"
+check "and reports its command's output" \
+      "$(q "SELECT data->>'stdout' FROM agent_run_events WHERE run_id = '$run' AND kind = 'tool_result'")" "still here"
+
 # --- pg_stat_activity shows the worker
 check "pg_stat_activity shows the worker" \
       "$(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'sandbox worker' AND query LIKE 'sandbox worker:%'")" "1"
