@@ -23,6 +23,7 @@
 #include "postgres.h"
 
 #include "lib/ilist.h"
+#include "lib/pairingheap.h"
 #include "nodes/pg_list.h"
 
 #include "e2b.h"
@@ -105,6 +106,8 @@ typedef struct Run
 	dlist_node	dirty_node;		/* in AgentEnv.dirty while it has staged writes */
 	bool		dirty_linked;
 	TimestampTz next_timer;		/* cached agent_next_timer() */
+	pairingheap_node timer_node;	/* in the worker's timer heap */
+	bool		timer_queued;	/* timer_node is in the heap */
 	struct AgentEnv *env;
 	char		id[37];
 	int			attempt;

@@ -20,7 +20,9 @@
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -46,7 +48,10 @@ typedef enum QueuePlan
 
 static SPIPlanPtr plans[QP_NUM];
 static Oid	plans_ext_oid = InvalidOid;
-static ExtensionInfo current_ext;
+static ExtensionInfo current_ext;	/* schema_quoted in TopMemoryContext */
+static Oid	current_runs_oid = InvalidOid;	/* its agent_runs */
+static bool current_valid = false;	/* no invalidation since the look-up */
+static bool callbacks_registered = false;
 
 /*
  * queue_forget_plans drops the prepared statements (the extension was
@@ -65,6 +70,28 @@ queue_forget_plans(void)
 }
 
 /*
+ * ext_relcache_callback forgets the cached extension when its agent_runs
+ * changes: dropping the extension drops the table, and ALTER EXTENSION
+ * SET SCHEMA or REASSIGN OWNED rewrite its catalog row.
+ */
+static void
+ext_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == current_runs_oid)
+		current_valid = false;
+}
+
+/*
+ * ext_namespace_callback forgets the cached extension when any schema
+ * changes (a renamed schema changes the quoted name in our statements).
+ */
+static void
+ext_namespace_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	current_valid = false;
+}
+
+/*
  * queue_open checks, inside the loop's transaction, that the extension is
  * installed, and locks it and agent_runs for the rest of the transaction.
  *
@@ -76,30 +103,62 @@ queue_forget_plans(void)
  * table locked by someone else (ALTER TABLE, LOCK TABLE) is QUEUE_BUSY
  * too: the worker keeps its runs and tries again shortly; only an
  * extension that is gone is QUEUE_ABSENT.
+ *
+ * The catalog look-ups are done once and cached: taking each lock
+ * processes pending invalidations, and the callbacks above clear the
+ * cache when the extension's table or any schema changed, so a cache
+ * still valid after both locks describes the installed extension.
  */
 QueueOpenResult
 queue_open(ExtensionInfo *ext)
 {
+	ExtensionInfo found;
 	ExtensionInfo again;
 	Oid			rel;
 
-	if (!sandbox_extension_info(ext, true))
+	if (!callbacks_registered)
+	{
+		CacheRegisterRelcacheCallback(ext_relcache_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACEOID, ext_namespace_callback, (Datum) 0);
+		callbacks_registered = true;
+	}
+	if (current_valid)
+	{
+		if (!ConditionalLockDatabaseObject(ExtensionRelationId, current_ext.ext_oid, 0, AccessShareLock))
+			return QUEUE_BUSY;
+		if (current_valid && !ConditionalLockRelationOid(current_runs_oid, AccessShareLock))
+			return QUEUE_BUSY;
+		if (current_valid)
+		{
+			*ext = current_ext;
+			return QUEUE_OPEN;
+		}
+	}
+
+	/* look it up, lock it, and look again: a drop may have committed between */
+	if (!sandbox_extension_info(&found, true))
 		return QUEUE_ABSENT;
-	if (!ConditionalLockDatabaseObject(ExtensionRelationId, ext->ext_oid, 0, AccessShareLock))
+	if (!ConditionalLockDatabaseObject(ExtensionRelationId, found.ext_oid, 0, AccessShareLock))
 		return QUEUE_BUSY;
-	/* a drop may have committed between the look-up and the lock */
-	if (!sandbox_extension_info(&again, true) || again.ext_oid != ext->ext_oid)
+	if (!sandbox_extension_info(&again, true) || again.ext_oid != found.ext_oid)
 		return QUEUE_ABSENT;
-	rel = get_relname_relid("agent_runs", ext->schema_oid);
+	rel = get_relname_relid("agent_runs", again.schema_oid);
 	if (!OidIsValid(rel))
 		return QUEUE_ABSENT;
 	if (!ConditionalLockRelationOid(rel, AccessShareLock))
 		return QUEUE_BUSY;
-	if (plans_ext_oid != ext->ext_oid)
+	/* the statements name the schema: a renamed one needs them anew */
+	if (plans_ext_oid != again.ext_oid || current_ext.schema_quoted == NULL ||
+		strcmp(current_ext.schema_quoted, again.schema_quoted) != 0)
 		queue_forget_plans();
-	current_ext = *ext;
-	current_ext.schema_quoted = MemoryContextStrdup(TopMemoryContext, ext->schema_quoted);
-	plans_ext_oid = ext->ext_oid;
+	if (current_ext.schema_quoted)
+		pfree(current_ext.schema_quoted);
+	current_ext = again;
+	current_ext.schema_quoted = MemoryContextStrdup(TopMemoryContext, again.schema_quoted);
+	current_runs_oid = rel;
+	current_valid = true;
+	plans_ext_oid = again.ext_oid;
+	*ext = current_ext;
 	return QUEUE_OPEN;
 }
 
@@ -528,21 +587,26 @@ queue_find_lost(List *runs, MemoryContext cxt)
 
 /*
  * queue_renew extends the leases of runs in flight; returns those whose
- * lease could not be renewed (their row moved on), as Run *.
+ * lease could not be renewed (their row moved on), as Run *.  The
+ * statement itself answers with the ids it could not renew (usually none),
+ * so the cost stays linear in the runs in flight.
  */
 List *
 queue_renew(List *runs, int lease_s, MemoryContext cxt)
 {
 	static const char *sql =
-		"UPDATE %1$s.agent_runs r"
-		"   SET lease_until = pg_catalog.now() + pg_catalog.make_interval(secs => $3)"
-		"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS x(id, attempt)"
-		" WHERE r.id = x.id::uuid AND r.attempts = x.attempt"
-		"   AND r.status IN ('planning', 'executing')"
-		" RETURNING r.id::text";
+		"WITH x AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS x(id, attempt)),"
+		" u AS (UPDATE %1$s.agent_runs r"
+		"          SET lease_until = pg_catalog.now() + pg_catalog.make_interval(secs => $3)"
+		"         FROM x"
+		"        WHERE r.id = x.id::uuid AND r.attempts = x.attempt"
+		"          AND r.status IN ('planning', 'executing')"
+		"    RETURNING r.id)"
+		" SELECT x.id FROM x WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.id = x.id::uuid)";
 	Oid			types[3] = {TEXTARRAYOID, INT4ARRAYOID, INT4OID};
 	Datum		values[3];
 	List	   *missing = NIL;
+	TimestampTz now = GetCurrentTimestamp();
 	ListCell   *lc;
 
 	if (runs == NIL)
@@ -550,7 +614,7 @@ queue_renew(List *runs, int lease_s, MemoryContext cxt)
 	runs_arrays(runs, &values[0], &values[1]);
 	values[2] = Int32GetDatum(lease_s);
 	SPI_connect();
-	if (SPI_execute_plan(plan_for(QP_RENEW, sql, 3, types), values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+	if (SPI_execute_plan(plan_for(QP_RENEW, sql, 3, types), values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "renewing leases failed");
 	foreach(lc, runs)
 	{
@@ -559,7 +623,7 @@ queue_renew(List *runs, int lease_s, MemoryContext cxt)
 
 		for (uint64 i = 0; i < SPI_processed && !found; i++)
 			found = strcmp(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1), r->id) == 0;
-		if (!found)
+		if (found)
 		{
 			MemoryContext old = MemoryContextSwitchTo(cxt);
 
@@ -567,7 +631,7 @@ queue_renew(List *runs, int lease_s, MemoryContext cxt)
 			MemoryContextSwitchTo(old);
 		}
 		else
-			r->last_lease = GetCurrentTimestamp();
+			r->last_lease = now;
 	}
 	SPI_finish();
 	return missing;

@@ -55,6 +55,7 @@ bool		sandbox_is_worker = false;
 #define PRUNE_INTERVAL_MS 60000
 #define PRUNE_BATCH 500
 #define SHUTDOWN_GRACE_MS 3000
+#define IDLE_TRIM_MS 2000
 
 static volatile sig_atomic_t got_sigterm = false;
 
@@ -93,7 +94,11 @@ typedef struct Worker
 	TimestampTz next_reap;
 	TimestampTz last_reap;
 	Reaper		reaper;
+	pairingheap *timers;		/* runs with a next timer, earliest first */
+	TimestampTz trim_at;		/* give memory back then if still idle (0 = no) */
 } Worker;
+
+static void schedule_run(Worker *w, Run *r);
 
 /*
  * sandbox_worker_register_all registers sandbox.workers static background
@@ -510,14 +515,23 @@ db_pass(Worker *w, PassResult *res)
 		w->next_prune = after_ms(PRUNE_INTERVAL_MS);
 	}
 
-	/* 7. new runs */
-	if ((woken || now >= w->next_claim) && claim_capacity(w) > 0 && !got_sigterm)
+	/*
+	 * 7. new runs.  At capacity there is nothing to claim: the next look is
+	 * when a run ends (reap_done_runs) or a second from now, never "now"
+	 * again, or the loop would spin through empty passes while full.
+	 */
+	if ((woken || now >= w->next_claim) && !got_sigterm)
 	{
-		res->claimed = queue_claim(claim_capacity(w), lease_s, loop);
+		int			capacity = claim_capacity(w);
+
 		w->next_claim = after_ms(MAX_SLEEP_MS);
-		/* a full batch means more may be waiting: look again next pass */
-		if (list_length(res->claimed) == claim_capacity(w) && res->claimed != NIL)
-			w->next_claim = now;
+		if (capacity > 0)
+		{
+			res->claimed = queue_claim(capacity, lease_s, loop);
+			/* a full batch means more may be waiting: look again next pass */
+			if (list_length(res->claimed) == capacity)
+				w->next_claim = now;
+		}
 	}
 
 	PopActiveSnapshot();
@@ -540,7 +554,7 @@ after_commit(Worker *w, PassResult *res)
 		if (l->cancelled)
 			sandbox_counter_add(w->slot, WC_RUNS_CANCELLED, 1);
 		agent_lost(&w->env, l->run, l->cancelled, l->why ? l->why : "lost");
-		agent_refresh_timer(l->run);
+		schedule_run(w, l->run);
 	}
 	foreach(lc, res->applied)
 	{
@@ -552,7 +566,7 @@ after_commit(Worker *w, PassResult *res)
 		else if (r->transition && to == RS_FAILED)
 			sandbox_counter_add(w->slot, WC_RUNS_FAILED, 1);
 		agent_after_commit(&w->env, r, true);
-		agent_refresh_timer(r);
+		schedule_run(w, r);
 	}
 	foreach(lc, res->marked)
 	{
@@ -585,7 +599,7 @@ after_commit(Worker *w, PassResult *res)
 		w->nruns++;
 		sandbox_counter_add(w->slot, WC_RUNS_CLAIMED, 1);
 		agent_start(&w->env, r);
-		agent_refresh_timer(r);
+		schedule_run(w, r);
 	}
 }
 
@@ -616,16 +630,37 @@ reap_done_runs(Worker *w)
 		}
 		dlist_delete(&r->node);
 		w->nruns--;
+		/* a slot is free: pending runs may be waiting for it */
+		w->next_claim = 0;
+		if (r->timer_queued)
+			pairingheap_remove(w->timers, &r->timer_node);
 		agent_free(r);
 	}
 
-	/*
-	 * When the worker falls idle after work, give freed heap memory back to
-	 * the system: libcurl and the runs' contexts allocate and free a lot
-	 * while hundreds of runs are in flight, and glibc would keep it.
-	 */
+	/* falling idle: give memory back once it has stayed idle (trim_idle) */
 	if (before > 0 && w->nruns == 0)
+		w->trim_at = after_ms(IDLE_TRIM_MS);
+}
+
+/*
+ * trim_idle gives freed heap memory back to the system when the worker has
+ * been idle for IDLE_TRIM_MS after work: libcurl and the runs' contexts
+ * allocate and free a lot while hundreds of runs are in flight, and glibc
+ * would keep it.  Waiting a little keeps the trim (a madvise per free
+ * page range, a few ms after a big burst) out of back-to-back bursts.
+ */
+static void
+trim_idle(Worker *w)
+{
+	if (w->trim_at == 0)
+		return;
+	if (w->nruns > 0)
+		w->trim_at = 0;
+	else if (GetCurrentTimestamp() >= w->trim_at)
+	{
 		malloc_trim(0);
+		w->trim_at = 0;
+	}
 }
 
 /*
@@ -652,8 +687,42 @@ drive_http(Worker *w)
 			Run		   *r = ((RunOp *) req->owner)->run;
 
 			agent_on_done(&w->env, req);
-			agent_refresh_timer(r);
+			schedule_run(w, r);
 		}
+	}
+}
+
+/*
+ * timer_cmp orders the timer heap: pairingheap keeps its greatest element
+ * first, so the earliest timer compares greatest.
+ */
+static int
+timer_cmp(const pairingheap_node *a, const pairingheap_node *b, void *arg)
+{
+	TimestampTz ta = pairingheap_const_container(Run, timer_node, a)->next_timer;
+	TimestampTz tb = pairingheap_const_container(Run, timer_node, b)->next_timer;
+
+	return ta < tb ? 1 : ta > tb ? -1 : 0;
+}
+
+/*
+ * schedule_run recomputes a run's next timer after it changed and files
+ * it in the timer heap, so that each loop pass looks only at the runs that
+ * are due instead of at every run in flight.
+ */
+static void
+schedule_run(Worker *w, Run *r)
+{
+	if (r->timer_queued)
+	{
+		pairingheap_remove(w->timers, &r->timer_node);
+		r->timer_queued = false;
+	}
+	agent_refresh_timer(r);
+	if (agent_next_timer(r) != 0)
+	{
+		pairingheap_add(w->timers, &r->timer_node);
+		r->timer_queued = true;
 	}
 }
 
@@ -665,22 +734,31 @@ run_timers(Worker *w)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz next = 0;
+	List	   *due = NIL;
+	ListCell   *lc;
 	dlist_iter	it;
 
-	dlist_foreach(it, &w->runs)
+	/* take the due runs off the heap first: handling one may make it due again */
+	while (!pairingheap_is_empty(w->timers))
 	{
-		Run		   *r = dlist_container(Run, node, it.cur);
-		TimestampTz t = agent_next_timer(r);
+		Run		   *r = pairingheap_container(Run, timer_node, pairingheap_first(w->timers));
 
-		if (t != 0 && t <= now)
-		{
-			agent_on_timers(&w->env, r, now);
-			agent_refresh_timer(r);
-			t = agent_next_timer(r);
-		}
-		if (t != 0 && (next == 0 || t < next))
-			next = t;
+		if (agent_next_timer(r) > now)
+			break;
+		(void) pairingheap_remove_first(w->timers);
+		r->timer_queued = false;
+		due = lappend(due, r);
 	}
+	foreach(lc, due)
+	{
+		Run		   *r = lfirst(lc);
+
+		agent_on_timers(&w->env, r, now);
+		schedule_run(w, r);
+	}
+	list_free(due);
+	if (!pairingheap_is_empty(w->timers))
+		next = agent_next_timer(pairingheap_container(Run, timer_node, pairingheap_first(w->timers)));
 	if (sandbox_reaper_interval > 0 && w->ext_ready && w->reaper.req == NULL && !w->reaper.ready)
 	{
 		/* a shorter interval (SIGHUP) applies at once */
@@ -853,6 +931,7 @@ sandbox_worker_main(Datum arg)
 	w.env.slot = w.slot;
 	w.env.provider = (LlmProvider) sandbox_llm_provider;
 	dlist_init(&w.env.dirty);
+	w.timers = pairingheap_allocate(timer_cmp, NULL);
 	w.wes = CreateWaitEventSet(w.cxt, 3);
 	AddWaitEventToSet(w.wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(w.wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
@@ -910,6 +989,7 @@ sandbox_worker_main(Datum arg)
 			next = run_timers(&w);
 		}
 		reap_done_runs(&w);
+		trim_idle(&w);
 		describe_activity(&w);
 
 		sleep_ms = evloop_wait_ms(&w.ev, MAX_SLEEP_MS);

@@ -96,6 +96,35 @@ check "on its first attempt, never rescued (the command ran once)" \
 check "and reports its command's output" \
       "$(q "SELECT data->>'stdout' FROM agent_run_events WHERE run_id = '$run' AND kind = 'tool_result'")" "still here"
 
+# --- a worker at capacity sleeps (no empty passes) and claims the next run
+# as soon as a slot frees
+q "ALTER SYSTEM SET sandbox.max_concurrent_runs = 2" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+full=$(q "INSERT INTO agent_runs (prompt, metadata) SELECT \$\$Fill a slot.
+\`\`\`bash
+sleep 3
+\`\`\`
+\$\$, jsonb_build_object('full', i) FROM generate_series(1, 3) i RETURNING id" | tr '\n' ' ')
+for _ in $(seq 1 100); do
+    [ "$(q "SELECT count(*) FROM agent_runs WHERE metadata ? 'full' AND status = 'executing'")" = 2 ] && break
+    sleep 0.05
+done
+wpid=$(pgrep -f 'postgres: sandbox worker' | head -1)
+ticks() { awk '{print $14 + $15}' "/proc/$wpid/stat"; }
+t0=$(ticks); sleep 2; t1=$(ticks)
+hz=$(getconf CLK_TCK)
+check "a full worker waits without spinning (CPU over 2 s < 0.2 s)" \
+      "$(python3 -c "print(($t1 - $t0) / $hz < 0.2)")" "True"
+check "and leaves the third run pending meanwhile" \
+      "$(q "SELECT count(*) FROM agent_runs WHERE metadata ? 'full' AND status = 'pending'")" "1"
+for id in $full; do wait_run "$id" >/dev/null; done
+check "which is claimed within a second of a slot freeing" \
+      "$(q "WITH claims AS (SELECT e.run_id, min(e.at) AS claimed FROM agent_run_events e JOIN agent_runs r ON r.id = e.run_id
+                           WHERE r.metadata ? 'full' AND e.kind = 'status' AND e.data->>'to' = 'planning' GROUP BY e.run_id),
+                 freed AS (SELECT min(completed_at) AS at FROM agent_runs WHERE metadata ? 'full')
+            SELECT max(claimed) - (SELECT at FROM freed) BETWEEN interval '0' AND interval '1 second' FROM claims")" "t"
+q "ALTER SYSTEM RESET sandbox.max_concurrent_runs" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null
+
 # --- pg_stat_activity shows the worker
 check "pg_stat_activity shows the worker" \
       "$(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'sandbox worker' AND query LIKE 'sandbox worker:%'")" "1"
