@@ -343,7 +343,7 @@ static bool
 wants_extension(Run *run, TimestampTz at)
 {
 	return (run->phase == PHASE_SETUP || run->phase == PHASE_EXECUTING) &&
-		run->have_sandbox && !run->sandbox_gone &&
+		run->have_sandbox && !run->sandbox_gone && !run->extend_refused &&
 		!op_busy(&run->ops[OP_EXTEND]) &&
 		run->sandbox_expires - at <= extend_ahead() &&
 		run->sandbox_expires < run->deadline + (TimestampTz) SANDBOX_GRACE_S * USECS_PER_SEC / 2;
@@ -523,30 +523,31 @@ start_op(AgentEnv *env, Run *run, OpKind kind)
 }
 
 /*
- * retry_or_fail schedules another try of a failed operation when the error
- * is transient, tries remain and the deadline allows; returns false when
- * the caller must give up.  Every retry is an event.
+ * retry_delay_ms is how long to wait before the next try of a failed
+ * operation: the provider's Retry-After (at most 5 min), or exponential
+ * backoff with "equal jitter" (half fixed, half random).
  */
-static bool
-retry_later(AgentEnv *env, Run *run, RunOp *op, CallError *err, int max_tries)
+static long
+retry_delay_ms(RunOp *op, CallError *err)
 {
-	long		delay;
+	double		base;
+
+	if (err->retry_after_ms >= 0)
+		return Min(err->retry_after_ms, 300000);
+	base = Min((double) RETRY_CAP_MS, RETRY_BASE_MS * pow(2.0, op->tries - 1));
+	return (long) (base / 2 + (base / 2) * pg_prng_double(&pg_global_prng_state));
+}
+
+/*
+ * schedule_retry sets a failed operation to be tried again after delay_ms,
+ * and records the retry as an event.
+ */
+static void
+schedule_retry(AgentEnv *env, Run *run, RunOp *op, CallError *err, long delay)
+{
 	StringInfoData d;
 	bool		first = true;
 
-	if (!call_error_retryable(err) || op->tries >= max_tries)
-		return false;
-	if (err->retry_after_ms >= 0)
-		delay = Min(err->retry_after_ms, 300000);
-	else
-	{
-		double		base = Min((double) RETRY_CAP_MS, RETRY_BASE_MS * pow(2.0, op->tries - 1));
-
-		/* "equal jitter": half fixed, half random */
-		delay = (long) (base / 2 + (base / 2) * pg_prng_double(&pg_global_prng_state));
-	}
-	if (delay >= remaining_ms(run))
-		return false;
 	op->retry_at = GetCurrentTimestamp() + (TimestampTz) delay * 1000;
 	sandbox_counter_add(env->slot, WC_HTTP_RETRIES, 1);
 
@@ -560,6 +561,24 @@ retry_later(AgentEnv *env, Run *run, RunOp *op, CallError *err, int max_tries)
 		json_append_kv_int(&d, &first, "status", err->status);
 	appendStringInfoChar(&d, '}');
 	stage_event(run, "retry", d.data);
+}
+
+/*
+ * retry_later schedules another try of a failed operation when the error
+ * is transient, tries remain and the deadline allows; returns false when
+ * the caller must give up.  Every retry is an event.
+ */
+static bool
+retry_later(AgentEnv *env, Run *run, RunOp *op, CallError *err, int max_tries)
+{
+	long		delay;
+
+	if (!call_error_retryable(err) || op->tries >= max_tries)
+		return false;
+	delay = retry_delay_ms(op, err);
+	if (delay >= remaining_ms(run))
+		return false;
+	schedule_retry(env, run, op, err, delay);
 	return true;
 }
 
@@ -1351,15 +1370,28 @@ on_extend_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 
 	if (call_error_from_http(req, SERVICE_E2B_API, &err))
 	{
-		if (retry_later(env, run, op, &err, MAX_TRIES_E2B))
+		TimestampTz now = GetCurrentTimestamp();
+
+		/*
+		 * A transient error is tried again for as long as the sandbox lives,
+		 * however many tries that takes, each time within half of the time
+		 * it has left.
+		 */
+		if (call_error_retryable(&err) && now < run->sandbox_expires)
+		{
+			long		left = (long) ((run->sandbox_expires - now) / 1000);
+
+			schedule_retry(env, run, op, &err,
+						   Max(200, Min(retry_delay_ms(op, &err), left / 2)));
 			return;
+		}
 		if (err.kind == CALL_NOT_FOUND)
 		{
 			sandbox_lost(env, run, &err);
 			return;
 		}
-		/* stop extending: the run's deadline still bounds it */
-		run->sandbox_expires = run->deadline + (TimestampTz) SANDBOX_GRACE_S * USECS_PER_SEC;
+		/* refused (a timeout beyond the plan's limit, say): stop asking */
+		run->extend_refused = true;
 		initStringInfo(&d);
 		appendStringInfoChar(&d, '{');
 		json_append_kv_string(&d, &first, "op", "extend_sandbox");

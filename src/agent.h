@@ -129,6 +129,7 @@ typedef struct Run
 	bool		have_sandbox;
 	bool		sandbox_recorded;
 	bool		sandbox_gone;
+	bool		extend_refused;	/* E2B refused to extend its timeout: stop asking */
 	TimestampTz sandbox_expires;	/* when E2B will kill it unless extended */
 	char	   *plan_text;
 	char	   *plan_model;

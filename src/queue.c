@@ -115,6 +115,7 @@ queue_open(ExtensionInfo *ext)
 	ExtensionInfo found;
 	ExtensionInfo again;
 	Oid			rel;
+	char	   *quoted;
 
 	if (!callbacks_registered)
 	{
@@ -145,19 +146,28 @@ queue_open(ExtensionInfo *ext)
 	rel = get_relname_relid("agent_runs", again.schema_oid);
 	if (!OidIsValid(rel))
 		return QUEUE_ABSENT;
-	if (!ConditionalLockRelationOid(rel, AccessShareLock))
-		return QUEUE_BUSY;
+
 	/* the statements name the schema: a renamed one needs them anew */
 	if (plans_ext_oid != again.ext_oid || current_ext.schema_quoted == NULL ||
 		strcmp(current_ext.schema_quoted, again.schema_quoted) != 0)
 		queue_forget_plans();
+	quoted = MemoryContextStrdup(TopMemoryContext, again.schema_quoted);
 	if (current_ext.schema_quoted)
 		pfree(current_ext.schema_quoted);
 	current_ext = again;
-	current_ext.schema_quoted = MemoryContextStrdup(TopMemoryContext, again.schema_quoted);
+	current_ext.schema_quoted = quoted;
+	plans_ext_oid = again.ext_oid;
+
+	/*
+	 * Valid from here: an invalidation that the next lock processes (a
+	 * schema renamed meanwhile) clears it again, and we look again.
+	 */
 	current_runs_oid = rel;
 	current_valid = true;
-	plans_ext_oid = again.ext_oid;
+	if (!ConditionalLockRelationOid(rel, AccessShareLock))
+		return QUEUE_BUSY;
+	if (!current_valid)
+		return QUEUE_BUSY;
 	*ext = current_ext;
 	return QUEUE_OPEN;
 }

@@ -377,6 +377,9 @@ db_pass(Worker *w, PassResult *res)
 	{
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		MemoryContextSwitchTo(loop);
+		/* look again in a second */
+		w->db_busy_until = after_ms(MAX_SLEEP_MS);
 		pg_atomic_write_u32(&w->slot->state, WORKER_IDLE_NO_EXTENSION);
 		/* runs of a dropped extension: stop them and kill their sandboxes */
 		dlist_foreach(it, &w->runs)
@@ -976,6 +979,7 @@ sandbox_worker_main(Datum arg)
 				AbortCurrentTransaction();
 				report_error(&w, edata->message);
 				memset(&res, 0, sizeof(res));
+				w.db_busy_until = after_ms(MAX_SLEEP_MS);
 				/* do not spin on a persistent error */
 				w.next_claim = after_ms(MAX_SLEEP_MS);
 				w.next_rescue = after_ms(RESCUE_INTERVAL_MS);

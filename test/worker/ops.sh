@@ -33,6 +33,15 @@ long_run=$(q "INSERT INTO agent_runs (prompt, timeout_s) VALUES (\$\$Outlive the
 sleep 16; echo survived
 \`\`\`
 \$\$, 60) RETURNING id")
+# ... and its first two extensions are answered 503: they are retried in time
+long_sbx=""
+for _ in $(seq 1 100); do
+    long_sbx=$(q "SELECT data->>'sandbox_id' FROM agent_run_events WHERE run_id = '$long_run' AND kind = 'sandbox_created'")
+    [ -n "$long_sbx" ] && break; sleep 0.05
+done
+curl -sS -o /dev/null -X POST -H "X-API-Key: $SANDBOXD_API_KEY" -H 'Content-Type: application/json' \
+    --data-binary "{\"server\":\"api\",\"path\":\"/sandboxes/$long_sbx/timeout\",\"error_rate\":1,\"error_status\":503,\"times\":2}" \
+    "$E2B_API_URL/admin/faults"
 
 # --- a run over its deadline fails, and its sandbox is killed
 run=$(q "INSERT INTO agent_runs (prompt, timeout_s) VALUES (\$\$Too slow.
@@ -49,16 +58,17 @@ check "and its sandbox is killed" "$(q "SELECT state FROM sandboxes WHERE run_id
 # The drop fault cuts the Start stream when its third message ("second")
 # is produced; the command then sleeps 2 s more, so the worker's reattach
 # (process Connect) finds it running and must stream "third" and the end.
-curl -sS -o /dev/null -X PUT -H "X-API-Key: $SANDBOXD_API_KEY" -H 'Content-Type: application/json' \
-    --data-binary '{"rules":[{"server":"sandbox","path":"/process.Process/Start","drop_rate":1.0,"after_messages":2}]}' \
-    "$E2B_API_URL/admin/faults"
+# (rules are added and removed one by one: the run above has its own)
+drop_rule=$(curl -sS -X POST -H "X-API-Key: $SANDBOXD_API_KEY" -H 'Content-Type: application/json' \
+    --data-binary '{"server":"sandbox","path":"/process.Process/Start","drop_rate":1.0,"after_messages":2}' \
+    "$E2B_API_URL/admin/faults" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 run=$(q "INSERT INTO agent_runs (prompt) VALUES (\$\$Dropped.
 \`\`\`bash
 echo first; sleep 1; echo second; sleep 2; echo third; echo once >> /tmp/ran; cat /tmp/ran | wc -l
 \`\`\`
 \$\$) RETURNING id")
 check "a run whose command stream drops completes" "$(wait_run "$run")" "completed"
-curl -sS -o /dev/null -X DELETE -H "X-API-Key: $SANDBOXD_API_KEY" "$E2B_API_URL/admin/faults"
+curl -sS -o /dev/null -X DELETE -H "X-API-Key: $SANDBOXD_API_KEY" "$E2B_API_URL/admin/faults/$drop_rule"
 check "the worker reattached to the command" \
       "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$run' AND kind = 'retry' AND data->>'op' = 'reattach_command'")" "1"
 check "and followed it to its end, running it once" \
@@ -73,6 +83,8 @@ check "its sandbox was created with a 10 s timeout" \
       "$(q "SELECT data->>'timeout_s' FROM agent_run_events WHERE run_id = '$long_run' AND kind = 'sandbox_created'")" "10"
 check "and extended while the command ran, every 7 s or so (2 to 4 times)" \
       "$(q "SELECT count(*) BETWEEN 2 AND 4 AND bool_and((data->>'timeout_s')::int = 10) FROM agent_run_events WHERE run_id = '$long_run' AND kind = 'sandbox_extended'")" "t"
+check "after two failed extensions (503) were retried" \
+      "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$long_run' AND kind = 'retry' AND data->>'op' = 'extend_sandbox' AND data->>'status' = '503'")" "2"
 check "so the command finished" \
       "$(q "SELECT data->>'stdout' FROM agent_run_events WHERE run_id = '$long_run' AND kind = 'tool_result'")" "survived"
 check "and its row carried the extended expiry" \

@@ -43,6 +43,13 @@ for _ in $(seq 1 50); do
 done
 [ "$live" = 0 ] && ok "the dropped run's sandbox was killed" || notok "$live sandboxes live after DROP EXTENSION"
 [ -n "$(pgrep -f 'postgres: sandbox worker')" ] && ok "the worker is still running" || notok "the worker died"
+# ... idle, not spinning on a missing extension
+wpid=$(pgrep -f 'postgres: sandbox worker' | head -1)
+ticks() { awk '{print $14 + $15}' "/proc/$wpid/stat"; }
+t0=$(ticks); sleep 2; t1=$(ticks)
+[ "$(python3 -c "print(($t1 - $t0) / $(getconf CLK_TCK) < 0.2)")" = True ] &&
+    ok "and idles without the extension (CPU over 2 s < 0.2 s)" ||
+    notok "the worker used $(( t1 - t0 )) ticks in 2 s without the extension"
 
 psql -X -q -c "CREATE EXTENSION sandbox"
 run=$(q "INSERT INTO agent_runs (prompt) VALUES (\$\$Back.
