@@ -1307,6 +1307,25 @@ on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 }
 
 /*
+ * sandbox_op_error is the data of the "error" event of a housekeeping
+ * operation on the run's sandbox (kill, extend) that gave up.
+ */
+static char *
+sandbox_op_error(Run *run, const char *op, CallError *err)
+{
+	StringInfoData d;
+	bool		first = true;
+
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	json_append_kv_string(&d, &first, "op", op);
+	json_append_kv_string(&d, &first, "sandbox_id", run->sandbox.sandbox_id);
+	json_append_kv_string(&d, &first, "error", call_error_describe(err));
+	appendStringInfoChar(&d, '}');
+	return d.data;
+}
+
+/*
  * on_kill_done handles the answer to "kill the sandbox"; a 404 means it
  * was already gone, which is as good.
  */
@@ -1328,14 +1347,8 @@ on_kill_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 			return;
 		}
 		/* give up: the reaper and the sandbox's own timeout remain */
-		initStringInfo(&d);
-		appendStringInfoChar(&d, '{');
-		json_append_kv_string(&d, &first, "op", "kill_sandbox");
-		json_append_kv_string(&d, &first, "sandbox_id", run->sandbox.sandbox_id);
-		json_append_kv_string(&d, &first, "error", call_error_describe(&err));
-		appendStringInfoChar(&d, '}');
 		if (!run->lost || run->cancelled)
-			stage_event(run, "error", d.data);
+			stage_event(run, "error", sandbox_op_error(run, "kill_sandbox", &err));
 		set_done(run);
 		return;
 	}
@@ -1392,13 +1405,7 @@ on_extend_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 		}
 		/* refused (a timeout beyond the plan's limit, say): stop asking */
 		run->extend_refused = true;
-		initStringInfo(&d);
-		appendStringInfoChar(&d, '{');
-		json_append_kv_string(&d, &first, "op", "extend_sandbox");
-		json_append_kv_string(&d, &first, "sandbox_id", run->sandbox.sandbox_id);
-		json_append_kv_string(&d, &first, "error", call_error_describe(&err));
-		appendStringInfoChar(&d, '}');
-		stage_event(run, "error", d.data);
+		stage_event(run, "error", sandbox_op_error(run, "extend_sandbox", &err));
 		return;
 	}
 	run->sandbox_expires = op->began + (TimestampTz) op->timeout_s * USECS_PER_SEC;

@@ -2,19 +2,7 @@
 # Operations: deadlines, the reaper, retention, SIGHUP, SIGTERM, and
 # pg_stat_activity.  Runs inside test/run-worker.sh.
 set -euo pipefail
-status=0
-q() { psql -X -At -q -c "$1"; }
-ok() { echo "ok - $1"; }
-notok() { echo "not ok - $1"; status=1; }
-check() { if [ "$2" = "$3" ]; then ok "$1"; else notok "$1: got '$2', want '$3'"; fi; }
-wait_run() {
-    for _ in $(seq 1 600); do
-        s=$(q "SELECT status FROM agent_runs WHERE id = '$1'")
-        case "$s" in completed|failed|cancelled) echo "$s"; return;; esac
-        sleep 0.05
-    done
-    echo "timeout:$s"
-}
+source "$(dirname "$0")/../lib/checks.sh"
 wait_worker() {
     for _ in $(seq 1 100); do
         [ "$(q "SELECT state FROM sandbox_worker_status()")" = running ] && return 0
@@ -97,10 +85,7 @@ run=$(q "INSERT INTO agent_runs (prompt) VALUES (\$\$Locked out.
 sleep 1; echo still here
 \`\`\`
 \$\$) RETURNING id")
-for _ in $(seq 1 100); do
-    [ "$(q "SELECT status FROM agent_runs WHERE id = '$run'")" = executing ] && break
-    sleep 0.05
-done
+wait_status "$run" executing || true
 psql -X -q -c "BEGIN" -c "LOCK TABLE agent_runs IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null
 check "a run goes on while a user holds agent_runs locked for 3 s" "$(wait_run "$run")" "completed"
 check "on its first attempt, never rescued (the command ran once)" \
@@ -121,12 +106,9 @@ for _ in $(seq 1 100); do
     [ "$(q "SELECT count(*) FROM agent_runs WHERE metadata ? 'full' AND status = 'executing'")" = 2 ] && break
     sleep 0.05
 done
-wpid=$(pgrep -f 'postgres: sandbox worker' | head -1)
-ticks() { awk '{print $14 + $15}' "/proc/$wpid/stat"; }
-t0=$(ticks); sleep 2; t1=$(ticks)
-hz=$(getconf CLK_TCK)
-check "a full worker waits without spinning (CPU over 2 s < 0.2 s)" \
-      "$(python3 -c "print(($t1 - $t0) / $hz < 0.2)")" "True"
+cpu=$(worker_cpu_over 2)
+check "a full worker waits without spinning (CPU over 2 s < 0.2 s; used $cpu s)" \
+      "$(python3 -c "print($cpu < 0.2)")" "True"
 check "and leaves the third run pending meanwhile" \
       "$(q "SELECT count(*) FROM agent_runs WHERE metadata ? 'full' AND status = 'pending'")" "1"
 for id in $full; do wait_run "$id" >/dev/null; done

@@ -3,21 +3,14 @@
 # the worker idles without the extension and resumes when it is back.
 # Runs last inside test/run-worker.sh (it drops the extension).
 set -euo pipefail
-status=0
-q() { psql -X -At -q -c "$1"; }
-ok() { echo "ok - $1"; }
-notok() { echo "not ok - $1"; status=1; }
-ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+source "$(dirname "$0")/../lib/checks.sh"
 
 run=$(q "INSERT INTO agent_runs (prompt) VALUES (\$\$Busy.
 \`\`\`bash
 sleep 5
 \`\`\`
 \$\$) RETURNING id")
-for _ in $(seq 1 100); do
-    [ "$(q "SELECT status FROM agent_runs WHERE id = '$run'")" = executing ] && break
-    sleep 0.05
-done
+wait_status "$run" executing || true
 
 t0=$(date +%s%N)
 psql -X -q -d postgres -c "CREATE DATABASE drop_me" -c "DROP DATABASE drop_me"
@@ -44,12 +37,8 @@ done
 [ "$live" = 0 ] && ok "the dropped run's sandbox was killed" || notok "$live sandboxes live after DROP EXTENSION"
 [ -n "$(pgrep -f 'postgres: sandbox worker')" ] && ok "the worker is still running" || notok "the worker died"
 # ... idle, not spinning on a missing extension
-wpid=$(pgrep -f 'postgres: sandbox worker' | head -1)
-ticks() { awk '{print $14 + $15}' "/proc/$wpid/stat"; }
-t0=$(ticks); sleep 2; t1=$(ticks)
-[ "$(python3 -c "print(($t1 - $t0) / $(getconf CLK_TCK) < 0.2)")" = True ] &&
-    ok "and idles without the extension (CPU over 2 s < 0.2 s)" ||
-    notok "the worker used $(( t1 - t0 )) ticks in 2 s without the extension"
+cpu=$(worker_cpu_over 2)
+check "and idles without the extension (CPU over 2 s < 0.2 s; used $cpu s)" "$(python3 -c "print($cpu < 0.2)")" "True"
 
 psql -X -q -c "CREATE EXTENSION sandbox"
 run=$(q "INSERT INTO agent_runs (prompt) VALUES (\$\$Back.

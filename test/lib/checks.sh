@@ -1,0 +1,43 @@
+# test/lib/checks.sh: TAP-style helpers for the worker's shell tests
+# (test/worker/*.sh), sourced after `set -euo pipefail`.  They set
+# `status=1` on a failure; the test exits with $status.
+status=0
+
+# q SQL: one statement through psql, unaligned, tuples only
+q() { psql -X -At -q -c "$1"; }
+ok() { echo "ok - $1"; }
+notok() { echo "not ok - $1"; status=1; }
+# check NAME GOT WANT
+check() { if [ "$2" = "$3" ]; then ok "$1"; else notok "$1: got '$2', want '$3'"; fi; }
+# ms_since T0: milliseconds since a `date +%s%N` reading
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+
+# wait_run ID: waits (30 s at most) for a run to end; prints its status
+wait_run() {
+    local s=""
+    for _ in $(seq 1 600); do
+        s=$(q "SELECT status FROM agent_runs WHERE id = '$1'")
+        case "$s" in completed|failed|cancelled) echo "$s"; return;; esac
+        sleep 0.05
+    done
+    echo "timeout:$s"
+}
+
+# wait_status ID STATUS: waits (5 s at most) until a run has that status
+wait_status() {
+    for _ in $(seq 1 100); do
+        [ "$(q "SELECT status FROM agent_runs WHERE id = '$1'")" = "$2" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# worker_cpu_over SECONDS: CPU seconds the (first) worker uses meanwhile
+worker_cpu_over() {
+    local pid t0 t1
+    pid=$(pgrep -f 'postgres: sandbox worker' | head -1)
+    t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    sleep "$1"
+    t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    python3 -c "print(($t1 - $t0) / $(getconf CLK_TCK))"
+}
