@@ -19,6 +19,7 @@ suites=(
     "pg_regress:test/run-regress.sh"
     "without shared_preload_libraries:test/run-nopreload.sh"
     "worker (pgTAP, LISTEN):test/run-worker.sh"
+    "three workers, one queue:test/run-multiworker.sh"
     "crashes and faults:test/run-faults.sh"
 )
 if [ -n "${ONLY:-}" ]; then

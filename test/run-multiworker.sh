@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# test/run-multiworker.sh: several workers share one queue.  Three workers,
+# each allowed 8 runs at once, take 150 runs: every run completes exactly
+# once on its first attempt, every worker takes part, and none holds more
+# than its share at a time.  Then one worker is stopped (SIGTERM) in the
+# middle of a second batch: its runs are released and finished by the
+# others (or by its successor), still exactly once, and the command of a
+# released run is not re-run after it finished.  Assumes `make install`.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$ROOT/test/lib/sandboxd.sh"
+source "$ROOT/test/lib/modeld.sh"
+source "$ROOT/test/lib/pg.sh"
+
+sandboxd_start --max-sandboxes 200
+modeld_start
+export TEST_DB=sandbox_multi
+pg_start "shared_preload_libraries = 'sandbox'" \
+         "sandbox.database = '$TEST_DB'" \
+         "sandbox.workers = 3" \
+         "sandbox.max_concurrent_runs = 8" \
+         "sandbox.lease_time = 6" \
+         "sandbox.e2b_api_key = '$SANDBOXD_API_KEY'" \
+         "sandbox.e2b_api_url = '$E2B_API_URL'" \
+         "sandbox.e2b_sandbox_url = '$E2B_SANDBOX_URL'" \
+         "sandbox.llm_api_url = '$MODELD_URL'" \
+         "sandbox.run_timeout = 120"
+# (the libraries above install their own EXIT traps: ours replaces them)
+cleanup() { pg_cleanup; modeld_stop; sandboxd_stop_all; }
+trap cleanup EXIT
+psql -X -q -d postgres -c "CREATE DATABASE $TEST_DB"
+export PGDATABASE=$TEST_DB
+psql -X -q -c "CREATE EXTENSION sandbox"
+source "$ROOT/test/lib/checks.sh"
+
+# wait_batch TAG: waits (90 s at most) until no run of the batch is live
+wait_batch() {
+    for _ in $(seq 1 900); do
+        [ "$(q "SELECT count(*) FROM agent_runs WHERE metadata->>'batch' = '$1'
+                  AND status IN ('pending', 'planning', 'executing')")" = 0 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+for _ in $(seq 1 100); do
+    [ "$(q "SELECT count(*) FROM sandbox_worker_status() WHERE state = 'running'")" = 3 ] && break
+    sleep 0.1
+done
+check "three workers run" "$(q "SELECT count(*) FROM sandbox_worker_status() WHERE state = 'running'")" "3"
+
+# --- 150 runs shared by three workers
+q "INSERT INTO agent_runs (prompt, metadata) SELECT format(\$p\$Share %s.
+\`\`\`bash
+sleep 0.2; echo shared-%s
+\`\`\`
+\$p\$, i, i), jsonb_build_object('batch', 'one', 'i', i) FROM generate_series(1, 150) i" >/dev/null
+peak=0
+for _ in $(seq 1 900); do
+    n=$(q "SELECT coalesce(max(runs_in_flight), 0) FROM sandbox_worker_status()")
+    [ "$n" -gt "$peak" ] && peak=$n
+    [ "$(q "SELECT count(*) FROM agent_runs WHERE metadata->>'batch' = 'one'
+              AND status IN ('pending', 'planning', 'executing')")" = 0 ] && break
+    sleep 0.1
+done
+check "all 150 runs complete" \
+      "$(q "SELECT count(*) FROM agent_runs WHERE metadata->>'batch' = 'one' AND status = 'completed'")" "150"
+check "each exactly once, on its first attempt" \
+      "$(q "SELECT count(*) FROM agent_runs r WHERE metadata->>'batch' = 'one' AND attempts = 1
+              AND (SELECT count(*) FROM agent_run_events e WHERE e.run_id = r.id AND e.kind = 'status' AND e.data->>'to' = 'completed') = 1
+              AND (SELECT count(*) FROM agent_run_events e WHERE e.run_id = r.id AND e.kind = 'status' AND e.data->>'to' = 'planning') = 1")" "150"
+check "with its own command's output" \
+      "$(q "SELECT count(*) FROM agent_runs WHERE metadata->>'batch' = 'one'
+              AND result->>'text' LIKE '%shared-' || (metadata->>'i') || E'\n%'")" "150"
+check "every worker took part" \
+      "$(q "SELECT count(DISTINCT e.data->>'worker_pid') FROM agent_run_events e JOIN agent_runs r ON r.id = e.run_id
+              WHERE r.metadata->>'batch' = 'one' AND e.kind = 'status' AND e.data->>'to' = 'planning'")" "3"
+check "no worker held more than its 8 runs at once (peak seen: $peak)" "$([ "$peak" -le 8 ] && echo yes)" "yes"
+check "the workers' counters add up to 150 completed" \
+      "$(q "SELECT sum(runs_completed) FROM sandbox_worker_status()")" "150"
+
+# --- one worker stopped mid-batch: its runs are released and finished once
+q "INSERT INTO agent_runs (prompt, metadata) SELECT format(\$p\$Release %s.
+\`\`\`bash
+echo once >> /tmp/ran; sleep 1; wc -l < /tmp/ran
+\`\`\`
+\$p\$, i), jsonb_build_object('batch', 'two', 'i', i) FROM generate_series(1, 30) i" >/dev/null
+victim=""
+for _ in $(seq 1 100); do
+    victim=$(q "SELECT pid FROM sandbox_worker_status() WHERE runs_in_flight > 0 ORDER BY runs_in_flight DESC LIMIT 1")
+    [ -n "$victim" ] && break
+    sleep 0.05
+done
+sleep 0.5
+kill -TERM "$victim"
+wait_batch two || true
+check "after a worker stopped mid-batch, all 30 runs complete" \
+      "$(q "SELECT count(*) FROM agent_runs WHERE metadata->>'batch' = 'two' AND status = 'completed'")" "30"
+check "its runs were released with an event" \
+      "$(q "SELECT count(*) > 0 FROM agent_run_events e JOIN agent_runs r ON r.id = e.run_id
+              WHERE r.metadata->>'batch' = 'two' AND e.kind = 'released'")" "t"
+check "and each run completed exactly once" \
+      "$(q "SELECT count(*) FROM agent_runs r WHERE metadata->>'batch' = 'two'
+              AND (SELECT count(*) FROM agent_run_events e WHERE e.run_id = r.id AND e.kind = 'status' AND e.data->>'to' = 'completed') = 1")" "30"
+check "a released run's final answer comes from a fresh sandbox (its command ran once there)" \
+      "$(q "SELECT count(*) FROM agent_runs WHERE metadata->>'batch' = 'two' AND result->>'text' LIKE E'%stdout ---\n1\n%'")" "30"
+for _ in $(seq 1 100); do
+    [ "$(q "SELECT count(*) FROM sandbox_worker_status() WHERE state = 'running'")" = 3 ] && break
+    sleep 0.1
+done
+check "the stopped worker came back" "$(q "SELECT count(*) FROM sandbox_worker_status() WHERE state = 'running'")" "3"
+
+for _ in $(seq 1 50); do
+    live=$(sandboxd_admin GET /admin/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"]["sandboxes_live"])')
+    [ "$live" = 0 ] && break
+    sleep 0.2
+done
+check "no sandbox is left live in sandboxd" "$live" "0"
+pg_check_no_crash || status=1
+if [ $status != 0 ]; then
+    echo "--- server log (errors and worker lines)"
+    grep -E "ERROR|WARNING|FATAL|sandbox worker" "$PG_SERVER_LOG" | tail -40
+fi
+exit $status
