@@ -142,8 +142,8 @@ evloop_add(EventLoop *ev, HttpRequest *req)
 	req->inflight = &ev->in_flight;
 	ev->in_flight++;
 	dlist_push_tail(&ev->requests, &req->loop_node);
-	if (req->stream_fn)
-		dlist_push_tail(&ev->streams, &req->stream_node);
+	req->stream_node.next = req->stream_node.prev = NULL;
+	req->stream_ready = req->stream_fn ? &ev->streams : NULL;
 }
 
 /*
@@ -225,7 +225,6 @@ evloop_run(EventLoop *ev)
 {
 	struct epoll_event events[MAX_EPOLL_EVENTS];
 	int			n;
-	dlist_mutable_iter it;
 
 	do
 	{
@@ -250,11 +249,16 @@ evloop_run(EventLoop *ev)
 		curl_multi_socket_action(ev->multi, CURL_SOCKET_TIMEOUT, 0, &ev->running);
 	}
 
-	/* streamed answers: hand new bytes to their consumers */
-	dlist_foreach_modify(it, &ev->streams)
+	/*
+	 * streamed answers that received bytes (write_cb filed them): hand the
+	 * bytes to their consumers.  Only these, not every stream in flight.
+	 */
+	while (!dlist_is_empty(&ev->streams))
 	{
-		HttpRequest *req = dlist_container(HttpRequest, stream_node, it.cur);
+		dlist_node *node = dlist_pop_head_node(&ev->streams);
+		HttpRequest *req = dlist_container(HttpRequest, stream_node, node);
 
+		node->next = node->prev = NULL;
 		if (req->stream_fn && http_data_len(req) > 0 &&
 			req->status >= 200 && req->status < 300)
 			req->stream_fn(req, req->stream_arg);

@@ -21,7 +21,7 @@ typedef struct EventLoop
 	int			running;
 	int			in_flight;		/* transfers added and not yet done */
 	dlist_head	requests;		/* requests added and not yet done */
-	dlist_head	streams;		/* those of them with a stream consumer */
+	dlist_head	streams;		/* streamed ones that received bytes since the last run */
 	dlist_head	done;			/* finished, waiting for the owner */
 } EventLoop;
 

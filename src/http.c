@@ -235,6 +235,9 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	req->len += n;
 	req->data[req->len] = '\0';
 	req->received += n;
+	/* a worker stream: tell the event loop there is something to feed */
+	if (req->stream_ready && req->stream_node.next == NULL)
+		dlist_push_tail(req->stream_ready, &req->stream_node);
 	return n;
 }
 

@@ -78,7 +78,9 @@ struct HttpRequest
 	int			owner_tag;
 	bool		released;
 	dlist_node	loop_node;		/* in the worker's event loop */
-	dlist_node	stream_node;	/* in its list of streamed answers */
+	dlist_node	stream_node;	/* in stream_ready while it has new bytes */
+	dlist_head *stream_ready;	/* the event loop's list of streams with new
+								 * bytes, where write_cb files it (or NULL) */
 	int		   *inflight;		/* the event loop's count of transfers */
 	HttpStreamFn stream_fn;		/* incremental consumer, or NULL */
 	void	   *stream_arg;
