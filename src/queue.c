@@ -648,35 +648,51 @@ queue_renew(List *runs, int lease_s, MemoryContext cxt)
 }
 
 /*
- * live_worker_pids returns the pids of the running workers.
+ * worker_pids returns the pids of the running workers, as int4[]: all of
+ * them, or (healthy_s > 0) only those whose loop went round within the
+ * last healthy_s seconds.
  */
 static Datum
-live_worker_pids(void)
+worker_pids(int healthy_s)
 {
 	int			pids[SANDBOX_MAX_WORKERS];
 	int			n = 0;
+	TimestampTz since = GetCurrentTimestamp() - (TimestampTz) healthy_s * USECS_PER_SEC;
 
 	for (int i = 0; i < SANDBOX_MAX_WORKERS && sandbox_shared; i++)
 	{
 		WorkerSlot *s = &sandbox_shared->slots[i];
+		pid_t		pid;
 
 		SpinLockAcquire(&s->mutex);
-		if (s->pid != 0)
-			pids[n++] = s->pid;
+		pid = s->pid;
 		SpinLockRelease(&s->mutex);
+		if (pid == 0)
+			continue;
+		if (healthy_s > 0 && (TimestampTz) pg_atomic_read_u64(&s->heartbeat) < since)
+			continue;
+		pids[n++] = pid;
 	}
 	return int_array(pids, n);
 }
 
 /*
- * queue_rescue finds runs in flight whose worker is gone (a pid that is not
- * a live worker: crash, kill -9, restart) or whose lease lapsed (a stalled
- * worker), and puts them back to pending with a backoff, or to failed when
- * they used sandbox.max_attempts.  Each gets a "rescued" event.  Returns
- * the ids of the abandoned attempts' sandboxes, to be killed.
+ * queue_rescue finds runs in flight that no worker will finish, and puts
+ * them back to pending with a backoff, or to failed when they used
+ * sandbox.max_attempts.  Each gets a "rescued" event.  Returns the ids of
+ * the abandoned attempts' sandboxes, to be killed.  A run is rescued when
+ *   - its worker process is gone (crash, kill -9, restart), or
+ *   - its lease lapsed and its worker's loop has not gone round for a
+ *     lease (a stalled worker), or
+ *   - its lease lapsed, it names this worker, and this worker does not
+ *     hold it (held: forgotten after an error).
+ * A lapsed lease alone is not enough while the worker is alive and
+ * looping: a lock on agent_runs held longer than the lease (VACUUM FULL,
+ * a table rewrite) stalls every worker's writes, and taking the runs of a
+ * live worker then would run their commands twice.
  */
 List *
-queue_rescue(int max_attempts, MemoryContext cxt, int *rescued)
+queue_rescue(int max_attempts, List *held, int lease_s, MemoryContext cxt, int *rescued)
 {
 	static const char *sql =
 		"WITH lapsed AS ("
@@ -684,8 +700,10 @@ queue_rescue(int max_attempts, MemoryContext cxt, int *rescued)
 		"         lease_until < pg_catalog.now() AS expired"
 		"    FROM %1$s.agent_runs"
 		"   WHERE status IN ('planning', 'executing')"
-		"     AND (lease_until < pg_catalog.now()"
-		"          OR NOT (COALESCE(worker_pid, 0) = ANY ($2)))"
+		"     AND (NOT (COALESCE(worker_pid, 0) = ANY ($2))"
+		"          OR (lease_until < pg_catalog.now() AND NOT (worker_pid = ANY ($3)))"
+		"          OR (lease_until < pg_catalog.now() AND worker_pid = $4"
+		"              AND NOT (id::text = ANY ($5))))"
 		"   ORDER BY lease_until LIMIT 500 FOR UPDATE SKIP LOCKED),"
 		" u AS ("
 		"  UPDATE %1$s.agent_runs r SET"
@@ -711,15 +729,19 @@ queue_rescue(int max_attempts, MemoryContext cxt, int *rescued)
 		"    FROM u)"
 		" SELECT u.id::text, s.sandbox_id"
 		"   FROM u LEFT JOIN %1$s.sandboxes s ON s.run_id = u.id AND s.state = 'running'";
-	Oid			types[2] = {INT4OID, INT4ARRAYOID};
-	Datum		values[2];
+	Oid			types[5] = {INT4OID, INT4ARRAYOID, INT4ARRAYOID, INT4OID, TEXTARRAYOID};
+	Datum		values[5];
+	Datum		held_attempts;
 	List	   *orphans = NIL;
 	List	   *seen = NIL;
 
 	values[0] = Int32GetDatum(max_attempts);
-	values[1] = live_worker_pids();
+	values[1] = worker_pids(0);
+	values[2] = worker_pids(lease_s);
+	values[3] = Int32GetDatum(MyProcPid);
+	runs_arrays(held, &values[4], &held_attempts);
 	SPI_connect();
-	if (SPI_execute_plan(plan_for(QP_RESCUE, sql, 2, types), values, NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(plan_for(QP_RESCUE, sql, 5, types), values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "rescuing runs failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

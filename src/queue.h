@@ -53,7 +53,8 @@ extern List *queue_claim(int n, int lease_s, MemoryContext cxt);
 extern bool queue_apply(Run *run, int lease_s, bool *fenced_out);
 extern List *queue_find_lost(List *runs, MemoryContext cxt);
 extern List *queue_renew(List *runs, int lease_s, MemoryContext cxt);
-extern List *queue_rescue(int max_attempts, MemoryContext cxt, int *rescued);
+extern List *queue_rescue(int max_attempts, List *held, int lease_s,
+						  MemoryContext cxt, int *rescued);
 extern void queue_mark_sandbox(const char *sandbox_id, const char *state);
 extern void queue_release(Run *run, const char *why);
 extern void queue_prune(int retention_s, int batch);

@@ -61,6 +61,7 @@ shmem_startup(void)
 			pg_atomic_init_u32(&s->cancel_check, 0);
 			pg_atomic_init_u32(&s->runs_in_flight, 0);
 			pg_atomic_init_u32(&s->requests_in_flight, 0);
+			pg_atomic_init_u64(&s->heartbeat, 0);
 			for (int c = 0; c < WC_NUM_COUNTERS; c++)
 				pg_atomic_init_u64(&s->counters[c], 0);
 		}

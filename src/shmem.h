@@ -54,6 +54,7 @@ typedef struct WorkerSlot
 	pg_atomic_uint32 cancel_check;	/* a committer cancelled a run */
 	pg_atomic_uint32 runs_in_flight;
 	pg_atomic_uint32 requests_in_flight;
+	pg_atomic_uint64 heartbeat;	/* TimestampTz of the loop's last pass */
 	pg_atomic_uint64 counters[WC_NUM_COUNTERS];
 } WorkerSlot;
 

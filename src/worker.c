@@ -478,7 +478,8 @@ db_pass(Worker *w, PassResult *res)
 	{
 		int			rescued = 0;
 
-		res->orphans = queue_rescue(sandbox_max_attempts, loop, &rescued);
+		res->orphans = queue_rescue(sandbox_max_attempts, runs_in_phase(w, false),
+									lease_s, loop, &rescued);
 		if (rescued > 0)
 		{
 			sandbox_counter_add(w->slot, WC_RUNS_RESCUED, rescued);
@@ -949,6 +950,8 @@ sandbox_worker_main(Datum arg)
 		WaitEvent	events[4];
 
 		MemoryContextReset(w.loop_cxt);
+		/* alive and looping: others leave our runs alone (queue_rescue) */
+		pg_atomic_write_u64(&w.slot->heartbeat, (uint64) GetCurrentTimestamp());
 		MemoryContextSwitchTo(w.loop_cxt);
 		CHECK_FOR_INTERRUPTS();
 		if (got_sigterm)

@@ -5,7 +5,11 @@
 # than its share at a time.  Then one worker is stopped (SIGTERM) in the
 # middle of a second batch: its runs are released and finished by the
 # others (or by its successor), still exactly once, and the command of a
-# released run is not re-run after it finished.  Assumes `make install`.
+# released run is not re-run after it finished.  A lock on agent_runs
+# longer than the lease stalls every worker without any run being taken
+# from its live worker; a worker that really stalls (SIGSTOP) loses its
+# runs to another, and its late writes are fenced off.  Assumes `make
+# install`.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/test/lib/sandboxd.sh"
@@ -108,6 +112,66 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 check "the stopped worker came back" "$(q "SELECT count(*) FROM sandbox_worker_status() WHERE state = 'running'")" "3"
+
+# --- a lock on agent_runs longer than the lease (VACUUM FULL, a table
+# rewrite) stalls every worker; afterwards no worker may take over another
+# live worker's runs (that would run their commands twice)
+q "ALTER SYSTEM SET sandbox.lease_time = 2" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+q "INSERT INTO agent_runs (prompt, metadata) SELECT format(\$p\$Stall %s.
+\`\`\`bash
+sleep 2; echo stalled-%s
+\`\`\`
+\$p\$, i, i), jsonb_build_object('batch', 'three', 'i', i) FROM generate_series(1, 12) i" >/dev/null
+for _ in $(seq 1 100); do
+    [ "$(q "SELECT count(DISTINCT worker_pid) FROM agent_runs WHERE metadata->>'batch' = 'three' AND status = 'executing'")" -ge 2 ] && break
+    sleep 0.05
+done
+psql -X -q -c "BEGIN" -c "LOCK TABLE agent_runs IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(6)" -c "COMMIT" >/dev/null
+wait_batch three || true
+check "after a 6 s lock (lease 2 s), all 12 runs complete" \
+      "$(q "SELECT count(*) FROM agent_runs WHERE metadata->>'batch' = 'three' AND status = 'completed'")" "12"
+check "none taken over from its live worker (attempt 1, no rescue)" \
+      "$(q "SELECT count(*) FILTER (WHERE attempts = 1) || '|' ||
+                   (SELECT count(*) FROM agent_run_events e JOIN agent_runs r ON r.id = e.run_id
+                     WHERE r.metadata->>'batch' = 'three' AND e.kind = 'rescued')
+              FROM agent_runs WHERE metadata->>'batch' = 'three'")" "12|0"
+
+# --- a worker that really stalls (SIGSTOP, lease 2 s): another takes its
+# runs once the lease lapsed; when it wakes, its late writes are fenced off
+q "INSERT INTO agent_runs (prompt, metadata) SELECT format(\$p\$Freeze %s.
+\`\`\`bash
+sleep 2; echo thawed-%s
+\`\`\`
+\$p\$, i, i), jsonb_build_object('batch', 'four', 'i', i) FROM generate_series(1, 12) i" >/dev/null
+frozen=""
+for _ in $(seq 1 200); do
+    # stop it while it sleeps in its wait (no lock held), with runs executing
+    frozen=$(q "SELECT a.pid FROM pg_stat_activity a
+                 WHERE a.backend_type = 'sandbox worker' AND a.wait_event_type = 'Extension'
+                   AND (SELECT count(*) FROM agent_runs r WHERE r.worker_pid = a.pid
+                          AND r.metadata->>'batch' = 'four' AND r.status = 'executing') > 0
+                 LIMIT 1")
+    [ -n "$frozen" ] && break
+    sleep 0.02
+done
+kill -STOP "$frozen"
+for _ in $(seq 1 150); do
+    [ "$(q "SELECT count(*) FROM agent_run_events e JOIN agent_runs r ON r.id = e.run_id
+              WHERE r.metadata->>'batch' = 'four' AND e.kind = 'rescued'")" != 0 ] && break
+    sleep 0.1
+done
+kill -CONT "$frozen"
+wait_batch four || true
+q "ALTER SYSTEM RESET sandbox.lease_time" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null
+check "a stalled worker's runs are taken over once its lease lapsed" \
+      "$(q "SELECT count(*) > 0 FROM agent_run_events e JOIN agent_runs r ON r.id = e.run_id
+              WHERE r.metadata->>'batch' = 'four' AND e.kind = 'rescued' AND e.data->>'reason' = 'lease expired'
+                AND (e.data->>'worker_pid')::int = $frozen")" "t"
+check "and all 12 runs complete, each exactly once" \
+      "$(q "SELECT count(*) FROM agent_runs r WHERE metadata->>'batch' = 'four' AND status = 'completed'
+              AND (SELECT count(*) FROM agent_run_events e WHERE e.run_id = r.id AND e.kind = 'status' AND e.data->>'to' = 'completed') = 1")" "12"
+check "the woken worker is still running" "$(kill -0 "$frozen" 2>/dev/null && echo yes)" "yes"
 
 for _ in $(seq 1 50); do
     live=$(sandboxd_admin GET /admin/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"]["sandboxes_live"])')
