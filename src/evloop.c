@@ -142,6 +142,8 @@ evloop_add(EventLoop *ev, HttpRequest *req)
 	req->inflight = &ev->in_flight;
 	ev->in_flight++;
 	dlist_push_tail(&ev->requests, &req->loop_node);
+	if (req->stream_node.next != NULL)
+		dlist_delete(&req->stream_node);
 	req->stream_node.next = req->stream_node.prev = NULL;
 	req->stream_ready = req->stream_fn ? &ev->streams : NULL;
 }

@@ -682,10 +682,10 @@ worker_pids(int healthy_s)
  * sandbox.max_attempts.  Each gets a "rescued" event.  Returns the ids of
  * the abandoned attempts' sandboxes, to be killed.  A run is rescued when
  *   - its worker process is gone (crash, kill -9, restart), or
- *   - its lease lapsed and its worker's loop has not gone round for a
- *     lease (a stalled worker), or
+ *   - its lease lapsed and its worker has not gone round its loop with
+ *     a working database pass for a lease (a stalled or failing worker), or
  *   - its lease lapsed, it names this worker, and this worker does not
- *     hold it (held: forgotten after an error).
+ *     hold that attempt of it (held: forgotten after an error).
  * A lapsed lease alone is not enough while the worker is alive and
  * looping: a lock on agent_runs held longer than the lease (VACUUM FULL,
  * a table rewrite) stalls every worker's writes, and taking the runs of a
@@ -696,14 +696,15 @@ queue_rescue(int max_attempts, List *held, int lease_s, MemoryContext cxt, int *
 {
 	static const char *sql =
 		"WITH lapsed AS ("
-		"  SELECT id, status AS old_status, worker_pid AS old_pid,"
-		"         lease_until < pg_catalog.now() AS expired"
-		"    FROM %1$s.agent_runs"
-		"   WHERE status IN ('planning', 'executing')"
-		"     AND (NOT (COALESCE(worker_pid, 0) = ANY ($2))"
-		"          OR (lease_until < pg_catalog.now() AND NOT (worker_pid = ANY ($3)))"
-		"          OR (lease_until < pg_catalog.now() AND worker_pid = $4"
-		"              AND NOT (id::text = ANY ($5))))"
+		"  SELECT a.id, a.status AS old_status, a.worker_pid AS old_pid,"
+		"         a.lease_until < pg_catalog.now() AS expired"
+		"    FROM %1$s.agent_runs a"
+		"   WHERE a.status IN ('planning', 'executing')"
+		"     AND (NOT (COALESCE(a.worker_pid, 0) = ANY ($2))"
+		"          OR (a.lease_until < pg_catalog.now() AND NOT (a.worker_pid = ANY ($3)))"
+		"          OR (a.lease_until < pg_catalog.now() AND a.worker_pid = $4"
+		"              AND NOT EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest($5), pg_catalog.unnest($6)) AS h(id, attempt)"
+		"                               WHERE h.id = a.id::text AND h.attempt = a.attempts)))"
 		"   ORDER BY lease_until LIMIT 500 FOR UPDATE SKIP LOCKED),"
 		" u AS ("
 		"  UPDATE %1$s.agent_runs r SET"
@@ -729,9 +730,8 @@ queue_rescue(int max_attempts, List *held, int lease_s, MemoryContext cxt, int *
 		"    FROM u)"
 		" SELECT u.id::text, s.sandbox_id"
 		"   FROM u LEFT JOIN %1$s.sandboxes s ON s.run_id = u.id AND s.state = 'running'";
-	Oid			types[5] = {INT4OID, INT4ARRAYOID, INT4ARRAYOID, INT4OID, TEXTARRAYOID};
-	Datum		values[5];
-	Datum		held_attempts;
+	Oid			types[6] = {INT4OID, INT4ARRAYOID, INT4ARRAYOID, INT4OID, TEXTARRAYOID, INT4ARRAYOID};
+	Datum		values[6];
 	List	   *orphans = NIL;
 	List	   *seen = NIL;
 
@@ -739,9 +739,9 @@ queue_rescue(int max_attempts, List *held, int lease_s, MemoryContext cxt, int *
 	values[1] = worker_pids(0);
 	values[2] = worker_pids(lease_s);
 	values[3] = Int32GetDatum(MyProcPid);
-	runs_arrays(held, &values[4], &held_attempts);
+	runs_arrays(held, &values[4], &values[5]);
 	SPI_connect();
-	if (SPI_execute_plan(plan_for(QP_RESCUE, sql, 5, types), values, NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(plan_for(QP_RESCUE, sql, 6, types), values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "rescuing runs failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

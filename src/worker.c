@@ -96,6 +96,7 @@ typedef struct Worker
 	Reaper		reaper;
 	pairingheap *timers;		/* runs with a next timer, earliest first */
 	TimestampTz trim_at;		/* give memory back then if still idle (0 = no) */
+	bool		pass_failed;	/* the last database pass failed */
 } Worker;
 
 static void schedule_run(Worker *w, Run *r);
@@ -829,6 +830,8 @@ shutdown_worker(Worker *w)
 		(void) WaitEventSetWait(w->wes, ms, ev, 4, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		drive_http(w);
+		/* still alive: our runs are released below, not taken over */
+		pg_atomic_write_u64(&w->slot->heartbeat, (uint64) GetCurrentTimestamp());
 	}
 	if (w->ext_ready && w->nruns > 0)
 	{
@@ -921,6 +924,8 @@ sandbox_worker_main(Datum arg)
 	on_shmem_exit(on_worker_exit, PointerGetDatum(w.slot));
 
 	BackgroundWorkerInitializeConnection(sandbox_database, NULL, 0);
+	/* never wait long on a lock someone holds: such a pass counts as busy */
+	SetConfigOption("lock_timeout", "1000", PGC_SUSET, PGC_S_OVERRIDE);
 	pgstat_report_appname(psprintf("sandbox worker %d", w.index + 1));
 	sandbox_is_worker = true;
 
@@ -950,8 +955,14 @@ sandbox_worker_main(Datum arg)
 		WaitEvent	events[4];
 
 		MemoryContextReset(w.loop_cxt);
-		/* alive and looping: others leave our runs alone (queue_rescue) */
-		pg_atomic_write_u64(&w.slot->heartbeat, (uint64) GetCurrentTimestamp());
+
+		/*
+		 * Alive, looping and committing: others leave our runs alone
+		 * (queue_rescue).  While our passes fail, the heartbeat stops, so
+		 * that another worker can take over once the leases lapse.
+		 */
+		if (!w.pass_failed)
+			pg_atomic_write_u64(&w.slot->heartbeat, (uint64) GetCurrentTimestamp());
 		MemoryContextSwitchTo(w.loop_cxt);
 		CHECK_FOR_INTERRUPTS();
 		if (got_sigterm)
@@ -971,6 +982,7 @@ sandbox_worker_main(Datum arg)
 			PG_TRY();
 			{
 				db_pass(&w, &res);
+				w.pass_failed = false;
 			}
 			PG_CATCH();
 			{
@@ -980,14 +992,26 @@ sandbox_worker_main(Datum arg)
 				edata = CopyErrorData();
 				FlushErrorState();
 				AbortCurrentTransaction();
-				report_error(&w, edata->message);
 				memset(&res, 0, sizeof(res));
-				w.db_busy_until = after_ms(MAX_SLEEP_MS);
-				/* do not spin on a persistent error */
-				w.next_claim = after_ms(MAX_SLEEP_MS);
-				w.next_rescue = after_ms(RESCUE_INTERVAL_MS);
-				w.next_renew = after_ms(MAX_SLEEP_MS);
-				w.next_cancel_check = after_ms(MAX_SLEEP_MS);
+				/* the listing may be what failed: list again next time */
+				w.reaper.ready = false;
+				w.reaper.entries = NIL;
+				if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+				{
+					/* a row or table someone holds (lock_timeout): as busy */
+					w.db_busy_until = after_ms(DB_BUSY_RETRY_MS);
+				}
+				else
+				{
+					w.pass_failed = true;
+					report_error(&w, edata->message);
+					w.db_busy_until = after_ms(MAX_SLEEP_MS);
+					/* do not spin on a persistent error */
+					w.next_claim = after_ms(MAX_SLEEP_MS);
+					w.next_rescue = after_ms(RESCUE_INTERVAL_MS);
+					w.next_renew = after_ms(MAX_SLEEP_MS);
+					w.next_cancel_check = after_ms(MAX_SLEEP_MS);
+				}
 			}
 			PG_END_TRY();
 			MemoryContextSwitchTo(w.loop_cxt);

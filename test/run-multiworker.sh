@@ -137,6 +137,28 @@ check "none taken over from its live worker (attempt 1, no rescue)" \
                      WHERE r.metadata->>'batch' = 'three' AND e.kind = 'rescued')
               FROM agent_runs WHERE metadata->>'batch' = 'three'")" "12|0"
 
+# --- a user's row lock on one run (SELECT ... FOR UPDATE, 5 s, lease 2 s):
+# its worker's passes give up after lock_timeout and try again, still alive,
+# so no other worker takes over any of its runs
+q "INSERT INTO agent_runs (prompt, metadata) SELECT format(\$p\$Row lock %s.
+\`\`\`bash
+sleep 1; echo row-%s
+\`\`\`
+\$p\$, i, i), jsonb_build_object('batch', 'rowlock', 'i', i) FROM generate_series(1, 12) i" >/dev/null
+held=""
+for _ in $(seq 1 100); do
+    held=$(q "SELECT id FROM agent_runs WHERE metadata->>'batch' = 'rowlock' AND status = 'executing' LIMIT 1")
+    [ -n "$held" ] && break
+    sleep 0.05
+done
+psql -X -q -c "BEGIN" -c "SELECT 1 FROM agent_runs WHERE id = '$held' FOR UPDATE" -c "SELECT pg_sleep(5)" -c "COMMIT" >/dev/null
+wait_batch rowlock || true
+check "after a 5 s row lock (lease 2 s), all 12 runs complete on attempt 1, none rescued" \
+      "$(q "SELECT count(*) FILTER (WHERE status = 'completed' AND attempts = 1) || '|' ||
+                   (SELECT count(*) FROM agent_run_events e JOIN agent_runs r ON r.id = e.run_id
+                     WHERE r.metadata->>'batch' = 'rowlock' AND e.kind = 'rescued')
+              FROM agent_runs WHERE metadata->>'batch' = 'rowlock'")" "12|0"
+
 # --- a worker that really stalls (SIGSTOP, lease 2 s): another takes its
 # runs once the lease lapsed; when it wakes, its late writes are fenced off
 q "INSERT INTO agent_runs (prompt, metadata) SELECT format(\$p\$Freeze %s.
