@@ -130,14 +130,20 @@ check() {
                WHERE r.metadata->>'batch' = '$label') s GROUP BY run_id) g WHERE NOT ok")
     [ "$bad" = 0 ] || { echo "not ok - $label: $bad runs with a gap in their events"; status=1; }
     # a completed run quotes its command's output, or the tool error the
-    # model was given (a stream cut mid-command is reported, not re-run)
+    # model was given (a stream cut mid-command is reported, not re-run), or
+    # a tool result that says the stream broke and was followed again by pid
+    # (what the command printed while nobody listened is missing)
     bad=$(q "SELECT count(*) FROM agent_runs r WHERE r.metadata->>'batch' = '$label' AND status = 'completed'
              AND r.result->>'text' NOT LIKE '%done-%'
              AND NOT EXISTS (SELECT 1 FROM agent_run_events e WHERE e.run_id = r.id
-                             AND e.kind = 'tool_result' AND e.data ? 'error')")
+                             AND e.kind = 'tool_result'
+                             AND (e.data ? 'error' OR e.data->>'stream_resumed' = 'true'))")
     [ "$bad" = 0 ] || { echo "not ok - $label: $bad completed runs without their command's output"; status=1; }
     echo "  completed with a tool error fed to the model: $(q "SELECT count(*) FROM agent_runs r
              WHERE r.metadata->>'batch' = '$label' AND status = 'completed' AND r.result->>'text' NOT LIKE '%done-%'")"
+    echo "  tool results whose stream was followed again by pid: $(q "SELECT count(*) FROM agent_run_events e
+             JOIN agent_runs r ON r.id = e.run_id WHERE r.metadata->>'batch' = '$label'
+             AND e.kind = 'tool_result' AND e.data->>'stream_resumed' = 'true'")"
 }
 
 # check_no_leaks: sandboxd's live sandboxes drop to 0 (kill jobs, reaper).
@@ -245,8 +251,11 @@ soak() {
                                       python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"]["sandboxes_live"])')"
         echo "retries:             $(q "SELECT count(*) FROM agent_run_events WHERE kind = 'retry'")"
         echo "rescues:             $(q "SELECT count(*) FROM agent_run_events WHERE kind = 'rescued'")"
-        echo "completed with a tool error fed to the model (cut stream or dropped connection mid-command): $(q "SELECT count(*)
+        echo "completed without the command's output in the answer (a tool error, or a stream followed again after its output): $(q "SELECT count(*)
               FROM agent_runs WHERE metadata->>'batch' = '$label' AND status = 'completed' AND result->>'text' NOT LIKE '%done-%'")"
+        echo "tool results whose stream was followed again by pid (stream_resumed): $(q "SELECT count(*) FROM agent_run_events e
+              JOIN agent_runs r ON r.id = e.run_id WHERE r.metadata->>'batch' = '$label'
+              AND e.kind = 'tool_result' AND e.data->>'stream_resumed' = 'true'")"
     } | tee "$report"
 }
 

@@ -88,12 +88,7 @@ q "INSERT INTO agent_runs (prompt, metadata) SELECT format(\$p\$Release %s.
 echo once >> /tmp/ran; sleep 1; wc -l < /tmp/ran
 \`\`\`
 \$p\$, i), jsonb_build_object('batch', 'two', 'i', i) FROM generate_series(1, 30) i" >/dev/null
-victim=""
-for _ in $(seq 1 100); do
-    victim=$(q "SELECT pid FROM sandbox_worker_status() WHERE runs_in_flight > 0 ORDER BY runs_in_flight DESC LIMIT 1")
-    [ -n "$victim" ] && break
-    sleep 0.05
-done
+victim=$(wait_for_value "SELECT pid FROM sandbox_worker_status() WHERE runs_in_flight > 0 ORDER BY runs_in_flight DESC LIMIT 1")
 sleep 0.5
 kill -TERM "$victim"
 wait_batch two || true
@@ -145,12 +140,7 @@ q "INSERT INTO agent_runs (prompt, metadata) SELECT format(\$p\$Row lock %s.
 sleep 1; echo row-%s
 \`\`\`
 \$p\$, i, i), jsonb_build_object('batch', 'rowlock', 'i', i) FROM generate_series(1, 12) i" >/dev/null
-held=""
-for _ in $(seq 1 100); do
-    held=$(q "SELECT id FROM agent_runs WHERE metadata->>'batch' = 'rowlock' AND status = 'executing' LIMIT 1")
-    [ -n "$held" ] && break
-    sleep 0.05
-done
+held=$(wait_for_value "SELECT id FROM agent_runs WHERE metadata->>'batch' = 'rowlock' AND status = 'executing' LIMIT 1")
 psql -X -q -c "BEGIN" -c "SELECT 1 FROM agent_runs WHERE id = '$held' FOR UPDATE" -c "SELECT pg_sleep(5)" -c "COMMIT" >/dev/null
 wait_batch rowlock || true
 check "after a 5 s row lock (lease 2 s), all 12 runs complete on attempt 1, none rescued" \

@@ -32,6 +32,18 @@ wait_status() {
     return 1
 }
 
+# wait_for_value SQL: polls (5 s at most) until the query answers something
+# non-empty, and prints it (or nothing)
+wait_for_value() {
+    local v=""
+    for _ in $(seq 1 100); do
+        v=$(q "$1")
+        [ -n "$v" ] && break
+        sleep 0.05
+    done
+    echo "$v"
+}
+
 # worker_cpu_over SECONDS: CPU seconds the (first) worker uses meanwhile
 worker_cpu_over() {
     local pid t0 t1

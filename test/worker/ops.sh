@@ -22,11 +22,7 @@ sleep 16; echo survived
 \`\`\`
 \$\$, 60) RETURNING id")
 # ... and its first two extensions are answered 503: they are retried in time
-long_sbx=""
-for _ in $(seq 1 100); do
-    long_sbx=$(q "SELECT data->>'sandbox_id' FROM agent_run_events WHERE run_id = '$long_run' AND kind = 'sandbox_created'")
-    [ -n "$long_sbx" ] && break; sleep 0.05
-done
+long_sbx=$(wait_for_value "SELECT data->>'sandbox_id' FROM agent_run_events WHERE run_id = '$long_run' AND kind = 'sandbox_created'")
 curl -sS -o /dev/null -X POST -H "X-API-Key: $SANDBOXD_API_KEY" -H 'Content-Type: application/json' \
     --data-binary "{\"server\":\"api\",\"path\":\"/sandboxes/$long_sbx/timeout\",\"error_rate\":1,\"error_status\":503,\"times\":2}" \
     "$E2B_API_URL/admin/faults"
