@@ -613,24 +613,15 @@ void
 agent_fail(AgentEnv *env, Run *run, const char *fmt,...)
 {
 	va_list		ap;
-	StringInfoData msg;
+	char	   *msg;
 
 	if (run->phase == PHASE_FINISHING || run->phase == PHASE_ABANDONING ||
 		run->phase == PHASE_DONE)
 		return;
-	initStringInfo(&msg);
-	for (;;)
-	{
-		int			needed;
-
-		va_start(ap, fmt);
-		needed = appendStringInfoVA(&msg, fmt, ap);
-		va_end(ap);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&msg, needed);
-	}
-	finish_run(env, run, RS_FAILED, NULL, msg.data);
+	va_start(ap, fmt);
+	msg = sandbox_vformat(fmt, ap);
+	va_end(ap);
+	finish_run(env, run, RS_FAILED, NULL, msg);
 }
 
 /*

@@ -34,22 +34,11 @@ void
 call_error_set(CallError *err, CallErrorKind kind, const char *fmt,...)
 {
 	va_list		ap;
-	StringInfoData buf;
 
-	initStringInfo(&buf);
-	for (;;)
-	{
-		int			needed;
-
-		va_start(ap, fmt);
-		needed = appendStringInfoVA(&buf, fmt, ap);
-		va_end(ap);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
-	}
+	va_start(ap, fmt);
+	err->message = sandbox_vformat(fmt, ap);
+	va_end(ap);
 	err->kind = kind;
-	err->message = buf.data;
 }
 
 /*

@@ -142,9 +142,7 @@ evloop_add(EventLoop *ev, HttpRequest *req)
 	req->inflight = &ev->in_flight;
 	ev->in_flight++;
 	dlist_push_tail(&ev->requests, &req->loop_node);
-	if (req->stream_node.next != NULL)
-		dlist_delete(&req->stream_node);
-	req->stream_node.next = req->stream_node.prev = NULL;
+	http_unlink_node(&req->stream_node);
 	req->stream_ready = req->stream_fn ? &ev->streams : NULL;
 }
 
@@ -161,12 +159,8 @@ evloop_remove(EventLoop *ev, HttpRequest *req)
 		ev->in_flight--;
 	}
 	/* in the requests list, or finished and waiting in the done list */
-	if (req->loop_node.next != NULL)
-		dlist_delete(&req->loop_node);
-	req->loop_node.next = req->loop_node.prev = NULL;
-	if (req->stream_node.next != NULL)
-		dlist_delete(&req->stream_node);
-	req->stream_node.next = req->stream_node.prev = NULL;
+	http_unlink_node(&req->loop_node);
+	http_unlink_node(&req->stream_node);
 }
 
 /*
@@ -212,9 +206,7 @@ collect_done(EventLoop *ev)
 		ev->in_flight--;
 		dlist_delete(&req->loop_node);
 		dlist_push_tail(&ev->done, &req->loop_node);
-		if (req->stream_node.next != NULL)
-			dlist_delete(&req->stream_node);
-		req->stream_node.next = req->stream_node.prev = NULL;
+		http_unlink_node(&req->stream_node);
 	}
 }
 

@@ -152,12 +152,8 @@ http_release(HttpRequest *req)
 	}
 	req->in_multi = false;
 	/* unlink from the worker's event loop lists, if linked */
-	if (req->loop_node.next != NULL)
-		dlist_delete(&req->loop_node);
-	req->loop_node.next = req->loop_node.prev = NULL;
-	if (req->stream_node.next != NULL)
-		dlist_delete(&req->stream_node);
-	req->stream_node.next = req->stream_node.prev = NULL;
+	http_unlink_node(&req->loop_node);
+	http_unlink_node(&req->stream_node);
 	if (req->easy)
 		curl_easy_cleanup(req->easy);
 	req->easy = NULL;

@@ -86,6 +86,19 @@ struct HttpRequest
 	void	   *stream_arg;
 };
 
+/*
+ * http_unlink_node takes a request's list node out of the event loop list
+ * it is in, if any, and marks it unlinked (next == NULL), which is how the
+ * lists tell whether a request is in them.
+ */
+static inline void
+http_unlink_node(dlist_node *node)
+{
+	if (node->next != NULL)
+		dlist_delete(node);
+	node->next = node->prev = NULL;
+}
+
 extern HttpRequest *http_request_new(const char *method, const char *url);
 extern void http_add_header(HttpRequest *req, const char *name, const char *value);
 extern void http_set_body(HttpRequest *req, const char *data, size_t len);

@@ -60,5 +60,6 @@ extern const char *sandbox_llm_url(void);
 extern text *sandbox_bytes_to_text(const char *data, size_t len);
 extern char *sandbox_bytes_to_cstring(const char *data, size_t len);
 extern char *sandbox_truncate_for_message(const char *data, size_t len, size_t max);
+extern char *sandbox_vformat(const char *fmt, va_list ap) pg_attribute_printf(1, 0);
 
 #endif							/* SANDBOX_H */

@@ -171,3 +171,28 @@ sandbox_truncate_for_message(const char *data, size_t len, size_t max)
 	s = sandbox_bytes_to_cstring(data, max);
 	return psprintf("%s...", s);
 }
+
+/*
+ * sandbox_vformat formats a message into a palloc'd string, however long:
+ * the body of the printf-style error helpers (call_error_set, agent_fail).
+ */
+char *
+sandbox_vformat(const char *fmt, va_list ap)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (;;)
+	{
+		va_list		copy;
+		int			needed;
+
+		va_copy(copy, ap);
+		needed = appendStringInfoVA(&buf, fmt, copy);
+		va_end(copy);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	return buf.data;
+}
