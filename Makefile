@@ -1,17 +1,32 @@
-# Top-level build: the PostgreSQL extension (PGXS) plus the local test hosts
-# (sandboxd, modeld).  `make` builds everything; `make install` installs the
-# extension into the server found by $(PG_CONFIG).
+# The PostgreSQL extension (PGXS).  `make && make install` builds and
+# installs the extension alone into the server found by $(PG_CONFIG); it
+# needs only postgresql-server-dev-15 and libcurl.  `make tools` builds the
+# local test hosts under hosts/ (sandboxd, modeld: they also need
+# pkg-config, libmicrohttpd-dev and libjansson-dev).  `make installcheck`
+# runs the pg_regress suite against the server named by the PG* variables,
+# with a sandboxd of its own (test/run-installcheck.sh).
 
 EXTENSION   = sandbox
-EXTVERSION  = 1.0
+EXTVERSION  = 1.1
 MODULE_big  = sandbox
 OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
-DATA        = sandbox--$(EXTVERSION).sql
+# the current version's script, the older full script and the upgrade path
+DATA        = sandbox--$(EXTVERSION).sql sandbox--1.0.sql sandbox--1.0--1.1.sql
 PGFILEDESC  = "sandbox - E2B sandboxes and agent runs from PostgreSQL"
 
 PG_CPPFLAGS = -Isrc -DEXTVERSION=\"$(EXTVERSION)\"
 PG_CFLAGS   = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-sign-compare
+# PostgreSQL's own CFLAGS were chosen for gcc: clang warns about some of
+# them (-fexcess-precision=standard, -Wno-stringop-truncation...).  Those are
+# not our warnings, so -Werror must not turn them into errors.
+ifneq (,$(findstring clang,$(shell $(CC) --version 2>/dev/null | head -n1)))
+PG_CFLAGS  += -Wno-unknown-warning-option -Wno-ignored-optimization-argument \
+              -Wno-unused-command-line-argument
+# and PostgreSQL's headers use gcc's format(gnu_printf): read them as system
+# headers, whose warnings are not ours either
+PG_CPPFLAGS += -isystem $(shell $(PG_CONFIG) --includedir-server)
+endif
 SHLIB_LINK  = -lcurl
 
 # pg_regress suites (sql/, expected/), run against a live cluster by
@@ -27,15 +42,11 @@ include $(PGXS)
 $(OBJS): $(wildcard src/*.h)
 
 .PHONY: tools sandboxd modeld clean-tools
-ifndef NO_TOOLS
-all: tools
-clean: clean-tools
-endif
 tools: sandboxd modeld
 sandboxd:
-	$(MAKE) -C sandboxd
+	$(MAKE) -C hosts/sandboxd
 modeld:
-	$(MAKE) -C modeld
+	$(MAKE) -C hosts/modeld
 clean-tools:
-	$(MAKE) -C sandboxd clean
-	$(MAKE) -C modeld clean
+	$(MAKE) -C hosts/sandboxd clean
+	$(MAKE) -C hosts/modeld clean

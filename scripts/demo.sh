@@ -54,7 +54,7 @@ if [ -n "${E2B_API_KEY:-}" ]; then
 else
     KEY="e2b_$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     API_PORT=$(free_port); SB_PORT=$(free_port)
-    nohup "$ROOT/sandboxd/sandboxd" --api-port "$API_PORT" --sandbox-port "$SB_PORT" \
+    nohup "$ROOT/hosts/sandboxd/sandboxd" --api-port "$API_PORT" --sandbox-port "$SB_PORT" \
         --api-key "$KEY" --data-dir "$DEMO/sandboxes" >"$DEMO/sandboxd.log" 2>&1 &
     echo $! >"$DEMO/sandboxd.pid"
     E2B_URL="http://127.0.0.1:$API_PORT"
@@ -71,7 +71,7 @@ elif [ -n "${OPENAI_BASE_URL:-}" ] || [ -n "${OPENAI_API_KEY:-}" ]; then
     MODEL=${SANDBOX_MODEL:-gpt-4o-mini}
 else
     LLM_PORT=$(free_port)
-    nohup "$ROOT/modeld/modeld" --port "$LLM_PORT" >"$DEMO/modeld.log" 2>&1 &
+    nohup "$ROOT/hosts/modeld/modeld" --port "$LLM_PORT" >"$DEMO/modeld.log" 2>&1 &
     echo $! >"$DEMO/modeld.pid"
     PROVIDER=anthropic; LLM_URL="http://127.0.0.1:$LLM_PORT"; LLM_KEY=demo
     MODEL=claude-sonnet-4-20250514

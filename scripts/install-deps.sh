@@ -8,6 +8,7 @@ set -euo pipefail
 PACKAGES=(
     build-essential pkg-config curl ca-certificates python3 procps
     postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
+    libtap-parser-sourcehandler-pgtap-perl
     libcurl4-openssl-dev
     libmicrohttpd-dev libjansson-dev bubblewrap
 )

@@ -10,6 +10,7 @@ cd "$ROOT"
 "$ROOT/scripts/install-deps.sh"
 make -s clean >/dev/null 2>&1 || true
 make -s -j2
+make -s -j2 tools
 make -s install >/dev/null
 
 suites=(

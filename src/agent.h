@@ -20,7 +20,7 @@
 #ifndef SANDBOX_AGENT_H
 #define SANDBOX_AGENT_H
 
-#include "postgres.h"
+#include "pgcompat.h"
 
 #include "lib/ilist.h"
 #include "lib/pairingheap.h"

@@ -12,6 +12,7 @@
 #ifndef SANDBOX_CALL_ERROR_H
 #define SANDBOX_CALL_ERROR_H
 
+#include "pgcompat.h"
 #include "http.h"
 
 typedef enum CallErrorKind

@@ -9,7 +9,7 @@
 #ifndef SANDBOX_H
 #define SANDBOX_H
 
-#include "postgres.h"
+#include "pgcompat.h"
 
 /* E2B connection settings (module.c) */
 extern char *sandbox_e2b_api_key;

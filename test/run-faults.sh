@@ -74,7 +74,7 @@ restart_sandboxd() {
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
     mkdir -p "$SBD_DIR/data2"
-    "$ROOT/sandboxd/sandboxd" --api-port "$SBD_API_PORT" --sandbox-port "$SBD_SB_PORT" --bind 127.0.0.1 \
+    "$ROOT/hosts/sandboxd/sandboxd" --api-port "$SBD_API_PORT" --sandbox-port "$SBD_SB_PORT" --bind 127.0.0.1 \
         --api-key "$SBD_KEY" --max-sandboxes 2000 --data-dir "$SBD_DIR/data2" \
         >"$SBD_DIR/stdout2" 2>>"$SBD_DIR/sandboxd2.log" &
     SBD_EXTRA_PID=$!

@@ -15,7 +15,7 @@ N=${1:-1000}
 LAT=${2:-1000}
 ROUNDS=${3:-5}
 
-make -s -C "$ROOT/modeld"
+make -s -C "$ROOT/hosts/modeld"
 mkdir -p "$HERE/.build"
 cc -std=gnu11 -O2 -g -Wall -Wextra -Werror -o "$HERE/.build/load" "$HERE/load.c" \
     $(pkg-config --cflags --libs libcurl jansson)

@@ -21,7 +21,7 @@ CLIENTS="${CLIENTS:-16}"
 DURATION="${DURATION:-10}"
 
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
-make -s -C "$ROOT/sandboxd"
+make -s -C "$ROOT/hosts/sandboxd"
 if [ ! -d "$CONF/node_modules/e2b" ] || [ ! -d "$CONF/node_modules/@e2b/code-interpreter" ]; then
     (cd "$CONF" && npm ci --no-audit --no-fund)
 fi

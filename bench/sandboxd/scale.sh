@@ -13,7 +13,7 @@ source "$HERE/../../test/lib/sandboxd.sh"
 ROOT="$SANDBOXD_REPO_ROOT"
 CONF="$ROOT/test/conformance"
 N="${N:-1000}"
-make -s -C "$ROOT/sandboxd" || exit 1
+make -s -C "$ROOT/hosts/sandboxd" || exit 1
 [ -d "$CONF/node_modules/e2b" ] || (cd "$CONF" && npm ci --no-audit --no-fund) || exit 1
 cp "$HERE/scale.mjs" "$CONF/.scale.mjs"
 SAMPLES="$(mktemp "${TMPDIR:-/tmp}/sandboxd-scale.XXXXXX")"

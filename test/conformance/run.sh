@@ -16,7 +16,7 @@ if [ ! -d "$HERE/node_modules/e2b" ] || [ ! -d "$HERE/node_modules/e2b-250" ] ||
     (cd "$HERE" && npm ci --no-audit --no-fund)
 fi
 
-make -s -C "$SANDBOXD_REPO_ROOT/sandboxd"
+make -s -C "$SANDBOXD_REPO_ROOT/hosts/sandboxd"
 
 sandboxd_start --max-sandboxes 2
 export LIMIT_API_URL="$E2B_API_URL" LIMIT_SANDBOX_URL="$E2B_SANDBOX_URL" LIMIT_API_KEY="$E2B_API_KEY" LIMIT_MAX=2

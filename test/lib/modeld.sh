@@ -9,7 +9,7 @@
 # modeld listens on 127.0.0.1 on a free port (--port 0; the port is read from
 # its "modeld: listening on ..." line).  MODELD_API_KEY is the --api-key given
 # (if any), else "modeld-any-key" (modeld then accepts any key).  The binary is
-# $MODELD_BIN, default <repo>/modeld/modeld, built with make if missing.
+# $MODELD_BIN, default <repo>/hosts/modeld/modeld, built with make if missing.
 # modeld's stderr goes to $MODELD_LOG (a temp file unless set; a temp file
 # is removed by modeld_stop unless MODELD_KEEP_LOG is set).  The caller stops
 # modeld, typically with `trap modeld_stop EXIT`.
@@ -17,9 +17,9 @@
 MODELD__ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 modeld_start() {
-    local bin=${MODELD_BIN:-$MODELD__ROOT/modeld/modeld}
+    local bin=${MODELD_BIN:-$MODELD__ROOT/hosts/modeld/modeld}
     if [ ! -x "$bin" ]; then
-        make -s -C "$MODELD__ROOT/modeld" >&2 || return 1
+        make -s -C "$MODELD__ROOT/hosts/modeld" >&2 || return 1
     fi
     local key="" prev=""
     for a in "$@"; do

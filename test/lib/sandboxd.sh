@@ -19,7 +19,7 @@
 # already has one; a caller with its own EXIT trap must call
 # sandboxd_stop_all from it.
 #
-# Environment: SANDBOXD_BIN (default <repo>/sandboxd/sandboxd, built with
+# Environment: SANDBOXD_BIN (default <repo>/hosts/sandboxd/sandboxd, built with
 # make if missing), SANDBOXD_START_TIMEOUT (seconds, default 15).
 
 SANDBOXD_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -33,9 +33,9 @@ _sandboxd_hex40() {
 
 # Starts one sandboxd; extra arguments are passed to it.
 sandboxd_start() {
-    local bin="${SANDBOXD_BIN:-$SANDBOXD_REPO_ROOT/sandboxd/sandboxd}"
+    local bin="${SANDBOXD_BIN:-$SANDBOXD_REPO_ROOT/hosts/sandboxd/sandboxd}"
     if [ ! -x "$bin" ] || [ ! -x "$(dirname "$bin")/sandboxd-init" ]; then
-        make -s -C "$SANDBOXD_REPO_ROOT/sandboxd" >&2 || return 1
+        make -s -C "$SANDBOXD_REPO_ROOT/hosts/sandboxd" >&2 || return 1
     fi
     local dir key out
     dir="$(mktemp -d "${TMPDIR:-/tmp}/sandboxd-test.XXXXXX")" || return 1

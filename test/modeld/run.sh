@@ -8,7 +8,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
-make -s -C "$ROOT/modeld"
+make -s -C "$ROOT/hosts/modeld"
 
 cd "$HERE"
 node_major=$(node -p 'process.versions.node.split(".")[0]')

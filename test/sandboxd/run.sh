@@ -24,12 +24,12 @@ check() { local n="$1"; shift; if "$@"; then ok "$n"; else bad "$n" "$*"; fi; }
 PY="$(command -v /usr/bin/python3 || command -v python3)"
 jget() { "$PY" -c 'import json,sys; j=json.loads(sys.argv[1]); v=eval(sys.argv[2]); print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)' "$1" "$2"; }
 
-make -s -C "$ROOT/sandboxd" || exit 1
+make -s -C "$ROOT/hosts/sandboxd" || exit 1
 mkdir -p "$HERE/.build"
 CLIENT="$HERE/.build/connect_client"
 if [ ! -x "$CLIENT" ] || [ "$HERE/connect_client.c" -nt "$CLIENT" ]; then
-    cc -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -I"$ROOT/common" -o "$CLIENT" \
-        "$HERE/connect_client.c" "$ROOT/common/b64.c" -ljansson || exit 1
+    cc -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -I"$ROOT/hosts/common" -o "$CLIENT" \
+        "$HERE/connect_client.c" "$ROOT/hosts/common/b64.c" -ljansson || exit 1
 fi
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/sandboxd-tests.XXXXXX")"
 trap 'sandboxd_stop_all; rm -rf "$WORK"' EXIT

@@ -1,0 +1,348 @@
+/* sandbox--1.1.sql: E2B sandboxes and agent runs from PostgreSQL */
+
+\echo Use "CREATE EXTENSION sandbox" to load this file. \quit
+
+-- Every reference below is schema-qualified with @extschema@ or pg_catalog,
+-- so a caller's search_path can never redirect the extension's own SQL.
+
+------------------------------------------------------------------------------
+-- Sandboxes created through this database
+------------------------------------------------------------------------------
+
+CREATE TYPE @extschema@.sandbox_state AS ENUM ('running', 'killed', 'expired', 'lost');
+
+CREATE TABLE @extschema@.sandboxes (
+    sandbox_id   text PRIMARY KEY,
+    owner        pg_catalog.regrole NOT NULL,
+    run_id       uuid,
+    template     text NOT NULL,
+    metadata     jsonb NOT NULL DEFAULT '{}',
+    state        @extschema@.sandbox_state NOT NULL DEFAULT 'running',
+    domain       text,
+    created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    last_used_at timestamptz,
+    expires_at   timestamptz,
+    killed_at    timestamptz
+);
+COMMENT ON TABLE @extschema@.sandboxes IS
+  'Every sandbox the extension created, with its owner role; written before any command runs in it.';
+CREATE INDEX sandboxes_owner_running ON @extschema@.sandboxes (owner) WHERE state = 'running';
+CREATE INDEX sandboxes_run ON @extschema@.sandboxes (run_id) WHERE run_id IS NOT NULL;
+
+-- Access tokens of sandboxes: readable by no one but the extension's owner.
+CREATE TABLE @extschema@.sandbox_access (
+    sandbox_id   text PRIMARY KEY REFERENCES @extschema@.sandboxes ON DELETE CASCADE,
+    access_token text,
+    envd_version text
+);
+REVOKE ALL ON @extschema@.sandbox_access FROM PUBLIC;
+
+ALTER TABLE @extschema@.sandboxes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY sandboxes_owner_read ON @extschema@.sandboxes FOR SELECT
+  USING (pg_catalog.pg_has_role(owner, 'USAGE'));
+REVOKE ALL ON @extschema@.sandboxes FROM PUBLIC;
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.sandboxes', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.sandbox_access', '');
+
+------------------------------------------------------------------------------
+-- Synchronous sandbox functions
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.sandbox_create(
+    template  text  DEFAULT NULL,
+    timeout_s int   DEFAULT NULL,
+    metadata  jsonb DEFAULT '{}',
+    envs      jsonb DEFAULT '{}')
+RETURNS text
+AS 'MODULE_PATHNAME', 'sandbox_create' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_create(text, int, jsonb, jsonb) IS
+  'Create an E2B sandbox owned by the current role and return its id';
+
+CREATE FUNCTION @extschema@.sandbox_exec(
+    sandbox_id text,
+    command    text,
+    cwd        text  DEFAULT NULL,
+    envs       jsonb DEFAULT NULL,
+    timeout_ms int   DEFAULT NULL,
+    OUT stdout text, OUT stderr text, OUT exit_code int, OUT truncated boolean,
+    OUT duration_ms double precision)
+RETURNS record
+AS 'MODULE_PATHNAME', 'sandbox_exec_in' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_exec(text, text, text, jsonb, int) IS
+  'Run a shell command (bash -l -c) in a sandbox and wait for it';
+
+CREATE FUNCTION @extschema@.sandbox_exec(
+    command    text,
+    envs       jsonb DEFAULT NULL,
+    timeout_ms int   DEFAULT NULL,
+    cwd        text  DEFAULT NULL,
+    template   text  DEFAULT NULL,
+    OUT stdout text, OUT stderr text, OUT exit_code int, OUT truncated boolean,
+    OUT duration_ms double precision)
+RETURNS record
+AS 'MODULE_PATHNAME', 'sandbox_exec_once' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_exec(text, jsonb, int, text, text) IS
+  'Create a sandbox, run one shell command in it, and kill it (always)';
+
+CREATE FUNCTION @extschema@.sandbox_run_code(
+    sandbox_id text,
+    code       text,
+    language   text DEFAULT 'python',
+    context_id text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'sandbox_run_code' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_run_code(text, text, text, text) IS
+  'Run code in the sandbox''s code interpreter: {results, stdout, stderr, error, text}';
+
+CREATE FUNCTION @extschema@.sandbox_write_file(sandbox_id text, path text, content bytea)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sandbox_write_file' LANGUAGE C VOLATILE;
+CREATE FUNCTION @extschema@.sandbox_write_file(sandbox_id text, path text, content text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sandbox_write_file' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_write_file(text, text, bytea) IS
+  'Write a file in a sandbox (parents created, existing file replaced); returns bytes written';
+
+CREATE FUNCTION @extschema@.sandbox_read_file(sandbox_id text, path text)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'sandbox_read_file' LANGUAGE C VOLATILE;
+CREATE FUNCTION @extschema@.sandbox_read_file_text(sandbox_id text, path text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'sandbox_read_file_text' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.sandbox_list_files(
+    sandbox_id text, path text DEFAULT '/home/user', depth int DEFAULT 1,
+    OUT name text, OUT path text, OUT type text, OUT size bigint, OUT mode int,
+    OUT modified timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'sandbox_list_files' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.sandbox_remove_file(sandbox_id text, path text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sandbox_remove_file' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.sandbox_make_dir(sandbox_id text, path text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sandbox_make_dir' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.sandbox_kill(sandbox_id text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sandbox_kill' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.sandbox_set_timeout(sandbox_id text, timeout_s int)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sandbox_set_timeout' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.sandbox_info(sandbox_id text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'sandbox_info' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.sandbox_list(
+    metadata jsonb DEFAULT NULL, all_databases boolean DEFAULT false,
+    OUT sandbox_id text, OUT template_id text, OUT alias text, OUT state text,
+    OUT started_at timestamptz, OUT end_at timestamptz, OUT metadata jsonb,
+    OUT owner pg_catalog.regrole)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'sandbox_list' LANGUAGE C VOLATILE;
+
+-- Nothing is callable by PUBLIC: an administrator grants it (see
+-- sandbox_grant_usage below and docs/sql-reference.md).
+REVOKE EXECUTE ON FUNCTION
+    @extschema@.sandbox_create(text, int, jsonb, jsonb),
+    @extschema@.sandbox_exec(text, text, text, jsonb, int),
+    @extschema@.sandbox_exec(text, jsonb, int, text, text),
+    @extschema@.sandbox_run_code(text, text, text, text),
+    @extschema@.sandbox_write_file(text, text, bytea),
+    @extschema@.sandbox_write_file(text, text, text),
+    @extschema@.sandbox_read_file(text, text),
+    @extschema@.sandbox_read_file_text(text, text),
+    @extschema@.sandbox_list_files(text, text, int),
+    @extschema@.sandbox_remove_file(text, text),
+    @extschema@.sandbox_make_dir(text, text),
+    @extschema@.sandbox_kill(text),
+    @extschema@.sandbox_set_timeout(text, int),
+    @extschema@.sandbox_info(text),
+    @extschema@.sandbox_list(jsonb, boolean)
+FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- Agent runs: INSERT is the enqueue, the row is the status
+------------------------------------------------------------------------------
+
+CREATE TYPE @extschema@.agent_run_status AS ENUM
+    ('pending', 'planning', 'executing', 'completed', 'failed', 'cancelled');
+
+CREATE TABLE @extschema@.agent_runs (
+    id            uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    prompt        text NOT NULL,
+    status        @extschema@.agent_run_status NOT NULL DEFAULT 'pending',
+    plan          jsonb,
+    plan_version  int NOT NULL DEFAULT 0,
+    result        jsonb,
+    error         text,
+    sandbox_id    text,
+    -- per-run overrides (NULL = the sandbox.* setting)
+    model         text,
+    template      text,
+    max_turns     int,
+    timeout_s     int,
+    priority      int NOT NULL DEFAULT 0,
+    run_after     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    metadata      jsonb NOT NULL DEFAULT '{}',
+    -- queue bookkeeping, written by the worker
+    attempts      int NOT NULL DEFAULT 0,
+    lease_until   timestamptz,
+    deadline_at   timestamptz,
+    worker_pid    int,
+    last_seq      int NOT NULL DEFAULT 0,
+    owner         pg_catalog.regrole NOT NULL DEFAULT (current_user)::pg_catalog.regrole,
+    created_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    started_at    timestamptz,
+    updated_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    completed_at  timestamptz,
+    -- usage
+    llm_calls     int NOT NULL DEFAULT 0,
+    input_tokens  bigint NOT NULL DEFAULT 0,
+    output_tokens bigint NOT NULL DEFAULT 0,
+    CONSTRAINT agent_runs_prompt_not_empty CHECK (pg_catalog.btrim(prompt) <> ''),
+    CONSTRAINT agent_runs_max_turns_positive CHECK (max_turns IS NULL OR max_turns BETWEEN 1 AND 1000),
+    CONSTRAINT agent_runs_timeout_positive CHECK (timeout_s IS NULL OR timeout_s BETWEEN 1 AND 86400),
+    CONSTRAINT agent_runs_model_not_empty CHECK (model IS NULL OR pg_catalog.btrim(model) <> ''),
+    CONSTRAINT agent_runs_template_not_empty CHECK (template IS NULL OR pg_catalog.btrim(template) <> ''),
+    CONSTRAINT agent_runs_metadata_object CHECK (pg_catalog.jsonb_typeof(metadata) = 'object'),
+    CONSTRAINT agent_runs_attempts_nonnegative CHECK (attempts >= 0),
+    CONSTRAINT agent_runs_finished_has_time CHECK
+        ((status IN ('completed', 'failed', 'cancelled')) = (completed_at IS NOT NULL))
+);
+COMMENT ON TABLE @extschema@.agent_runs IS
+  'Agent runs: INSERT (prompt) enqueues, the background worker drives each run to completed, failed or cancelled.';
+
+-- Claiming is an index scan of pending rows only, however many runs have
+-- finished; rescuing is an index scan of in-flight rows only.
+CREATE INDEX agent_runs_claim ON @extschema@.agent_runs (priority DESC, run_after, created_at)
+    WHERE status = 'pending';
+CREATE INDEX agent_runs_in_flight ON @extschema@.agent_runs (lease_until)
+    WHERE status IN ('planning', 'executing');
+CREATE INDEX agent_runs_owner ON @extschema@.agent_runs (owner, created_at);
+CREATE INDEX agent_runs_finished ON @extschema@.agent_runs (completed_at)
+    WHERE completed_at IS NOT NULL;
+
+CREATE TABLE @extschema@.agent_run_events (
+    run_id   uuid NOT NULL REFERENCES @extschema@.agent_runs ON DELETE CASCADE,
+    seq      int NOT NULL,
+    at       timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    attempt  int NOT NULL DEFAULT 0,
+    kind     text NOT NULL,
+    data     jsonb NOT NULL DEFAULT '{}',
+    PRIMARY KEY (run_id, seq)
+);
+COMMENT ON TABLE @extschema@.agent_run_events IS
+  'One row per step of a run (status change, LLM call, tool call and result, retry, error), gap-free seq per run.';
+CREATE INDEX agent_run_events_at ON @extschema@.agent_run_events (at);
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.agent_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.agent_run_events', '');
+
+-- agent_runs_guard keeps users to what users may do: enqueue a run (the
+-- queue columns are theirs to leave alone), cancel it, or change its
+-- priority or schedule while it waits.  The worker and superusers are not
+-- restricted.
+CREATE FUNCTION @extschema@.agent_runs_guard() RETURNS trigger
+AS 'MODULE_PATHNAME', 'agent_runs_guard' LANGUAGE C;
+CREATE TRIGGER agent_runs_guard BEFORE INSERT OR UPDATE ON @extschema@.agent_runs
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.agent_runs_guard();
+
+-- agent_runs_notify sends NOTIFY agent_runs '{"id":..,"status":..}' on every
+-- status change and wakes the worker when the transaction commits.
+CREATE FUNCTION @extschema@.agent_runs_notify() RETURNS trigger
+AS 'MODULE_PATHNAME', 'agent_runs_notify' LANGUAGE C;
+CREATE TRIGGER agent_runs_notify AFTER INSERT OR UPDATE OF status ON @extschema@.agent_runs
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.agent_runs_notify();
+
+ALTER TABLE @extschema@.agent_runs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.agent_run_events ENABLE ROW LEVEL SECURITY;
+CREATE POLICY agent_runs_owner ON @extschema@.agent_runs
+    USING (pg_catalog.pg_has_role(owner, 'USAGE'))
+    WITH CHECK (pg_catalog.pg_has_role(owner, 'USAGE'));
+CREATE POLICY agent_run_events_owner ON @extschema@.agent_run_events FOR SELECT
+    USING (EXISTS (SELECT 1 FROM @extschema@.agent_runs r
+                    WHERE r.id = run_id AND pg_catalog.pg_has_role(r.owner, 'USAGE')));
+REVOKE ALL ON @extschema@.agent_runs, @extschema@.agent_run_events FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.sandbox_cancel_run(run_id uuid)
+RETURNS boolean
+LANGUAGE sql
+SET search_path = pg_catalog
+AS $$
+    WITH c AS (
+        UPDATE @extschema@.agent_runs SET status = 'cancelled'
+         WHERE id = run_id AND status IN ('pending', 'planning', 'executing')
+        RETURNING 1)
+    SELECT EXISTS (SELECT 1 FROM c);
+$$;
+COMMENT ON FUNCTION @extschema@.sandbox_cancel_run(uuid) IS
+  'Cancel a run that has not finished; true if it was cancelled by this call';
+REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_cancel_run(uuid) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.sandbox_worker_status(
+    OUT worker int, OUT pid int, OUT state text, OUT started_at timestamptz,
+    OUT runs_in_flight int, OUT requests_in_flight int,
+    OUT runs_claimed bigint, OUT runs_completed bigint, OUT runs_failed bigint,
+    OUT runs_cancelled bigint, OUT runs_rescued bigint, OUT http_requests bigint,
+    OUT http_retries bigint, OUT sandboxes_created bigint, OUT sandboxes_killed bigint,
+    OUT last_error text, OUT last_error_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'sandbox_worker_status' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_worker_status() IS
+  'One row per agent-run worker: pid, what it is doing, and its counters';
+REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_worker_status() FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- Granting use to a role
+------------------------------------------------------------------------------
+
+-- sandbox_grant_usage gives a role what it needs to use the extension:
+-- the functions, enqueueing, cancelling and reading its own runs, and
+-- reading its own sandboxes.  Row-level security keeps each
+-- role to its own sandboxes.
+CREATE FUNCTION @extschema@.sandbox_grant_usage(role pg_catalog.regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+    s text := pg_catalog.quote_ident(
+        (SELECT n.nspname FROM pg_catalog.pg_extension e
+           JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+          WHERE e.extname = 'sandbox'));
+    r text := role::text;
+BEGIN
+    EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA %s TO %s', s, r);
+    EXECUTE pg_catalog.format('GRANT SELECT ON %s.sandboxes TO %s', s, r);
+    EXECUTE pg_catalog.format('GRANT SELECT, INSERT ON %s.agent_runs TO %s', s, r);
+    EXECUTE pg_catalog.format('GRANT UPDATE (status, priority, run_after, metadata) ON %s.agent_runs TO %s', s, r);
+    EXECUTE pg_catalog.format('GRANT SELECT ON %s.agent_run_events TO %s', s, r);
+    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION
+        %1$s.sandbox_create(text, int, jsonb, jsonb),
+        %1$s.sandbox_exec(text, text, text, jsonb, int),
+        %1$s.sandbox_exec(text, jsonb, int, text, text),
+        %1$s.sandbox_run_code(text, text, text, text),
+        %1$s.sandbox_write_file(text, text, bytea),
+        %1$s.sandbox_write_file(text, text, text),
+        %1$s.sandbox_read_file(text, text),
+        %1$s.sandbox_read_file_text(text, text),
+        %1$s.sandbox_list_files(text, text, int),
+        %1$s.sandbox_remove_file(text, text),
+        %1$s.sandbox_make_dir(text, text),
+        %1$s.sandbox_kill(text),
+        %1$s.sandbox_set_timeout(text, int),
+        %1$s.sandbox_info(text),
+        %1$s.sandbox_list(jsonb, boolean),
+        %1$s.sandbox_cancel_run(uuid) TO %2$s', s, r);
+END;
+$$;
+REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_grant_usage(pg_catalog.regrole) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.sandbox_grant_usage(pg_catalog.regrole) IS
+  'Grant a role the use of the sandbox functions and its own rows';
+
