@@ -1,2 +1,133 @@
--- sandbox--1.0--1.1.sql: upgrade from 1.0 to 1.1
+/* sandbox--1.0--1.1.sql: upgrade from 1.0 to 1.1 */
+
 \echo Use "ALTER EXTENSION sandbox UPDATE TO '1.1'" to load this file. \quit
+
+-- Each change below is mirrored in sandbox--1.1.sql; test/run-upgrade.sh
+-- proves that an updated 1.0 install equals a fresh 1.1 one, schema and data.
+
+------------------------------------------------------------------------------
+-- Operators bound by the 1.0 script went through the search_path of whoever
+-- ran CREATE EXTENSION: an operator planted in the target schema could be
+-- bound into index predicates, constraints and policies, and then run on
+-- every write.  Rebuild each with pg_catalog's operators, named.
+------------------------------------------------------------------------------
+
+DROP INDEX @extschema@.sandboxes_owner_running;
+CREATE INDEX sandboxes_owner_running ON @extschema@.sandboxes (owner)
+    WHERE state OPERATOR(pg_catalog.=) 'running'::@extschema@.sandbox_state;
+
+DROP INDEX @extschema@.agent_runs_claim;
+CREATE INDEX agent_runs_claim ON @extschema@.agent_runs (priority DESC, run_after, created_at)
+    WHERE status OPERATOR(pg_catalog.=) 'pending'::@extschema@.agent_run_status;
+DROP INDEX @extschema@.agent_runs_in_flight;
+CREATE INDEX agent_runs_in_flight ON @extschema@.agent_runs (lease_until)
+    WHERE status OPERATOR(pg_catalog.=) ANY ('{planning,executing}'::@extschema@.agent_run_status[]);
+
+ALTER TABLE @extschema@.agent_runs
+    DROP CONSTRAINT agent_runs_prompt_not_empty,
+    DROP CONSTRAINT agent_runs_max_turns_positive,
+    DROP CONSTRAINT agent_runs_timeout_positive,
+    DROP CONSTRAINT agent_runs_model_not_empty,
+    DROP CONSTRAINT agent_runs_template_not_empty,
+    DROP CONSTRAINT agent_runs_metadata_object,
+    DROP CONSTRAINT agent_runs_attempts_nonnegative,
+    DROP CONSTRAINT agent_runs_finished_has_time,
+    ADD CONSTRAINT agent_runs_prompt_not_empty CHECK (pg_catalog.btrim(prompt) OPERATOR(pg_catalog.<>) ''::text),
+    ADD CONSTRAINT agent_runs_max_turns_positive CHECK (max_turns IS NULL OR
+        (max_turns OPERATOR(pg_catalog.>=) 1 AND max_turns OPERATOR(pg_catalog.<=) 1000)),
+    ADD CONSTRAINT agent_runs_timeout_positive CHECK (timeout_s IS NULL OR
+        (timeout_s OPERATOR(pg_catalog.>=) 1 AND timeout_s OPERATOR(pg_catalog.<=) 86400)),
+    ADD CONSTRAINT agent_runs_model_not_empty CHECK (model IS NULL OR pg_catalog.btrim(model) OPERATOR(pg_catalog.<>) ''::text),
+    ADD CONSTRAINT agent_runs_template_not_empty CHECK (template IS NULL OR pg_catalog.btrim(template) OPERATOR(pg_catalog.<>) ''::text),
+    ADD CONSTRAINT agent_runs_metadata_object CHECK (pg_catalog.jsonb_typeof(metadata) OPERATOR(pg_catalog.=) 'object'::text),
+    ADD CONSTRAINT agent_runs_attempts_nonnegative CHECK (attempts OPERATOR(pg_catalog.>=) 0),
+    ADD CONSTRAINT agent_runs_finished_has_time CHECK
+        ((status OPERATOR(pg_catalog.=) ANY ('{completed,failed,cancelled}'::@extschema@.agent_run_status[]))
+         OPERATOR(pg_catalog.=) (completed_at IS NOT NULL));
+
+DROP POLICY agent_run_events_owner ON @extschema@.agent_run_events;
+CREATE POLICY agent_run_events_owner ON @extschema@.agent_run_events FOR SELECT
+    USING (EXISTS (SELECT 1 FROM @extschema@.agent_runs r
+                    WHERE r.id OPERATOR(pg_catalog.=) run_id AND pg_catalog.pg_has_role(r.owner, 'USAGE')));
+
+CREATE OR REPLACE FUNCTION @extschema@.sandbox_cancel_run(run_id uuid)
+RETURNS boolean
+LANGUAGE sql
+SET search_path = pg_catalog
+AS $$
+    WITH c AS (
+        UPDATE @extschema@.agent_runs SET status = 'cancelled'
+         WHERE id OPERATOR(pg_catalog.=) run_id
+           AND status OPERATOR(pg_catalog.=) ANY ('{pending,planning,executing}'::@extschema@.agent_run_status[])
+        RETURNING 1)
+    SELECT EXISTS (SELECT 1 FROM c);
+$$;
+
+------------------------------------------------------------------------------
+-- Trigger functions are internal: not executable by PUBLIC (they still fire,
+-- and refuse to fire on any table but agent_runs).
+------------------------------------------------------------------------------
+
+REVOKE EXECUTE ON FUNCTION @extschema@.agent_runs_guard() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION @extschema@.agent_runs_notify() FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- sandbox_grant_usage also grants sandbox_worker_status(), so that a role
+-- can see why its runs wait; roles granted under 1.0 get it too.
+------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION @extschema@.sandbox_grant_usage(role pg_catalog.regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+    s text := pg_catalog.quote_ident(
+        (SELECT n.nspname FROM pg_catalog.pg_extension e
+           JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+          WHERE e.extname OPERATOR(pg_catalog.=) 'sandbox'));
+    r text := role::text;
+BEGIN
+    EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA %s TO %s', s, r);
+    EXECUTE pg_catalog.format('GRANT SELECT ON %s.sandboxes TO %s', s, r);
+    EXECUTE pg_catalog.format('GRANT SELECT, INSERT ON %s.agent_runs TO %s', s, r);
+    EXECUTE pg_catalog.format('GRANT UPDATE (status, priority, run_after, metadata) ON %s.agent_runs TO %s', s, r);
+    EXECUTE pg_catalog.format('GRANT SELECT ON %s.agent_run_events TO %s', s, r);
+    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION
+        %1$s.sandbox_create(text, int, jsonb, jsonb),
+        %1$s.sandbox_exec(text, text, text, jsonb, int),
+        %1$s.sandbox_exec(text, jsonb, int, text, text),
+        %1$s.sandbox_run_code(text, text, text, text),
+        %1$s.sandbox_write_file(text, text, bytea),
+        %1$s.sandbox_write_file(text, text, text),
+        %1$s.sandbox_read_file(text, text),
+        %1$s.sandbox_read_file_text(text, text),
+        %1$s.sandbox_list_files(text, text, int),
+        %1$s.sandbox_remove_file(text, text),
+        %1$s.sandbox_make_dir(text, text),
+        %1$s.sandbox_kill(text),
+        %1$s.sandbox_set_timeout(text, int),
+        %1$s.sandbox_info(text),
+        %1$s.sandbox_list(jsonb, boolean),
+        %1$s.sandbox_cancel_run(uuid),
+        %1$s.sandbox_worker_status() TO %2$s', s, r);
+END;
+$$;
+
+DO $$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN
+        SELECT DISTINCT a.grantee::pg_catalog.regrole AS role
+          FROM pg_catalog.pg_proc p,
+               LATERAL pg_catalog.aclexplode(p.proacl) a
+         WHERE p.oid OPERATOR(pg_catalog.=) '@extschema@.sandbox_cancel_run(uuid)'::pg_catalog.regprocedure
+           AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+           AND a.grantee OPERATOR(pg_catalog.<>) 0
+           AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@.sandbox_worker_status() TO %s', g.role);
+    END LOOP;
+END
+$$;

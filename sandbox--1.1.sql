@@ -3,7 +3,10 @@
 \echo Use "CREATE EXTENSION sandbox" to load this file. \quit
 
 -- Every reference below is schema-qualified with @extschema@ or pg_catalog,
--- so a caller's search_path can never redirect the extension's own SQL.
+-- operators included (OPERATOR(pg_catalog.=)), so a caller's search_path can
+-- never redirect the extension's own SQL: an operator a user created for an
+-- exact type would otherwise beat pg_catalog's polymorphic one, even in the
+-- index predicates, constraints and policies bound when this script runs.
 
 ------------------------------------------------------------------------------
 -- Sandboxes created through this database
@@ -26,7 +29,8 @@ CREATE TABLE @extschema@.sandboxes (
 );
 COMMENT ON TABLE @extschema@.sandboxes IS
   'Every sandbox the extension created, with its owner role; written before any command runs in it.';
-CREATE INDEX sandboxes_owner_running ON @extschema@.sandboxes (owner) WHERE state = 'running';
+CREATE INDEX sandboxes_owner_running ON @extschema@.sandboxes (owner)
+    WHERE state OPERATOR(pg_catalog.=) 'running'::@extschema@.sandbox_state;
 CREATE INDEX sandboxes_run ON @extschema@.sandboxes (run_id) WHERE run_id IS NOT NULL;
 
 -- Access tokens of sandboxes: readable by no one but the extension's owner.
@@ -205,15 +209,18 @@ CREATE TABLE @extschema@.agent_runs (
     llm_calls     int NOT NULL DEFAULT 0,
     input_tokens  bigint NOT NULL DEFAULT 0,
     output_tokens bigint NOT NULL DEFAULT 0,
-    CONSTRAINT agent_runs_prompt_not_empty CHECK (pg_catalog.btrim(prompt) <> ''),
-    CONSTRAINT agent_runs_max_turns_positive CHECK (max_turns IS NULL OR max_turns BETWEEN 1 AND 1000),
-    CONSTRAINT agent_runs_timeout_positive CHECK (timeout_s IS NULL OR timeout_s BETWEEN 1 AND 86400),
-    CONSTRAINT agent_runs_model_not_empty CHECK (model IS NULL OR pg_catalog.btrim(model) <> ''),
-    CONSTRAINT agent_runs_template_not_empty CHECK (template IS NULL OR pg_catalog.btrim(template) <> ''),
-    CONSTRAINT agent_runs_metadata_object CHECK (pg_catalog.jsonb_typeof(metadata) = 'object'),
-    CONSTRAINT agent_runs_attempts_nonnegative CHECK (attempts >= 0),
+    CONSTRAINT agent_runs_prompt_not_empty CHECK (pg_catalog.btrim(prompt) OPERATOR(pg_catalog.<>) ''::text),
+    CONSTRAINT agent_runs_max_turns_positive CHECK (max_turns IS NULL OR
+        (max_turns OPERATOR(pg_catalog.>=) 1 AND max_turns OPERATOR(pg_catalog.<=) 1000)),
+    CONSTRAINT agent_runs_timeout_positive CHECK (timeout_s IS NULL OR
+        (timeout_s OPERATOR(pg_catalog.>=) 1 AND timeout_s OPERATOR(pg_catalog.<=) 86400)),
+    CONSTRAINT agent_runs_model_not_empty CHECK (model IS NULL OR pg_catalog.btrim(model) OPERATOR(pg_catalog.<>) ''::text),
+    CONSTRAINT agent_runs_template_not_empty CHECK (template IS NULL OR pg_catalog.btrim(template) OPERATOR(pg_catalog.<>) ''::text),
+    CONSTRAINT agent_runs_metadata_object CHECK (pg_catalog.jsonb_typeof(metadata) OPERATOR(pg_catalog.=) 'object'::text),
+    CONSTRAINT agent_runs_attempts_nonnegative CHECK (attempts OPERATOR(pg_catalog.>=) 0),
     CONSTRAINT agent_runs_finished_has_time CHECK
-        ((status IN ('completed', 'failed', 'cancelled')) = (completed_at IS NOT NULL))
+        ((status OPERATOR(pg_catalog.=) ANY ('{completed,failed,cancelled}'::@extschema@.agent_run_status[]))
+         OPERATOR(pg_catalog.=) (completed_at IS NOT NULL))
 );
 COMMENT ON TABLE @extschema@.agent_runs IS
   'Agent runs: INSERT (prompt) enqueues, the background worker drives each run to completed, failed or cancelled.';
@@ -221,9 +228,9 @@ COMMENT ON TABLE @extschema@.agent_runs IS
 -- Claiming is an index scan of pending rows only, however many runs have
 -- finished; rescuing is an index scan of in-flight rows only.
 CREATE INDEX agent_runs_claim ON @extschema@.agent_runs (priority DESC, run_after, created_at)
-    WHERE status = 'pending';
+    WHERE status OPERATOR(pg_catalog.=) 'pending'::@extschema@.agent_run_status;
 CREATE INDEX agent_runs_in_flight ON @extschema@.agent_runs (lease_until)
-    WHERE status IN ('planning', 'executing');
+    WHERE status OPERATOR(pg_catalog.=) ANY ('{planning,executing}'::@extschema@.agent_run_status[]);
 CREATE INDEX agent_runs_owner ON @extschema@.agent_runs (owner, created_at);
 CREATE INDEX agent_runs_finished ON @extschema@.agent_runs (completed_at)
     WHERE completed_at IS NOT NULL;
@@ -250,6 +257,9 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.agent_run_events', '');
 -- restricted.
 CREATE FUNCTION @extschema@.agent_runs_guard() RETURNS trigger
 AS 'MODULE_PATHNAME', 'agent_runs_guard' LANGUAGE C;
+-- Internal: fires on agent_runs only (it checks), and no one may attach it
+-- elsewhere (CREATE TRIGGER needs EXECUTE).
+REVOKE EXECUTE ON FUNCTION @extschema@.agent_runs_guard() FROM PUBLIC;
 CREATE TRIGGER agent_runs_guard BEFORE INSERT OR UPDATE ON @extschema@.agent_runs
     FOR EACH ROW EXECUTE FUNCTION @extschema@.agent_runs_guard();
 
@@ -257,6 +267,7 @@ CREATE TRIGGER agent_runs_guard BEFORE INSERT OR UPDATE ON @extschema@.agent_run
 -- status change and wakes the worker when the transaction commits.
 CREATE FUNCTION @extschema@.agent_runs_notify() RETURNS trigger
 AS 'MODULE_PATHNAME', 'agent_runs_notify' LANGUAGE C;
+REVOKE EXECUTE ON FUNCTION @extschema@.agent_runs_notify() FROM PUBLIC;
 CREATE TRIGGER agent_runs_notify AFTER INSERT OR UPDATE OF status ON @extschema@.agent_runs
     FOR EACH ROW EXECUTE FUNCTION @extschema@.agent_runs_notify();
 
@@ -267,7 +278,7 @@ CREATE POLICY agent_runs_owner ON @extschema@.agent_runs
     WITH CHECK (pg_catalog.pg_has_role(owner, 'USAGE'));
 CREATE POLICY agent_run_events_owner ON @extschema@.agent_run_events FOR SELECT
     USING (EXISTS (SELECT 1 FROM @extschema@.agent_runs r
-                    WHERE r.id = run_id AND pg_catalog.pg_has_role(r.owner, 'USAGE')));
+                    WHERE r.id OPERATOR(pg_catalog.=) run_id AND pg_catalog.pg_has_role(r.owner, 'USAGE')));
 REVOKE ALL ON @extschema@.agent_runs, @extschema@.agent_run_events FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.sandbox_cancel_run(run_id uuid)
@@ -277,7 +288,8 @@ SET search_path = pg_catalog
 AS $$
     WITH c AS (
         UPDATE @extschema@.agent_runs SET status = 'cancelled'
-         WHERE id = run_id AND status IN ('pending', 'planning', 'executing')
+         WHERE id OPERATOR(pg_catalog.=) run_id
+           AND status OPERATOR(pg_catalog.=) ANY ('{pending,planning,executing}'::@extschema@.agent_run_status[])
         RETURNING 1)
     SELECT EXISTS (SELECT 1 FROM c);
 $$;
@@ -315,7 +327,7 @@ DECLARE
     s text := pg_catalog.quote_ident(
         (SELECT n.nspname FROM pg_catalog.pg_extension e
            JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-          WHERE e.extname = 'sandbox'));
+          WHERE e.extname OPERATOR(pg_catalog.=) 'sandbox'));
     r text := role::text;
 BEGIN
     EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA %s TO %s', s, r);
@@ -339,7 +351,8 @@ BEGIN
         %1$s.sandbox_set_timeout(text, int),
         %1$s.sandbox_info(text),
         %1$s.sandbox_list(jsonb, boolean),
-        %1$s.sandbox_cancel_run(uuid) TO %2$s', s, r);
+        %1$s.sandbox_cancel_run(uuid),
+        %1$s.sandbox_worker_status() TO %2$s', s, r);
 END;
 $$;
 REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_grant_usage(pg_catalog.regrole) FROM PUBLIC;

@@ -36,6 +36,7 @@
 #include "utils/timestamp.h"
 
 #include "registry.h"
+#include "safe_path.h"
 #include "sandbox.h"
 #include "sql_common.h"
 
@@ -184,8 +185,9 @@ cache_put(const char *sandbox_id, Oid owner, const char *token, const char *doma
 
 /*
  * registry_run_as_owner runs an SPI statement as the extension's owner, with
- * positional text/other arguments, restoring the caller's identity even
- * when the statement fails.  Returns SPI_processed; results stay in
+ * positional text/other arguments, under the safe search_path (no operator
+ * or function a user created can be picked), restoring the caller's
+ * identity and search_path even when the statement fails.  Returns SPI_processed; results stay in
  * SPI_tuptable until the caller's SPI_finish.
  */
 uint64
@@ -194,9 +196,11 @@ registry_run_as_owner(const ExtensionInfo *ext, const char *sql, int nargs, Oid 
 {
 	Oid			save_user;
 	int			save_sec;
+	int			save_nestlevel;
 	volatile int rc = 0;
 
 	GetUserIdAndSecContext(&save_user, &save_sec);
+	save_nestlevel = safe_path_push();
 	SetUserIdAndSecContext(ext->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();
@@ -206,6 +210,7 @@ registry_run_as_owner(const ExtensionInfo *ext, const char *sql, int nargs, Oid 
 	PG_FINALLY();
 	{
 		SetUserIdAndSecContext(save_user, save_sec);
+		safe_path_pop(save_nestlevel);
 	}
 	PG_END_TRY();
 	if (rc < 0)
@@ -282,13 +287,14 @@ fetch_token_from_api(const char *sandbox_id, E2BTarget *target)
 }
 
 /*
- * registry_resolve checks that the current role may use sandbox_id and
+ * registry_lookup checks that the current role may use sandbox_id and
  * fills target with how to reach it.  Errors: malformed id, a sandbox not
- * recorded here (unless superuser), another role's sandbox, a sandbox
- * already killed.
+ * recorded here (unless superuser), another role's sandbox; and, with
+ * require_running, a sandbox already killed, expired or lost.  Returns
+ * whether the sandbox is recorded as running (or not recorded at all).
  */
-void
-registry_resolve(const char *sandbox_id, E2BTarget *target)
+bool
+registry_lookup(const char *sandbox_id, E2BTarget *target, bool require_running)
 {
 	ExtensionInfo ext;
 	Oid			types[1] = {TEXTOID};
@@ -316,7 +322,7 @@ registry_resolve(const char *sandbox_id, E2BTarget *target)
 	{
 		target->access_token = cached->access_token ? pstrdup(cached->access_token) : NULL;
 		target->domain = cached->domain ? pstrdup(cached->domain) : NULL;
-		return;
+		return true;
 	}
 
 	sandbox_extension_info(&ext, false);
@@ -356,7 +362,7 @@ registry_resolve(const char *sandbox_id, E2BTarget *target)
 					 errdetail("The sandbox was not created through sandbox_create() in this database, so it has no recorded owner."),
 					 errhint("Only superusers may use sandboxes that this database did not create.")));
 		fetch_token_from_api(sandbox_id, target);
-		return;
+		return true;
 	}
 	if (!superuser() && !has_privs_of_role(GetUserId(), owner))
 		ereport(ERROR,
@@ -365,15 +371,30 @@ registry_resolve(const char *sandbox_id, E2BTarget *target)
 				 errdetail("The sandbox belongs to another role."),
 				 errhint("Only the sandbox's owner role, its members and superusers may use it.")));
 	if (state && strcmp(state, "running") != 0)
+	{
+		if (!require_running)
+			return false;
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("sandbox \"%s\" is no longer running", sandbox_id),
 				 killed_at ? errdetail("It was %s at %s.", state, killed_at) :
 				 errdetail("Its state is %s.", state),
 				 errhint("Create a new one with sandbox_create().")));
+	}
 	target->access_token = token;
 	target->domain = domain;
 	cache_put(sandbox_id, owner, token, domain);
+	return true;
+}
+
+/*
+ * registry_resolve checks that the current role may use sandbox_id, which
+ * must still be running, and fills target with how to reach it.
+ */
+void
+registry_resolve(const char *sandbox_id, E2BTarget *target)
+{
+	(void) registry_lookup(sandbox_id, target, true);
 }
 
 /*

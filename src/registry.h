@@ -38,6 +38,7 @@ extern void registry_insert(const E2BSandbox *sb, const char *template_id,
 							const char *metadata_json, int timeout_s,
 							const char *run_id);
 extern void registry_resolve(const char *sandbox_id, E2BTarget *target);
+extern bool registry_lookup(const char *sandbox_id, E2BTarget *target, bool require_running);
 extern void registry_touch(const char *sandbox_id);
 extern void registry_set_state(const char *sandbox_id, const char *state);
 extern void registry_set_expiry(const char *sandbox_id, int timeout_s);

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * sandbox.h
- *	  Declarations shared by every file of the sandbox extension: the
- *	  configuration variables (GUCs) and small helpers.
+ *	  Small text helpers shared by every file of the sandbox extension
+ *	  (textutil.c), and the settings (settings.h).
  *
  *-------------------------------------------------------------------------
  */
@@ -10,51 +10,7 @@
 #define SANDBOX_H
 
 #include "pgcompat.h"
-
-/* E2B connection settings (module.c) */
-extern char *sandbox_e2b_api_key;
-extern char *sandbox_e2b_api_url;
-extern char *sandbox_e2b_domain;
-extern char *sandbox_e2b_sandbox_url;
-extern char *sandbox_template;
-extern int	sandbox_sandbox_timeout;	/* seconds */
-extern int	sandbox_http_timeout;	/* milliseconds, unary calls */
-extern int	sandbox_connect_timeout;	/* milliseconds */
-extern int	sandbox_command_timeout;	/* milliseconds, default per command */
-extern int	sandbox_max_output_bytes;
-extern int	sandbox_max_response_bytes;
-
-/* LLM settings (module.c) */
-extern int	sandbox_llm_provider;
-extern char *sandbox_llm_api_url;
-extern char *sandbox_llm_api_key;
-extern char *sandbox_llm_model;
-extern int	sandbox_llm_max_tokens;
-extern int	sandbox_llm_timeout;	/* milliseconds per LLM call */
-
-/* worker settings (module.c) */
-extern char *sandbox_database;
-extern int	sandbox_workers;
-extern int	sandbox_max_concurrent_runs;
-extern int	sandbox_max_turns;
-extern int	sandbox_run_timeout;	/* seconds */
-extern int	sandbox_max_sandbox_lifetime;	/* seconds */
-extern int	sandbox_max_attempts;
-extern int	sandbox_lease_time;		/* seconds */
-extern int	sandbox_reaper_interval;	/* seconds */
-extern int	sandbox_retention;		/* seconds, 0 = keep forever */
-
-typedef enum LlmProvider
-{
-	LLM_PROVIDER_ANTHROPIC,
-	LLM_PROVIDER_OPENAI
-} LlmProvider;
-
-/* module.c */
-extern bool sandbox_preloaded;
-extern const char *sandbox_e2b_key(void);
-extern const char *sandbox_llm_key(void);
-extern const char *sandbox_llm_url(void);
+#include "settings.h"
 
 /* textutil.c */
 extern text *sandbox_bytes_to_text(const char *data, size_t len);

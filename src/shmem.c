@@ -137,3 +137,49 @@ sandbox_set_last_error(WorkerSlot *slot, const char *msg)
 	slot->last_error_at = now;
 	SpinLockRelease(&slot->mutex);
 }
+
+/*
+ * sandbox_clear_last_error forgets the worker's last error once a database
+ * pass that started after it has succeeded: the trouble is over.
+ */
+void
+sandbox_clear_last_error(WorkerSlot *slot, TimestampTz before)
+{
+	if (slot == NULL)
+		return;
+	SpinLockAcquire(&slot->mutex);
+	if (slot->last_error_at != 0 && slot->last_error_at < before)
+	{
+		slot->last_error[0] = '\0';
+		slot->last_error_at = 0;
+	}
+	SpinLockRelease(&slot->mutex);
+}
+
+/*
+ * sandbox_set_run_failure records the last run that failed (error NULL: a
+ * run completed, which clears it), with its owner, so that
+ * sandbox_worker_status() tells that role why its runs fail.
+ */
+void
+sandbox_set_run_failure(WorkerSlot *slot, const char *run_id, Oid owner, const char *error)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (slot == NULL)
+		return;
+	SpinLockAcquire(&slot->mutex);
+	if (error == NULL)
+	{
+		slot->last_failure[0] = '\0';
+		slot->last_failure_at = 0;
+		slot->last_failure_owner = InvalidOid;
+	}
+	else
+	{
+		snprintf(slot->last_failure, sizeof(slot->last_failure), "run %s failed: %s", run_id, error);
+		slot->last_failure_owner = owner;
+		slot->last_failure_at = now;
+	}
+	SpinLockRelease(&slot->mutex);
+}

@@ -43,12 +43,18 @@ typedef enum WorkerCounter
 
 typedef struct WorkerSlot
 {
-	slock_t		mutex;			/* protects pid, procno, last_error* */
+	slock_t		mutex;			/* protects pid, procno, last_error*,
+								 * last_failure* */
 	pid_t		pid;
 	int			procno;
 	TimestampTz started_at;
-	char		last_error[256];
+	char		last_error[256];	/* the worker's own last error, until a
+									 * later database pass succeeds */
 	TimestampTz last_error_at;
+	char		last_failure[256];	/* the last run that failed, until a run
+									 * completes */
+	Oid			last_failure_owner; /* that run's owner role */
+	TimestampTz last_failure_at;
 	pg_atomic_uint32 state;
 	pg_atomic_uint32 wake;		/* a committer asked for a look at the queue */
 	pg_atomic_uint32 cancel_check;	/* a committer cancelled a run */
@@ -69,5 +75,8 @@ extern void sandbox_shmem_init(void);
 extern void sandbox_wake_workers(bool cancel);
 extern void sandbox_counter_add(WorkerSlot *slot, WorkerCounter c, uint64 n);
 extern void sandbox_set_last_error(WorkerSlot *slot, const char *msg);
+extern void sandbox_clear_last_error(WorkerSlot *slot, TimestampTz before);
+extern void sandbox_set_run_failure(WorkerSlot *slot, const char *run_id, Oid owner,
+									const char *error);
 
 #endif							/* SANDBOX_SHMEM_H */

@@ -317,7 +317,9 @@ sandbox_run_code(PG_FUNCTION_ARGS)
 }
 
 /*
- * sandbox_kill(sandbox_id) kills a sandbox; false if it was already gone.
+ * sandbox_kill(sandbox_id) kills a sandbox; false, not an error, if it was
+ * already gone (killed, expired or lost), so that a clean-up query over
+ * many sandboxes never stops at one.
  */
 Datum
 sandbox_kill(PG_FUNCTION_ARGS)
@@ -328,7 +330,8 @@ sandbox_kill(PG_FUNCTION_ARGS)
 	CallError	err;
 	bool		existed = true;
 
-	registry_resolve(sandbox_id, &t);
+	if (!registry_lookup(sandbox_id, &t, false))
+		PG_RETURN_BOOL(false);
 	req = e2b_kill_request(sandbox_id);
 	http_perform_sync(req, NULL, NULL);
 	if (call_error_from_http(req, SERVICE_E2B_API, &err))

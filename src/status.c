@@ -9,6 +9,8 @@
 
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -41,7 +43,11 @@ state_name(WorkerState s)
 
 /*
  * sandbox_worker_status returns one row per configured worker.  Without
- * shared_preload_libraries there are no workers, and no rows.
+ * shared_preload_libraries there are no workers, and no rows.  last_error
+ * is the latest trouble still current: the worker's own error (until a
+ * later database pass succeeds) or the last run that failed (until a run
+ * completes).  A run failure's text is shown only to its owner's members
+ * and superusers; others learn only that a run failed.
  */
 Datum
 sandbox_worker_status(PG_FUNCTION_ARGS)
@@ -60,13 +66,29 @@ sandbox_worker_status(PG_FUNCTION_ARGS)
 		TimestampTz started;
 		char		last_error[256];
 		TimestampTz last_error_at;
+		char		last_failure[256];
+		TimestampTz last_failure_at;
+		Oid			failure_owner;
 
 		SpinLockAcquire(&s->mutex);
 		pid = s->pid;
 		started = s->started_at;
 		strlcpy(last_error, s->last_error, sizeof(last_error));
 		last_error_at = s->last_error_at;
+		strlcpy(last_failure, s->last_failure, sizeof(last_failure));
+		last_failure_at = s->last_failure_at;
+		failure_owner = s->last_failure_owner;
 		SpinLockRelease(&s->mutex);
+
+		if (last_failure_at > last_error_at)
+		{
+			if (superuser() || (OidIsValid(failure_owner) &&
+								has_privs_of_role(GetUserId(), failure_owner)))
+				strlcpy(last_error, last_failure, sizeof(last_error));
+			else
+				strlcpy(last_error, "a run of another role failed", sizeof(last_error));
+			last_error_at = last_failure_at;
+		}
 
 		values[0] = Int32GetDatum(i + 1);
 		values[1] = Int32GetDatum(pid);

@@ -19,11 +19,15 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "commands/async.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "commands/dbcommands.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
@@ -40,6 +44,7 @@ PG_FUNCTION_INFO_V1(agent_runs_guard);
 PG_FUNCTION_INFO_V1(agent_runs_notify);
 
 static bool wake_at_commit = false;
+static bool warned_unserved = false;
 static bool cancel_at_commit = false;
 static bool xact_callback_registered = false;
 
@@ -67,12 +72,49 @@ in_list(const char *name, const char *const *list)
 }
 
 /*
+ * check_trigger_table refuses to run a trigger function on any table but
+ * the extension's own agent_runs: attached to a table of a user's, the
+ * guard would write events as the extension's owner.
+ */
+static void
+check_trigger_table(TriggerData *td, const char *fn)
+{
+	Relation	rel = td->tg_relation;
+	Oid			ext = get_extension_oid("sandbox", true);
+
+	if (!OidIsValid(ext) ||
+		strcmp(RelationGetRelationName(rel), "agent_runs") != 0 ||
+		getExtensionOfObject(RelationRelationId, RelationGetRelid(rel)) != ext)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s may only be a trigger of the sandbox extension's agent_runs table", fn),
+				 errdetail("It was fired on table \"%s\".", RelationGetRelationName(rel))));
+}
+
+/*
+ * column_of returns the attribute number of a column of agent_runs, and
+ * fails if the table lacks it (never index an array with a negative one).
+ */
+static int
+column_of(TupleDesc desc, const char *name)
+{
+	int			attnum = SPI_fnumber(desc, name);
+
+	if (attnum <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("agent_runs has no column \"%s\"", name),
+				 errhint("The extension's tables were altered; ALTER EXTENSION sandbox UPDATE or reinstall it.")));
+	return attnum;
+}
+
+/*
  * status_of reads the status column of a tuple as a C string.
  */
 static char *
 status_of(HeapTuple tup, TupleDesc desc)
 {
-	char	   *s = SPI_getvalue(tup, desc, SPI_fnumber(desc, "status"));
+	char	   *s = SPI_getvalue(tup, desc, column_of(desc, "status"));
 
 	return s ? s : pstrdup("");
 }
@@ -173,6 +215,7 @@ agent_runs_guard(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
 		elog(ERROR, "agent_runs_guard must be a BEFORE ROW trigger");
+	check_trigger_table(td, "agent_runs_guard");
 	desc = td->tg_relation->rd_att;
 	natts = desc->natts;
 	newtup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
@@ -241,9 +284,11 @@ agent_runs_guard(PG_FUNCTION_ARGS)
 		}
 		if (cancelling)
 		{
-			int			seq_att = SPI_fnumber(desc, "last_seq");
-			int			att_att = SPI_fnumber(desc, "attempts");
-			int			err_att = SPI_fnumber(desc, "error");
+			int			seq_att = column_of(desc, "last_seq");
+			int			att_att = column_of(desc, "attempts");
+			int			err_att = column_of(desc, "error");
+			int			done_att = column_of(desc, "completed_at");
+			int			lease_att = column_of(desc, "lease_until");
 			bool		isnull;
 			int			seq = DatumGetInt32(heap_getattr(oldtup, seq_att, desc, &isnull)) + 1;
 			int			attempt = DatumGetInt32(heap_getattr(oldtup, att_att, desc, &isnull));
@@ -254,10 +299,10 @@ agent_runs_guard(PG_FUNCTION_ARGS)
 						 errmsg("agent run has already finished as %s", old_status)));
 			repl[seq_att - 1] = true;
 			values[seq_att - 1] = Int32GetDatum(seq);
-			repl[SPI_fnumber(desc, "completed_at") - 1] = true;
-			values[SPI_fnumber(desc, "completed_at") - 1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-			repl[SPI_fnumber(desc, "lease_until") - 1] = true;
-			nulls[SPI_fnumber(desc, "lease_until") - 1] = true;
+			repl[done_att - 1] = true;
+			values[done_att - 1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+			repl[lease_att - 1] = true;
+			nulls[lease_att - 1] = true;
 			(void) heap_getattr(newtup, err_att, desc, &isnull);
 			if (isnull)
 			{
@@ -265,13 +310,53 @@ agent_runs_guard(PG_FUNCTION_ARGS)
 				values[err_att - 1] = CStringGetTextDatum(psprintf("cancelled by %s",
 																   GetUserNameFromId(GetUserId(), false)));
 			}
-			record_cancel_event(heap_getattr(oldtup, SPI_fnumber(desc, "id"), desc, &isnull),
+			record_cancel_event(heap_getattr(oldtup, column_of(desc, "id"), desc, &isnull),
 								seq, attempt, old_status);
 		}
 	}
-	repl[SPI_fnumber(desc, "updated_at") - 1] = true;
-	values[SPI_fnumber(desc, "updated_at") - 1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	repl[column_of(desc, "updated_at") - 1] = true;
+	values[column_of(desc, "updated_at") - 1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	return PointerGetDatum(heap_modify_tuple(newtup, desc, values, nulls, repl));
+}
+
+/*
+ * warn_if_unserved warns, once per transaction, that a run was queued in a
+ * database no worker serves: without it the run would wait forever in
+ * silence.
+ */
+static void
+warn_if_unserved(void)
+{
+	const char *why = NULL;
+	const char *hint = NULL;
+
+	if (warned_unserved)
+		return;
+	if (sandbox_shared == NULL)
+	{
+		why = "the sandbox library is not in shared_preload_libraries, so no background worker runs.";
+		hint = "Add sandbox to shared_preload_libraries and restart the server.";
+	}
+	else if (sandbox_workers <= 0)
+	{
+		why = "sandbox.workers is 0.";
+		hint = "Set sandbox.workers to 1 or more and restart the server.";
+	}
+	else if (sandbox_database == NULL || strcmp(sandbox_database, get_database_name(MyDatabaseId)) != 0)
+	{
+		why = psprintf("The workers serve database \"%s\", not this one.",
+					   sandbox_database ? sandbox_database : "");
+		hint = psprintf("Set sandbox.database = '%s' and restart the server, or queue runs in database \"%s\".",
+						get_database_name(MyDatabaseId), sandbox_database ? sandbox_database : "");
+	}
+	if (why == NULL)
+		return;
+	warned_unserved = true;
+	ereport(WARNING,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("no sandbox worker serves this database: the run will stay pending"),
+			 errdetail_internal("%s", why),
+			 errhint("%s", hint)));
 }
 
 /*
@@ -287,12 +372,12 @@ wake_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_COMMIT:
 			if (wake_at_commit || cancel_at_commit)
 				sandbox_wake_workers(cancel_at_commit);
-			wake_at_commit = cancel_at_commit = false;
+			wake_at_commit = cancel_at_commit = warned_unserved = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
-			wake_at_commit = cancel_at_commit = false;
+			wake_at_commit = cancel_at_commit = warned_unserved = false;
 			break;
 		default:
 			break;
@@ -316,6 +401,7 @@ agent_runs_notify(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
 		elog(ERROR, "agent_runs_notify must be an AFTER ROW trigger");
+	check_trigger_table(td, "agent_runs_notify");
 	desc = td->tg_relation->rd_att;
 	tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 	status = status_of(tup, desc);
@@ -329,16 +415,20 @@ agent_runs_notify(PG_FUNCTION_ARGS)
 	initStringInfo(&payload);
 	appendStringInfoChar(&payload, '{');
 	json_append_kv_string(&payload, &first, "id",
-						  SPI_getvalue(tup, desc, SPI_fnumber(desc, "id")));
+						  SPI_getvalue(tup, desc, column_of(desc, "id")));
 	json_append_kv_string(&payload, &first, "status", status);
 	appendStringInfoChar(&payload, '}');
 	Async_Notify("agent_runs", payload.data);
 
 	if (strcmp(status, "pending") == 0)
+	{
 		wake_at_commit = true;
+		if (!sandbox_is_worker)
+			warn_if_unserved();
+	}
 	else if (strcmp(status, "cancelled") == 0 && !sandbox_is_worker)
 		cancel_at_commit = true;
-	if ((wake_at_commit || cancel_at_commit) && !xact_callback_registered)
+	if ((wake_at_commit || cancel_at_commit || warned_unserved) && !xact_callback_registered)
 	{
 		RegisterXactCallback(wake_xact_callback, NULL);
 		xact_callback_registered = true;

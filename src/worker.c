@@ -40,6 +40,7 @@
 #include "evloop.h"
 #include "queue.h"
 #include "reaper.h"
+#include "safe_path.h"
 #include "sandbox.h"
 #include "shmem.h"
 #include "worker.h"
@@ -567,9 +568,16 @@ after_commit(Worker *w, PassResult *res)
 		RunStatus	to = r->transition ? r->new_status : r->status;
 
 		if (r->transition && to == RS_COMPLETED)
+		{
 			sandbox_counter_add(w->slot, WC_RUNS_COMPLETED, 1);
+			sandbox_set_run_failure(w->slot, r->id, r->owner, NULL);
+		}
 		else if (r->transition && to == RS_FAILED)
+		{
 			sandbox_counter_add(w->slot, WC_RUNS_FAILED, 1);
+			sandbox_set_run_failure(w->slot, r->id, r->owner,
+									r->set_error ? r->set_error : "(no error recorded)");
+		}
 		agent_after_commit(&w->env, r, true);
 		schedule_run(w, r);
 	}
@@ -926,6 +934,8 @@ sandbox_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnection(sandbox_database, NULL, 0);
 	/* never wait long on a lock someone holds: such a pass counts as busy */
 	SetConfigOption("lock_timeout", "1000", PGC_SUSET, PGC_S_OVERRIDE);
+	/* the worker is a superuser: no operator a user created may be picked */
+	safe_path_set_for_process();
 	pgstat_report_appname(psprintf("sandbox worker %d", w.index + 1));
 	sandbox_is_worker = true;
 
@@ -979,10 +989,13 @@ sandbox_worker_main(Datum arg)
 
 		if (db_pass_needed(&w, GetCurrentTimestamp()))
 		{
+			TimestampTz pass_start = GetCurrentTimestamp();
+
 			PG_TRY();
 			{
 				db_pass(&w, &res);
 				w.pass_failed = false;
+				sandbox_clear_last_error(w.slot, pass_start);
 			}
 			PG_CATCH();
 			{

@@ -8,7 +8,7 @@
 #ifndef SANDBOX_WORKER_H
 #define SANDBOX_WORKER_H
 
-#define SANDBOX_MAX_WORKERS 16
+#include "settings.h"
 
 extern void sandbox_worker_register_all(void);
 

@@ -1,0 +1,244 @@
+/*-------------------------------------------------------------------------
+ *
+ * settings.c
+ *	  The configuration variables (GUCs) of the sandbox extension, and the
+ *	  resolution of secrets.
+ *
+ * Every setting lives under the "sandbox." prefix.  Settings that hold a
+ * secret, or that decide where a secret is sent, are PGC_SUSET (or
+ * PGC_SIGHUP) and GUC_SUPERUSER_ONLY: a non-superuser can neither read nor
+ * change them, so it can neither see an API key nor redirect it to a
+ * server of its own.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+#include <stdlib.h>
+
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "settings.h"
+
+/* E2B */
+char	   *sandbox_e2b_api_key = NULL;
+char	   *sandbox_e2b_api_url = NULL;
+char	   *sandbox_e2b_domain = NULL;
+char	   *sandbox_e2b_sandbox_url = NULL;
+char	   *sandbox_template = NULL;
+int			sandbox_sandbox_timeout = 300;
+int			sandbox_http_timeout = 30000;
+int			sandbox_connect_timeout = 10000;
+int			sandbox_command_timeout = 60000;
+int			sandbox_max_output_bytes = 1024 * 1024;
+int			sandbox_max_response_bytes = 64 * 1024 * 1024;
+
+/* LLM */
+int			sandbox_llm_provider = LLM_PROVIDER_ANTHROPIC;
+char	   *sandbox_llm_api_url = NULL;
+char	   *sandbox_llm_api_key = NULL;
+char	   *sandbox_llm_model = NULL;
+int			sandbox_llm_max_tokens = 4096;
+int			sandbox_llm_timeout = 300000;
+
+/* worker */
+char	   *sandbox_database = NULL;
+int			sandbox_workers = 1;
+int			sandbox_max_concurrent_runs = 20;
+int			sandbox_max_turns = 20;
+int			sandbox_run_timeout = 1800;
+int			sandbox_max_sandbox_lifetime = 3600;
+int			sandbox_max_attempts = 3;
+int			sandbox_lease_time = 30;
+int			sandbox_reaper_interval = 60;
+int			sandbox_retention = 0;
+
+static const struct config_enum_entry llm_provider_options[] = {
+	{"anthropic", LLM_PROVIDER_ANTHROPIC, false},
+	{"openai", LLM_PROVIDER_OPENAI, false},
+	{NULL, 0, false}
+};
+
+
+/*
+ * settings_define registers every GUC of the extension.  It runs in each
+ * process that loads the library: the postmaster when preloaded, otherwise
+ * the backend that first calls one of our functions.
+ */
+void
+settings_define(void)
+{
+	const int	secret = GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE;
+
+	DefineCustomStringVariable("sandbox.e2b_api_key",
+							   "API key for E2B (falls back to the server's E2B_API_KEY environment variable).",
+							   "Only superusers can read or change it; it is never logged.",
+							   &sandbox_e2b_api_key, "", PGC_SUSET, secret,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("sandbox.e2b_api_url",
+							   "Base URL of the E2B control-plane API.",
+							   NULL, &sandbox_e2b_api_url, "https://api.e2b.app",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomStringVariable("sandbox.e2b_domain",
+							   "E2B domain used to reach sandboxes (https://<port>-<id>.<domain>).",
+							   NULL, &sandbox_e2b_domain, "e2b.app",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomStringVariable("sandbox.e2b_sandbox_url",
+							   "If set, base URL for all sandbox traffic (envd and code interpreter), routed by the E2b-Sandbox-Id and E2b-Sandbox-Port headers.",
+							   "Like E2B_SANDBOX_URL in the E2B SDKs; this is how a local sandboxd is reached.",
+							   &sandbox_e2b_sandbox_url, "",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomStringVariable("sandbox.template",
+							   "Default E2B template for new sandboxes.",
+							   NULL, &sandbox_template, "base",
+							   PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.sandbox_timeout",
+							"Default lifetime of a new sandbox; E2B kills it when it passes.",
+							NULL, &sandbox_sandbox_timeout, 300, 1, 86400,
+							PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.http_timeout",
+							"Total time allowed for one unary HTTP call to E2B.",
+							NULL, &sandbox_http_timeout, 30000, 100, 3600000,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.connect_timeout",
+							"Time allowed to establish a connection (TCP and TLS).",
+							NULL, &sandbox_connect_timeout, 10000, 100, 600000,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.command_timeout",
+							"Default limit on a command's run time in a sandbox (0 = none).",
+							"envd kills the command when it passes.",
+							&sandbox_command_timeout, 60000, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.max_output_bytes",
+							"Most bytes of stdout (and, separately, of stderr) kept from one command; the rest is dropped and truncated is set.",
+							NULL, &sandbox_max_output_bytes, 1024 * 1024, 1024, 256 * 1024 * 1024,
+							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.max_response_bytes",
+							"Largest response body accepted from E2B (file reads, listings).",
+							NULL, &sandbox_max_response_bytes, 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024,
+							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("sandbox.llm_provider",
+							 "LLM API spoken by the agent: anthropic (Messages) or openai (chat completions, any compatible server).",
+							 NULL, &sandbox_llm_provider, LLM_PROVIDER_ANTHROPIC,
+							 llm_provider_options, PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("sandbox.llm_api_url",
+							   "Base URL of the LLM API (default https://api.anthropic.com or https://api.openai.com/v1).",
+							   NULL, &sandbox_llm_api_url, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomStringVariable("sandbox.llm_api_key",
+							   "API key for the LLM provider (falls back to ANTHROPIC_API_KEY or OPENAI_API_KEY).",
+							   "Only superusers can read or change it; it is never logged.",
+							   &sandbox_llm_api_key, "", PGC_SIGHUP, secret,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("sandbox.llm_model",
+							   "Default model for agent runs.",
+							   NULL, &sandbox_llm_model, "claude-sonnet-4-20250514",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.llm_max_tokens",
+							"max_tokens sent with each LLM call.",
+							NULL, &sandbox_llm_max_tokens, 4096, 1, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.llm_timeout",
+							"Time allowed for one LLM call.",
+							NULL, &sandbox_llm_timeout, 300000, 1000, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	/* postmaster settings can only be defined while preloading */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		DefineCustomStringVariable("sandbox.database",
+								   "Database the agent-run workers serve.",
+								   NULL, &sandbox_database, "postgres",
+								   PGC_POSTMASTER, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+		DefineCustomIntVariable("sandbox.workers",
+								"Number of agent-run background workers (0 disables them).",
+								NULL, &sandbox_workers, 1, 0, SANDBOX_MAX_WORKERS,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	}
+	DefineCustomIntVariable("sandbox.max_concurrent_runs",
+							"Most agent runs one worker drives at once (E2B's free tier allows 20 sandboxes).",
+							NULL, &sandbox_max_concurrent_runs, 20, 1, 10000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.max_turns",
+							"Default limit on model turns in one agent run.",
+							NULL, &sandbox_max_turns, 20, 1, 1000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.run_timeout",
+							"Default deadline of one agent run.",
+							NULL, &sandbox_run_timeout, 1800, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.max_sandbox_lifetime",
+							"Longest E2B timeout the worker asks for a run's sandbox; longer runs extend it as they go.",
+							"E2B's plans cap a sandbox's timeout (one hour on the smallest, 24 hours on Pro).",
+							&sandbox_max_sandbox_lifetime, 3600, 10, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.max_attempts",
+							"Attempts before a run whose worker died is marked failed.",
+							NULL, &sandbox_max_attempts, 3, 1, 100,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.lease_time",
+							"How long a claimed run's lease lasts; the worker renews it while the run is in flight.",
+							NULL, &sandbox_lease_time, 30, 2, 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.reaper_interval",
+							"How often the worker lists live sandboxes and kills those no live run owns (0 disables).",
+							NULL, &sandbox_reaper_interval, 60, 0, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.retention",
+							"Finished runs and their events older than this are pruned (0 keeps them forever).",
+							NULL, &sandbox_retention, 0, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("sandbox");
+}
+
+/*
+ * sandbox_e2b_key returns the E2B API key: the setting, else the server's
+ * environment, else NULL.  The result must never be copied into a message.
+ */
+const char *
+sandbox_e2b_key(void)
+{
+	if (sandbox_e2b_api_key && sandbox_e2b_api_key[0])
+		return sandbox_e2b_api_key;
+	return getenv("E2B_API_KEY");
+}
+
+/*
+ * sandbox_llm_key returns the LLM API key for the configured provider: the
+ * setting, else the provider's usual environment variable, else NULL.
+ */
+const char *
+sandbox_llm_key(void)
+{
+	if (sandbox_llm_api_key && sandbox_llm_api_key[0])
+		return sandbox_llm_api_key;
+	if (sandbox_llm_provider == LLM_PROVIDER_ANTHROPIC)
+		return getenv("ANTHROPIC_API_KEY");
+	return getenv("OPENAI_API_KEY");
+}
+
+/*
+ * sandbox_llm_url returns the LLM base URL: the setting, else the
+ * provider's usual environment variable, else its public endpoint.
+ * For Anthropic the base has no /v1; for OpenAI it includes it, as the
+ * official SDKs do.
+ */
+const char *
+sandbox_llm_url(void)
+{
+	const char *env;
+
+	if (sandbox_llm_api_url && sandbox_llm_api_url[0])
+		return sandbox_llm_api_url;
+	if (sandbox_llm_provider == LLM_PROVIDER_ANTHROPIC)
+	{
+		env = getenv("ANTHROPIC_BASE_URL");
+		return env && env[0] ? env : "https://api.anthropic.com";
+	}
+	env = getenv("OPENAI_BASE_URL");
+	return env && env[0] ? env : "https://api.openai.com/v1";
+}

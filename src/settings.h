@@ -1,0 +1,64 @@
+/*-------------------------------------------------------------------------
+ *
+ * settings.h
+ *	  The configuration variables (GUCs) of the sandbox extension and the
+ *	  resolution of the API keys and URLs they name.
+ *
+ * This is the bottom layer: every other file may read a setting through
+ * it, and it calls nothing of the extension.  settings.c defines them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SANDBOX_SETTINGS_H
+#define SANDBOX_SETTINGS_H
+
+#include "pgcompat.h"
+
+/* most agent-run workers a cluster may run (sandbox.workers) */
+#define SANDBOX_MAX_WORKERS 16
+
+/* E2B connection settings (module.c) */
+extern char *sandbox_e2b_api_key;
+extern char *sandbox_e2b_api_url;
+extern char *sandbox_e2b_domain;
+extern char *sandbox_e2b_sandbox_url;
+extern char *sandbox_template;
+extern int	sandbox_sandbox_timeout;	/* seconds */
+extern int	sandbox_http_timeout;	/* milliseconds, unary calls */
+extern int	sandbox_connect_timeout;	/* milliseconds */
+extern int	sandbox_command_timeout;	/* milliseconds, default per command */
+extern int	sandbox_max_output_bytes;
+extern int	sandbox_max_response_bytes;
+
+/* LLM settings (module.c) */
+extern int	sandbox_llm_provider;
+extern char *sandbox_llm_api_url;
+extern char *sandbox_llm_api_key;
+extern char *sandbox_llm_model;
+extern int	sandbox_llm_max_tokens;
+extern int	sandbox_llm_timeout;	/* milliseconds per LLM call */
+
+/* worker settings (module.c) */
+extern char *sandbox_database;
+extern int	sandbox_workers;
+extern int	sandbox_max_concurrent_runs;
+extern int	sandbox_max_turns;
+extern int	sandbox_run_timeout;	/* seconds */
+extern int	sandbox_max_sandbox_lifetime;	/* seconds */
+extern int	sandbox_max_attempts;
+extern int	sandbox_lease_time;		/* seconds */
+extern int	sandbox_reaper_interval;	/* seconds */
+extern int	sandbox_retention;		/* seconds, 0 = keep forever */
+
+typedef enum LlmProvider
+{
+	LLM_PROVIDER_ANTHROPIC,
+	LLM_PROVIDER_OPENAI
+} LlmProvider;
+
+extern void settings_define(void);
+extern const char *sandbox_e2b_key(void);
+extern const char *sandbox_llm_key(void);
+extern const char *sandbox_llm_url(void);
+
+#endif							/* SANDBOX_SETTINGS_H */
