@@ -45,10 +45,40 @@ ALTER TABLE @extschema@.agent_runs
         ((status OPERATOR(pg_catalog.=) ANY ('{completed,failed,cancelled}'::@extschema@.agent_run_status[]))
          OPERATOR(pg_catalog.=) (completed_at IS NOT NULL));
 
+------------------------------------------------------------------------------
+-- Identity beside the role (sandbox.identity_function, for Supabase's
+-- auth.uid): sandboxes and runs record it, and the policies require it.
+------------------------------------------------------------------------------
+
+ALTER TABLE @extschema@.sandboxes ADD COLUMN owner_id text;
+ALTER TABLE @extschema@.agent_runs ADD COLUMN owner_id text;
+
+CREATE FUNCTION @extschema@.sandbox_identity()
+RETURNS text
+AS 'MODULE_PATHNAME', 'sandbox_identity' LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.sandbox_identity() IS
+  'The current user''s identity beside its role (sandbox.identity_function), or NULL';
+REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_identity() FROM PUBLIC;
+
+DROP POLICY sandboxes_owner_read ON @extschema@.sandboxes;
+CREATE POLICY sandboxes_owner_read ON @extschema@.sandboxes FOR SELECT
+  USING (pg_catalog.pg_has_role(owner, 'USAGE')
+         AND COALESCE(owner_id, ''::text) OPERATOR(pg_catalog.=)
+             COALESCE((SELECT @extschema@.sandbox_identity()), ''::text));
+DROP POLICY agent_runs_owner ON @extschema@.agent_runs;
+CREATE POLICY agent_runs_owner ON @extschema@.agent_runs
+    USING (pg_catalog.pg_has_role(owner, 'USAGE')
+           AND COALESCE(owner_id, ''::text) OPERATOR(pg_catalog.=)
+               COALESCE((SELECT @extschema@.sandbox_identity()), ''::text))
+    WITH CHECK (pg_catalog.pg_has_role(owner, 'USAGE')
+           AND COALESCE(owner_id, ''::text) OPERATOR(pg_catalog.=)
+               COALESCE((SELECT @extschema@.sandbox_identity()), ''::text));
 DROP POLICY agent_run_events_owner ON @extschema@.agent_run_events;
 CREATE POLICY agent_run_events_owner ON @extschema@.agent_run_events FOR SELECT
     USING (EXISTS (SELECT 1 FROM @extschema@.agent_runs r
-                    WHERE r.id OPERATOR(pg_catalog.=) run_id AND pg_catalog.pg_has_role(r.owner, 'USAGE')));
+                    WHERE r.id OPERATOR(pg_catalog.=) run_id AND pg_catalog.pg_has_role(r.owner, 'USAGE')
+                      AND COALESCE(r.owner_id, ''::text) OPERATOR(pg_catalog.=)
+                          COALESCE((SELECT @extschema@.sandbox_identity()), ''::text)));
 
 CREATE OR REPLACE FUNCTION @extschema@.sandbox_cancel_run(run_id uuid)
 RETURNS boolean
@@ -110,7 +140,8 @@ BEGIN
         %1$s.sandbox_info(text),
         %1$s.sandbox_list(jsonb, boolean),
         %1$s.sandbox_cancel_run(uuid),
-        %1$s.sandbox_worker_status() TO %2$s', s, r);
+        %1$s.sandbox_worker_status(),
+        %1$s.sandbox_identity() TO %2$s', s, r);
 END;
 $$;
 
@@ -127,7 +158,8 @@ BEGIN
            AND a.grantee OPERATOR(pg_catalog.<>) 0
            AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
     LOOP
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@.sandbox_worker_status() TO %s', g.role);
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@.sandbox_worker_status(),
+            @extschema@.sandbox_identity() TO %s', g.role);
     END LOOP;
 END
 $$;

@@ -25,7 +25,9 @@ CREATE TABLE @extschema@.sandboxes (
     created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
     last_used_at timestamptz,
     expires_at   timestamptz,
-    killed_at    timestamptz
+    killed_at    timestamptz,
+    -- the owner's identity beside its role (sandbox.identity_function), or NULL
+    owner_id     text
 );
 COMMENT ON TABLE @extschema@.sandboxes IS
   'Every sandbox the extension created, with its owner role; written before any command runs in it.';
@@ -41,9 +43,20 @@ CREATE TABLE @extschema@.sandbox_access (
 );
 REVOKE ALL ON @extschema@.sandbox_access FROM PUBLIC;
 
+-- sandbox_identity() is the caller's identity (sandbox.identity_function),
+-- which the row-level policies compare with owner_id.
+CREATE FUNCTION @extschema@.sandbox_identity()
+RETURNS text
+AS 'MODULE_PATHNAME', 'sandbox_identity' LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.sandbox_identity() IS
+  'The current user''s identity beside its role (sandbox.identity_function), or NULL';
+REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_identity() FROM PUBLIC;
+
 ALTER TABLE @extschema@.sandboxes ENABLE ROW LEVEL SECURITY;
 CREATE POLICY sandboxes_owner_read ON @extschema@.sandboxes FOR SELECT
-  USING (pg_catalog.pg_has_role(owner, 'USAGE'));
+  USING (pg_catalog.pg_has_role(owner, 'USAGE')
+         AND COALESCE(owner_id, ''::text) OPERATOR(pg_catalog.=)
+             COALESCE((SELECT @extschema@.sandbox_identity()), ''::text));
 REVOKE ALL ON @extschema@.sandboxes FROM PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.sandboxes', '');
@@ -209,6 +222,8 @@ CREATE TABLE @extschema@.agent_runs (
     llm_calls     int NOT NULL DEFAULT 0,
     input_tokens  bigint NOT NULL DEFAULT 0,
     output_tokens bigint NOT NULL DEFAULT 0,
+    -- added in 1.1 (an upgrade appends them here too)
+    owner_id      text,
     CONSTRAINT agent_runs_prompt_not_empty CHECK (pg_catalog.btrim(prompt) OPERATOR(pg_catalog.<>) ''::text),
     CONSTRAINT agent_runs_max_turns_positive CHECK (max_turns IS NULL OR
         (max_turns OPERATOR(pg_catalog.>=) 1 AND max_turns OPERATOR(pg_catalog.<=) 1000)),
@@ -274,11 +289,17 @@ CREATE TRIGGER agent_runs_notify AFTER INSERT OR UPDATE OF status ON @extschema@
 ALTER TABLE @extschema@.agent_runs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE @extschema@.agent_run_events ENABLE ROW LEVEL SECURITY;
 CREATE POLICY agent_runs_owner ON @extschema@.agent_runs
-    USING (pg_catalog.pg_has_role(owner, 'USAGE'))
-    WITH CHECK (pg_catalog.pg_has_role(owner, 'USAGE'));
+    USING (pg_catalog.pg_has_role(owner, 'USAGE')
+           AND COALESCE(owner_id, ''::text) OPERATOR(pg_catalog.=)
+               COALESCE((SELECT @extschema@.sandbox_identity()), ''::text))
+    WITH CHECK (pg_catalog.pg_has_role(owner, 'USAGE')
+           AND COALESCE(owner_id, ''::text) OPERATOR(pg_catalog.=)
+               COALESCE((SELECT @extschema@.sandbox_identity()), ''::text));
 CREATE POLICY agent_run_events_owner ON @extschema@.agent_run_events FOR SELECT
     USING (EXISTS (SELECT 1 FROM @extschema@.agent_runs r
-                    WHERE r.id OPERATOR(pg_catalog.=) run_id AND pg_catalog.pg_has_role(r.owner, 'USAGE')));
+                    WHERE r.id OPERATOR(pg_catalog.=) run_id AND pg_catalog.pg_has_role(r.owner, 'USAGE')
+                      AND COALESCE(r.owner_id, ''::text) OPERATOR(pg_catalog.=)
+                          COALESCE((SELECT @extschema@.sandbox_identity()), ''::text)));
 REVOKE ALL ON @extschema@.agent_runs, @extschema@.agent_run_events FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.sandbox_cancel_run(run_id uuid)
@@ -352,7 +373,8 @@ BEGIN
         %1$s.sandbox_info(text),
         %1$s.sandbox_list(jsonb, boolean),
         %1$s.sandbox_cancel_run(uuid),
-        %1$s.sandbox_worker_status() TO %2$s', s, r);
+        %1$s.sandbox_worker_status(),
+        %1$s.sandbox_identity() TO %2$s', s, r);
 END;
 $$;
 REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_grant_usage(pg_catalog.regrole) FROM PUBLIC;

@@ -17,6 +17,7 @@
 #include <math.h>
 
 #include "common/pg_prng.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -150,9 +151,17 @@ stage_event(Run *run, const char *kind, const char *data)
 {
 	MemoryContext old = MemoryContextSwitchTo(run->stage_cxt);
 	RunEvent   *e = palloc(sizeof(RunEvent));
+	size_t		len = strlen(data);
 
 	e->kind = pstrdup(kind);
-	e->data = pstrdup(data);
+	/* past the run's budget, an event keeps its kind and says what was cut */
+	if (run->event_bytes + len > (size_t) sandbox_max_run_event_bytes &&
+		strcmp(kind, "status") != 0 && strcmp(kind, "error") != 0)
+		e->data = psprintf("{\"cut\": true, \"bytes\": %zu, \"reason\": \"the run's events reached sandbox.max_run_event_bytes (%d)\"}",
+						   len, sandbox_max_run_event_bytes);
+	else
+		e->data = pstrdup(data);
+	run->event_bytes += strlen(e->data);
 	run->events = lappend(run->events, e);
 	MemoryContextSwitchTo(old);
 	mark_dirty(run);
@@ -864,6 +873,28 @@ copy_tool_call(Run *run, LlmToolCall *tc)
 }
 
 /*
+ * append_event_output adds a command's stdout or stderr to a tool_result
+ * event, kept to sandbox.event_output_bytes (cut on a character boundary);
+ * "<key>_cut_bytes" says how much was left out.
+ */
+static void
+append_event_output(StringInfo d, bool *first, const char *key, const char *data, size_t len)
+{
+	char	   *text = sandbox_bytes_to_cstring(data, len);
+	size_t		tlen = strlen(text);
+	size_t		keep = tlen;
+
+	if (tlen > (size_t) sandbox_event_output_bytes)
+	{
+		keep = pg_mbcliplen(text, (int) tlen, sandbox_event_output_bytes);
+		text[keep] = '\0';
+	}
+	json_append_kv_string(d, first, key, text);
+	if (keep < tlen)
+		json_append_kv_int(d, first, psprintf("%s_cut_bytes", key), (int64) (tlen - keep));
+}
+
+/*
  * add_tool_result keeps a tool's outcome for the next model turn and
  * stages its event.
  */
@@ -1233,8 +1264,8 @@ on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 					json_append_kv_int(&d, &first, "exit_code", st->exit_code);
 				else
 					json_append_kv_string(&d, &first, "error", "timed out");
-				json_append_kv_string(&d, &first, "stdout", sandbox_bytes_to_cstring(st->out.data, st->out.len));
-				json_append_kv_string(&d, &first, "stderr", sandbox_bytes_to_cstring(st->err.data, st->err.len));
+				append_event_output(&d, &first, "stdout", st->out.data, st->out.len);
+				append_event_output(&d, &first, "stderr", st->err.data, st->err.len);
 				json_append_kv_raw(&d, &first, "truncated", st->truncated ? "true" : "false");
 				if (op->reconnects > 0)
 					json_append_kv_raw(&d, &first, "stream_resumed", "true");

@@ -113,6 +113,7 @@ typedef struct Run
 	int			attempt;
 	Oid			owner;
 	char	   *owner_name;
+	char	   *owner_id;		/* identity beside the role, or NULL */
 	char	   *prompt;
 	char	   *model;
 	LlmProvider provider;		/* fixed for the run's life */
@@ -123,6 +124,7 @@ typedef struct Run
 	RunPhase	phase;
 	MemoryContext cxt;
 	MemoryContext stage_cxt;	/* staged writes, reset after each commit */
+	size_t		event_bytes;	/* event data staged by this attempt */
 
 	/* progress */
 	E2BSandbox	sandbox;

@@ -286,6 +286,8 @@ call_error_raise(const CallError *err, const char *action, const char *sandbox_i
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("could not %s%s: %s", action, where, err->message),
+					 err->service == SERVICE_LLM ?
+					 errhint("Raise sandbox.max_llm_response_bytes.") :
 					 errhint("Raise sandbox.max_response_bytes.")));
 			break;
 		case CALL_AUTH:

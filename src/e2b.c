@@ -122,7 +122,8 @@ e2b_parse_sandbox(HttpRequest *req, E2BSandbox *out, CallError *err)
 	root = json_root(j);
 	if (!json_is_object(root))
 	{
-		call_error_set(err, CALL_PROTOCOL, "the answer is not a JSON object: %s",
+		call_error_set(err, CALL_PROTOCOL, "the answer could not be read (%s): %s",
+					   j ? "it is not a JSON object" : json_parse_error(),
 					   sandbox_truncate_for_message(http_data(req), http_data_len(req), 200));
 		return false;
 	}
@@ -256,7 +257,7 @@ e2b_parse_rpc(HttpRequest *req, Jsonb **out, CallError *err)
 	*out = json_parse(http_data(req), http_data_len(req));
 	if (*out == NULL)
 	{
-		call_error_set(err, CALL_PROTOCOL, "envd answered with invalid JSON: %s",
+		call_error_set(err, CALL_PROTOCOL, "envd's answer could not be read (%s): %s", json_parse_error(),
 					   sandbox_truncate_for_message(http_data(req), http_data_len(req), 200));
 		return false;
 	}
@@ -722,7 +723,8 @@ on_code_line(const char *line, size_t len, void *arg)
 
 	if (!json_is_object(root))
 	{
-		st->protocol_error = psprintf("a line is not a JSON object: %s",
+		st->protocol_error = psprintf("a line of the interpreter's stream could not be read (%s): %s",
+									  j ? "it is not a JSON object" : json_parse_error(),
 									  sandbox_truncate_for_message(line, len, 200));
 		return false;
 	}

@@ -44,8 +44,50 @@ neutralise_nul_escapes(char *s, size_t len)
 }
 
 /*
+ * nesting_depth returns the deepest nesting of arrays and objects in a JSON
+ * text, outside strings, without recursion: a hostile answer of 100,000
+ * nested arrays must be refused before any recursive parser sees it.
+ */
+static int
+nesting_depth(const char *s, size_t len)
+{
+	int			depth = 0;
+	int			deepest = 0;
+	bool		in_string = false;
+
+	for (size_t i = 0; i < len; i++)
+	{
+		char		c = s[i];
+
+		if (in_string)
+		{
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		}
+		else if (c == '"')
+			in_string = true;
+		else if (c == '[' || c == '{')
+		{
+			if (++depth > deepest)
+				deepest = depth;
+		}
+		else if (c == ']' || c == '}')
+			depth--;
+	}
+	return deepest;
+}
+
+static const char *last_parse_error = NULL;
+
+/*
  * json_parse parses len bytes of UTF-8 JSON into a Jsonb, or returns NULL
- * when they are not valid JSON.  Invalid UTF-8 is replaced first.
+ * when they are not JSON that PostgreSQL can hold: not valid JSON, nested
+ * deeper than JSON_MAX_DEPTH, or a number outside numeric's range (which
+ * the lexer accepts but jsonb_in refuses).  It never raises an error for
+ * what a provider or a sandbox sent; json_parse_error() says why it
+ * refused.  Invalid UTF-8 is replaced first.
  */
 Jsonb *
 json_parse(const char *data, size_t len)
@@ -53,12 +95,49 @@ json_parse(const char *data, size_t len)
 	char	   *s = sandbox_bytes_to_cstring(data, len);
 	size_t		slen = strlen(s);
 	JsonLexContext *lex;
+	MemoryContext cxt = CurrentMemoryContext;
+	Jsonb	   *volatile result = NULL;
 
+	last_parse_error = NULL;
+	if (nesting_depth(s, slen) > JSON_MAX_DEPTH)
+	{
+		last_parse_error = "it is nested deeper than " CppAsString2(JSON_MAX_DEPTH) " levels";
+		return NULL;
+	}
 	neutralise_nul_escapes(s, slen);
 	lex = makeJsonLexContextCstringLen(s, slen, GetDatabaseEncoding(), true);
 	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+	{
+		last_parse_error = "it is not valid JSON";
 		return NULL;
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
+	}
+
+	/*
+	 * jsonb_in fails on numbers numeric cannot hold (1e999999): a pure
+	 * computation, so catching its error without a subtransaction is safe.
+	 */
+	PG_TRY();
+	{
+		result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		result = NULL;
+		last_parse_error = "it holds a value PostgreSQL cannot store (a number outside numeric's range?)";
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
+ * json_parse_error says why the last json_parse returned NULL.
+ */
+const char *
+json_parse_error(void)
+{
+	return last_parse_error ? last_parse_error : "it is not valid JSON";
 }
 
 /*
@@ -142,18 +221,28 @@ json_get_int64(JsonbContainer *c, const char *key, int64 *out)
 		return false;
 	if (v->type == jbvNumeric)
 	{
-		Datum		d = DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric));
+		/* through text, so that 1e300 or 1.5 is "not an int64", not an error */
+		char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out,
+															NumericGetDatum(v->val.numeric)));
+		char	   *end;
+		long long	x;
 
-		*out = DatumGetInt64(d);
+		errno = 0;
+		x = strtoll(s, &end, 10);
+		if (end == s || *end != '\0' || errno == ERANGE)
+			return false;
+		*out = (int64) x;
 		return true;
 	}
 	if (v->type == jbvString)
 	{
 		char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
 		char	   *end;
-		long long	x = strtoll(s, &end, 10);
+		long long	x;
 
-		if (end == s || *end != '\0')
+		errno = 0;
+		x = strtoll(s, &end, 10);
+		if (end == s || *end != '\0' || errno == ERANGE)
 			return false;
 		*out = (int64) x;
 		return true;

@@ -13,7 +13,14 @@
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 
+/*
+ * Deepest nesting of arrays and objects accepted from a provider or a
+ * sandbox; PostgreSQL's recursive JSON code must never run out of stack.
+ */
+#define JSON_MAX_DEPTH 512
+
 extern Jsonb *json_parse(const char *data, size_t len);
+extern const char *json_parse_error(void);
 extern Jsonb *json_parse_cstring(const char *s);
 extern JsonbContainer *json_root(Jsonb *j);
 extern bool json_is_object(JsonbContainer *c);

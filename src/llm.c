@@ -288,6 +288,8 @@ llm_request(LlmProvider provider, const char *model, const char *system,
 	http_add_header(req, "Accept", "application/json");
 	http_set_body(req, body, len);
 	http_set_timeouts(req, sandbox_connect_timeout, sandbox_llm_timeout, 0);
+	/* a 60 MB answer must not cost the worker gigabytes */
+	req->max_body = (size_t) sandbox_max_llm_response_bytes;
 	return req;
 }
 
@@ -483,7 +485,8 @@ llm_parse(LlmProvider provider, HttpRequest *req, LlmAnswer *a, CallError *err)
 	root = json_root(j);
 	if (!json_is_object(root))
 	{
-		call_error_set(err, CALL_PROTOCOL, "the LLM answered with invalid JSON: %s",
+		call_error_set(err, CALL_PROTOCOL, "the LLM's answer could not be read (%s): %s",
+					   j ? "it is not a JSON object" : json_parse_error(),
 					   sandbox_truncate_for_message(http_data(req), http_data_len(req), 200));
 		return false;
 	}

@@ -253,7 +253,7 @@ queue_claim(int n, int lease_s, MemoryContext cxt)
 		"    worker_pid = $4, last_seq = r.last_seq + 1, error = NULL, updated_at = pg_catalog.now()"
 		"   FROM c WHERE r.id = c.id"
 		"   RETURNING r.id, r.prompt, r.model, r.template, r.max_turns, r.attempts,"
-		"             r.owner, r.deadline_at, r.last_seq),"
+		"             r.owner, r.deadline_at, r.last_seq, r.owner_id),"
 		" e AS ("
 		"  INSERT INTO %1$s.agent_run_events (run_id, seq, attempt, kind, data)"
 		"  SELECT id, last_seq, attempts, 'status',"
@@ -261,7 +261,7 @@ queue_claim(int n, int lease_s, MemoryContext cxt)
 		"                                       'attempt', attempts, 'worker_pid', $4)"
 		"    FROM u)"
 		" SELECT id::text, prompt, model, template, max_turns, attempts, owner::oid,"
-		"        deadline_at, owner::text FROM u";
+		"        deadline_at, owner::text, owner_id FROM u";
 	Oid			types[4] = {INT4OID, INT4OID, INT4OID, INT4OID};
 	Datum		values[4];
 	List	   *claimed = NIL;
@@ -290,6 +290,7 @@ queue_claim(int n, int lease_s, MemoryContext cxt)
 		c->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 7, &isnull));
 		c->deadline = DatumGetTimestampTz(SPI_getbinval(tup, desc, 8, &isnull));
 		c->owner_name = getstr(tup, desc, 9, cxt);
+		c->owner_id = getstr(tup, desc, 10, cxt);
 		{
 			/* the list must outlive SPI's memory */
 			MemoryContext old = MemoryContextSwitchTo(cxt);
@@ -313,17 +314,21 @@ record_sandbox(Run *run)
 	static const char *sql =
 		"WITH s AS ("
 		"  INSERT INTO %1$s.sandboxes (sandbox_id, owner, run_id, template, metadata,"
-		"                              expires_at, domain, last_used_at)"
+		"                              expires_at, domain, last_used_at, owner_id)"
 		"  VALUES ($1, $2::pg_catalog.regrole, $3::uuid, $4,"
 		"          pg_catalog.jsonb_build_object('pgsandbox_run', $3::text),"
-		"          $5, $6, pg_catalog.now())"
+		"          $5, $6, pg_catalog.now(), $9)"
 		"  ON CONFLICT (sandbox_id) DO NOTHING RETURNING sandbox_id)"
 		" INSERT INTO %1$s.sandbox_access (sandbox_id, access_token, envd_version)"
 		" SELECT sandbox_id, $7, $8 FROM s";
-	Oid			types[8] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[8];
-	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			types[9] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[9];
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
+	if (run->owner_id)
+		values[8] = CStringGetTextDatum(run->owner_id);
+	else
+		nulls[8] = 'n';
 	values[0] = CStringGetTextDatum(run->sandbox.sandbox_id);
 	values[1] = ObjectIdGetDatum(run->owner);
 	values[2] = CStringGetTextDatum(run->id);
@@ -341,7 +346,7 @@ record_sandbox(Run *run)
 		values[7] = CStringGetTextDatum(run->sandbox.envd_version);
 	else
 		nulls[7] = 'n';
-	if (SPI_execute_plan(plan_for(QP_RECORD_SANDBOX, sql, 8, types), values, nulls, false, 0) < 0)
+	if (SPI_execute_plan(plan_for(QP_RECORD_SANDBOX, sql, 9, types), values, nulls, false, 0) < 0)
 		elog(ERROR, "recording sandbox failed");
 }
 

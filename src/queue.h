@@ -28,6 +28,7 @@ typedef struct ClaimedRun
 	int			attempt;
 	Oid			owner;
 	char	   *owner_name;
+	char	   *owner_id;		/* identity beside the role, or NULL */
 	TimestampTz deadline;
 } ClaimedRun;
 

@@ -35,6 +35,7 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
+#include "identity.h"
 #include "registry.h"
 #include "safe_path.h"
 #include "sandbox.h"
@@ -46,6 +47,7 @@ typedef struct CachedSandbox
 {
 	char		sandbox_id[129];	/* hash key */
 	Oid			owner;
+	char	   *owner_id;		/* identity beside the role, or NULL */
 	char	   *access_token;	/* in CacheCxt */
 	char	   *domain;
 	TimestampTz touched_at;
@@ -166,10 +168,21 @@ cache_forget(const char *sandbox_id)
 }
 
 /*
+ * registry_forget drops a sandbox from this backend's cache, so that its
+ * next use reads the table again (a rolled-back sandbox is then unknown).
+ */
+void
+registry_forget(const char *sandbox_id)
+{
+	cache_forget(sandbox_id);
+}
+
+/*
  * cache_put remembers a sandbox's owner and how to reach it.
  */
 static void
-cache_put(const char *sandbox_id, Oid owner, const char *token, const char *domain)
+cache_put(const char *sandbox_id, Oid owner, const char *owner_id, const char *token,
+		  const char *domain)
 {
 	CachedSandbox *e;
 	bool		found;
@@ -178,6 +191,7 @@ cache_put(const char *sandbox_id, Oid owner, const char *token, const char *doma
 		return;
 	e = hash_search(cache_table(), sandbox_id, HASH_ENTER, &found);
 	e->owner = owner;
+	e->owner_id = owner_id ? MemoryContextStrdup(CacheCxt, owner_id) : NULL;
 	e->access_token = token ? MemoryContextStrdup(CacheCxt, token) : NULL;
 	e->domain = domain ? MemoryContextStrdup(CacheCxt, domain) : NULL;
 	e->touched_at = found ? e->touched_at : 0;
@@ -229,12 +243,17 @@ registry_insert(const E2BSandbox *sb, const char *template_id,
 				const char *metadata_json, int timeout_s, const char *run_id)
 {
 	ExtensionInfo ext;
-	Oid			types[8] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[8];
-	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			types[9] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[9];
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	char	   *sql;
+	char	   *owner_id = identity_current();
 
 	sandbox_extension_info(&ext, false);
+	if (owner_id)
+		values[8] = CStringGetTextDatum(owner_id);
+	else
+		nulls[8] = 'n';
 	values[0] = CStringGetTextDatum(sb->sandbox_id);
 	values[1] = ObjectIdGetDatum(GetUserId());
 	values[2] = CStringGetTextDatum(template_id);
@@ -254,18 +273,18 @@ registry_insert(const E2BSandbox *sb, const char *template_id,
 		nulls[7] = 'n';
 
 	sql = psprintf("WITH s AS (INSERT INTO %s.sandboxes "
-				   "(sandbox_id, owner, template, metadata, expires_at, domain, run_id, last_used_at) "
+				   "(sandbox_id, owner, template, metadata, expires_at, domain, run_id, last_used_at, owner_id) "
 				   "VALUES ($1, $2::pg_catalog.regrole, $3, $4::pg_catalog.jsonb, "
-				   "pg_catalog.now() + pg_catalog.make_interval(secs => $5), $6, $7::pg_catalog.uuid, pg_catalog.now()) "
+				   "pg_catalog.now() + pg_catalog.make_interval(secs => $5), $6, $7::pg_catalog.uuid, pg_catalog.now(), $9) "
 				   "RETURNING sandbox_id) "
 				   "INSERT INTO %s.sandbox_access (sandbox_id, access_token, envd_version) "
 				   "SELECT sandbox_id, $8, %s FROM s",
 				   ext.schema_quoted, ext.schema_quoted,
 				   sb->envd_version ? quote_literal_cstr(sb->envd_version) : "NULL");
 	SPI_connect();
-	registry_run_as_owner(&ext, sql, 8, types, values, nulls, false);
+	registry_run_as_owner(&ext, sql, 9, types, values, nulls, false);
 	SPI_finish();
-	cache_put(sb->sandbox_id, GetUserId(), sb->access_token, sb->domain);
+	cache_put(sb->sandbox_id, GetUserId(), owner_id, sb->access_token, sb->domain);
 }
 
 /*
@@ -306,6 +325,8 @@ registry_lookup(const char *sandbox_id, E2BTarget *target, bool require_running)
 	char	   *token = NULL;
 	char	   *domain = NULL;
 	char	   *killed_at = NULL;
+	char	   *owner_id = NULL;
+	char	   *current_id;
 	CachedSandbox *cached;
 	MemoryContext caller = CurrentMemoryContext;
 
@@ -316,9 +337,11 @@ registry_lookup(const char *sandbox_id, E2BTarget *target, bool require_running)
 				 errmsg("invalid sandbox id \"%s\"", sandbox_id ? sandbox_id : "(null)"),
 				 errhint("Sandbox ids are made of lowercase letters, digits and dashes, as sandbox_create() returns them.")));
 	target->sandbox_id = pstrdup(sandbox_id);
+	current_id = identity_current();
 
 	cached = hash_search(cache_table(), sandbox_id, HASH_FIND, NULL);
-	if (cached && (superuser() || has_privs_of_role(GetUserId(), cached->owner)))
+	if (cached && (superuser() || (has_privs_of_role(GetUserId(), cached->owner) &&
+								   identity_matches(cached->owner_id, current_id))))
 	{
 		target->access_token = cached->access_token ? pstrdup(cached->access_token) : NULL;
 		target->domain = cached->domain ? pstrdup(cached->domain) : NULL;
@@ -328,7 +351,7 @@ registry_lookup(const char *sandbox_id, E2BTarget *target, bool require_running)
 	sandbox_extension_info(&ext, false);
 	values[0] = CStringGetTextDatum(sandbox_id);
 	sql = psprintf("SELECT s.owner::pg_catalog.oid, s.state::pg_catalog.text, a.access_token, s.domain, "
-				   "s.killed_at::pg_catalog.text "
+				   "s.killed_at::pg_catalog.text, s.owner_id "
 				   "FROM %s.sandboxes s LEFT JOIN %s.sandbox_access a USING (sandbox_id) "
 				   "WHERE s.sandbox_id = $1",
 				   ext.schema_quoted, ext.schema_quoted);
@@ -345,11 +368,13 @@ registry_lookup(const char *sandbox_id, E2BTarget *target, bool require_running)
 		token = SPI_getvalue(tup, desc, 3);
 		domain = SPI_getvalue(tup, desc, 4);
 		killed_at = SPI_getvalue(tup, desc, 5);
+		owner_id = SPI_getvalue(tup, desc, 6);
 		/* copy out of SPI's memory before SPI_finish */
 		state = state ? MemoryContextStrdup(caller, state) : NULL;
 		token = token ? MemoryContextStrdup(caller, token) : NULL;
 		domain = domain ? MemoryContextStrdup(caller, domain) : NULL;
 		killed_at = killed_at ? MemoryContextStrdup(caller, killed_at) : NULL;
+		owner_id = owner_id ? MemoryContextStrdup(caller, owner_id) : NULL;
 	}
 	SPI_finish();
 
@@ -370,6 +395,12 @@ registry_lookup(const char *sandbox_id, E2BTarget *target, bool require_running)
 				 errmsg("permission denied for sandbox \"%s\"", sandbox_id),
 				 errdetail("The sandbox belongs to another role."),
 				 errhint("Only the sandbox's owner role, its members and superusers may use it.")));
+	if (!superuser() && !identity_matches(owner_id, current_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for sandbox \"%s\"", sandbox_id),
+				 errdetail("The sandbox belongs to another user (sandbox.identity_function)."),
+				 errhint("Only the user who created it, and superusers, may use it.")));
 	if (state && strcmp(state, "running") != 0)
 	{
 		if (!require_running)
@@ -383,7 +414,7 @@ registry_lookup(const char *sandbox_id, E2BTarget *target, bool require_running)
 	}
 	target->access_token = token;
 	target->domain = domain;
-	cache_put(sandbox_id, owner, token, domain);
+	cache_put(sandbox_id, owner, owner_id, token, domain);
 	return true;
 }
 
@@ -486,8 +517,10 @@ List *
 registry_owners(List *ids)
 {
 	ExtensionInfo ext;
-	Oid			types[2] = {TEXTARRAYOID, OIDOID};
-	Datum		values[2];
+	Oid			types[3] = {TEXTARRAYOID, OIDOID, TEXTOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	char	   *current_id = identity_current();
 	List	   *owners = NIL;
 	uint64		n;
 	MemoryContext caller = CurrentMemoryContext;
@@ -496,12 +529,17 @@ registry_owners(List *ids)
 		return NIL;
 	values[0] = text_array_datum(ids);
 	values[1] = ObjectIdGetDatum(GetUserId());
+	if (current_id)
+		values[2] = CStringGetTextDatum(current_id);
+	else
+		nulls[2] = 'n';
 	SPI_connect();
 	n = registry_run_as_owner(&ext,
 							  psprintf("SELECT sandbox_id, owner::pg_catalog.oid,"
 									   "       state = 'running' AND pg_catalog.pg_has_role($2, owner, 'USAGE')"
+									   "       AND COALESCE(owner_id, '') = COALESCE($3, '')"
 									   "  FROM %s.sandboxes WHERE sandbox_id = ANY ($1)", ext.schema_quoted),
-							  2, types, values, NULL, true);
+							  3, types, values, nulls, true);
 	for (uint64 i = 0; i < n; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];

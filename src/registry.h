@@ -40,6 +40,7 @@ extern void registry_insert(const E2BSandbox *sb, const char *template_id,
 extern void registry_resolve(const char *sandbox_id, E2BTarget *target);
 extern bool registry_lookup(const char *sandbox_id, E2BTarget *target, bool require_running);
 extern void registry_touch(const char *sandbox_id);
+extern void registry_forget(const char *sandbox_id);
 extern void registry_set_state(const char *sandbox_id, const char *state);
 extern void registry_set_expiry(const char *sandbox_id, int timeout_s);
 extern uint64 registry_run_as_owner(const ExtensionInfo *ext, const char *sql, int nargs,

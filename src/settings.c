@@ -34,6 +34,11 @@ int			sandbox_connect_timeout = 10000;
 int			sandbox_command_timeout = 60000;
 int			sandbox_max_output_bytes = 1024 * 1024;
 int			sandbox_max_response_bytes = 64 * 1024 * 1024;
+char	   *sandbox_identity_function = NULL;
+int			sandbox_max_prompt_bytes = 1024 * 1024;
+int			sandbox_max_llm_response_bytes = 8 * 1024 * 1024;
+int			sandbox_event_output_bytes = 64 * 1024;
+int			sandbox_max_run_event_bytes = 16 * 1024 * 1024;
 
 /* LLM */
 int			sandbox_llm_provider = LLM_PROVIDER_ANTHROPIC;
@@ -61,6 +66,25 @@ static const struct config_enum_entry llm_provider_options[] = {
 	{NULL, 0, false}
 };
 
+
+/*
+ * check_identity_function accepts '' or a schema-qualified function name:
+ * an unqualified one would be looked up through each caller's search_path.
+ */
+static bool
+check_identity_function(char **newval, void **extra, GucSource source)
+{
+	const char *v = *newval;
+
+	if (v == NULL || v[0] == '\0')
+		return true;
+	if (strchr(v, '.') == NULL || strchr(v, '(') != NULL)
+	{
+		GUC_check_errdetail("It must be a function name with its schema and no parentheses, such as auth.uid.");
+		return false;
+	}
+	return true;
+}
 
 /*
  * settings_define registers every GUC of the extension.  It runs in each
@@ -119,6 +143,28 @@ settings_define(void)
 							"Largest response body accepted from E2B (file reads, listings).",
 							NULL, &sandbox_max_response_bytes, 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024,
 							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("sandbox.identity_function",
+							   "Function (schema.name, no arguments) giving the current user's identity beside its role, such as auth.uid on Supabase.",
+							   "Sandboxes and runs record it in owner_id, and only the same role with the same identity may use them.",
+							   &sandbox_identity_function, "",
+							   PGC_SUSET, 0, check_identity_function, NULL, NULL);
+	DefineCustomIntVariable("sandbox.max_prompt_bytes",
+							"Largest prompt an agent run may have; a larger INSERT is refused.",
+							NULL, &sandbox_max_prompt_bytes, 1024 * 1024, 1024, 256 * 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.max_llm_response_bytes",
+							"Largest answer accepted from the model; a larger one fails the call.",
+							NULL, &sandbox_max_llm_response_bytes, 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.event_output_bytes",
+							"Most bytes of a tool's stdout (and, separately, stderr) kept in its tool_result event; the event says how much was cut.",
+							NULL, &sandbox_event_output_bytes, 64 * 1024, 1024, 256 * 1024 * 1024,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.max_run_event_bytes",
+							"Most bytes of event data one run attempt writes; past it, events keep only their kind and say what was cut.",
+							NULL, &sandbox_max_run_event_bytes, 16 * 1024 * 1024, 64 * 1024, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("sandbox.llm_provider",
 							 "LLM API spoken by the agent: anthropic (Messages) or openai (chat completions, any compatible server).",

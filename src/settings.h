@@ -29,6 +29,11 @@ extern int	sandbox_connect_timeout;	/* milliseconds */
 extern int	sandbox_command_timeout;	/* milliseconds, default per command */
 extern int	sandbox_max_output_bytes;
 extern int	sandbox_max_response_bytes;
+extern char *sandbox_identity_function;
+extern int	sandbox_max_prompt_bytes;
+extern int	sandbox_max_llm_response_bytes;
+extern int	sandbox_event_output_bytes;
+extern int	sandbox_max_run_event_bytes;
 
 /* LLM settings (module.c) */
 extern int	sandbox_llm_provider;

@@ -23,6 +23,7 @@
 #include "json_util.h"
 #include "registry.h"
 #include "sandbox.h"
+#include "sql_cleanup.h"
 #include "sql_common.h"
 
 PG_FUNCTION_INFO_V1(sandbox_create);
@@ -62,6 +63,7 @@ create_sandbox(const char *template_id, int timeout_s, Jsonb *metadata, Jsonb *e
 	PG_TRY();
 	{
 		registry_insert(sb, template_id, meta_json, timeout_s, NULL);
+		cleanup_track_created(sb->sandbox_id);
 	}
 	PG_CATCH();
 	{
@@ -113,14 +115,17 @@ run_command(const E2BTarget *t, const char *cmd, const char *cwd,
 	MemoryContext cxt = CurrentMemoryContext;
 
 	exec_state_init(&res->st, (size_t) sandbox_max_output_bytes);
+	cleanup_set_running(t, &res->st);
 	PG_TRY();
 	{
 		http_perform_sync(req, exec_state_feed, &res->st);
+		cleanup_clear_running();
 	}
 	PG_CATCH();
 	{
 		ErrorData  *edata;
 
+		cleanup_clear_running();
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -241,7 +246,9 @@ sandbox_exec_once(PG_FUNCTION_ARGS)
 
 	PG_TRY();
 	{
+		cleanup_set_oneshot(sb->sandbox_id);
 		run_command(&t, command, cwd, envs, timeout_ms, &res);
+		cleanup_set_oneshot(NULL);
 		/* normal path: kill, and say so in the registry */
 		{
 			HttpRequest *kreq = e2b_kill_request(sb->sandbox_id);
@@ -261,6 +268,7 @@ sandbox_exec_once(PG_FUNCTION_ARGS)
 	{
 		ErrorData  *edata;
 
+		cleanup_set_oneshot(NULL);
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();

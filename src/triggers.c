@@ -17,6 +17,7 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
@@ -28,12 +29,14 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "commands/dbcommands.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
+#include "identity.h"
 #include "json_util.h"
 #include "registry.h"
 #include "sandbox.h"
@@ -163,6 +166,53 @@ reset_columns_on_insert(TupleDesc desc, Datum *values, bool *nulls, bool *repl)
 }
 
 /*
+ * check_prompt_size refuses a run whose prompt is larger than
+ * sandbox.max_prompt_bytes: the worker holds each prompt in memory and
+ * sends it with every model call.
+ */
+static void
+check_prompt_size(HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, column_of(desc, "prompt"), desc, &isnull);
+	Size		len;
+
+	if (isnull)
+		return;
+	len = toast_raw_datum_size(d) - VARHDRSZ;
+	if (len > (Size) sandbox_max_prompt_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the prompt of an agent run is too large: %zu bytes", len),
+				 errdetail("sandbox.max_prompt_bytes is %d bytes.", sandbox_max_prompt_bytes),
+				 errhint("Put large inputs in files of the run's sandbox, or ask a superuser to raise sandbox.max_prompt_bytes.")));
+}
+
+/*
+ * set_owner_id stamps a new run with the current identity
+ * (sandbox.identity_function).  A role that bypasses row-level security
+ * (Supabase's service_role) may enqueue a run for a given owner_id.
+ */
+static void
+set_owner_id(HeapTuple tup, TupleDesc desc, Datum *values, bool *nulls, bool *repl)
+{
+	int			att = column_of(desc, "owner_id");
+	bool		given_null;
+	char	   *id;
+
+	(void) heap_getattr(tup, att, desc, &given_null);
+	if (!given_null && has_bypassrls_privilege(GetUserId()))
+	{
+		repl[att - 1] = false;
+		return;
+	}
+	id = identity_current();
+	repl[att - 1] = true;
+	nulls[att - 1] = id == NULL;
+	values[att - 1] = id ? CStringGetTextDatum(id) : (Datum) 0;
+}
+
+/*
  * record_cancel_event writes the "cancelled" status event of a run, as the
  * extension's owner (users cannot write events themselves).
  */
@@ -232,6 +282,7 @@ agent_runs_guard(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
+		check_prompt_size(newtup, desc);
 		if (su)
 			return PointerGetDatum(newtup);
 		if (strcmp(new_status, "pending") != 0)
@@ -240,6 +291,7 @@ agent_runs_guard(PG_FUNCTION_ARGS)
 					 errmsg("a new agent run must be pending, not %s", new_status),
 					 errdetail("Statuses after pending are written by the background worker.")));
 		reset_columns_on_insert(desc, values, nulls, repl);
+		set_owner_id(newtup, desc, values, nulls, repl);
 	}
 	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{

@@ -600,6 +600,7 @@ after_commit(Worker *w, PassResult *res)
 		r->attempt = c->attempt;
 		r->owner = c->owner;
 		r->owner_name = pstrdup(c->owner_name ? c->owner_name : "");
+		r->owner_id = c->owner_id ? pstrdup(c->owner_id) : NULL;
 		r->prompt = pstrdup(c->prompt);
 		r->model = pstrdup(c->model ? c->model : sandbox_llm_model);
 		r->template_id = pstrdup(c->template_id ? c->template_id : sandbox_template);
@@ -677,6 +678,38 @@ trim_idle(Worker *w)
 }
 
 /*
+ * on_run_request_done hands a finished request to its run.  Whatever the
+ * provider or the sandbox sent, an error while reading it fails that run
+ * with the error's text, never the worker: an exit would rescue every run
+ * in flight and run their commands again.
+ */
+static void
+on_run_request_done(Worker *w, Run *run, HttpRequest *req)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		agent_on_done(&w->env, req);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(LOG,
+				(errmsg("sandbox worker: run %s failed while reading an answer: %s",
+						run->id, edata->message)));
+		http_release(req);
+		agent_fail(&w->env, run, "could not read an answer: %s", edata->message);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
  * drive_http lets curl work and dispatches finished requests.
  */
 static void
@@ -699,7 +732,7 @@ drive_http(Worker *w)
 		{
 			Run		   *r = ((RunOp *) req->owner)->run;
 
-			agent_on_done(&w->env, req);
+			on_run_request_done(w, r, req);
 			schedule_run(w, r);
 		}
 	}
