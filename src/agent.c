@@ -954,6 +954,9 @@ validate_tool(LlmToolCall *tc, ToolKind kind)
 		v = json_get_string(&tc->input->root, required[i]);
 		if (v == NULL || (v[0] == '\0' && strcmp(required[i], "content") != 0))
 			return psprintf("%s needs a string argument \"%s\"", tc->name, required[i]);
+		if (kind == TOOL_RUN_COMMAND && strlen(v) > E2B_MAX_COMMAND_BYTES)
+			return psprintf("the command is %zu bytes, more than a command line may hold (%d); write it to a file with write_file and run that file",
+							strlen(v), E2B_MAX_COMMAND_BYTES);
 	}
 	return NULL;
 }

@@ -127,6 +127,8 @@ call_error_from_http(HttpRequest *req, CallService service, CallError *err)
 	extract_provider_message(req, err);
 	if (req->status >= 300 && req->status < 400)
 		err->kind = CALL_REDIRECT;
+	else if (req->status == 403 && (service == SERVICE_ENVD || service == SERVICE_INTERPRETER))
+		err->kind = CALL_FORBIDDEN;
 	else if (req->status == 401 || req->status == 403)
 		err->kind = CALL_AUTH;
 	else if (req->status == 404)
@@ -186,6 +188,8 @@ call_error_kind_name(CallErrorKind kind)
 			return "too_large";
 		case CALL_AUTH:
 			return "auth";
+		case CALL_FORBIDDEN:
+			return "forbidden";
 		case CALL_NOT_FOUND:
 			return "not_found";
 		case CALL_RATE_LIMIT:
@@ -298,6 +302,13 @@ call_error_raise(const CallError *err, const char *action, const char *sandbox_i
 					 err->service == SERVICE_LLM ?
 					 errhint("Set sandbox.llm_api_key (or the provider's API key variable in the server's environment).") :
 					 errhint("Set sandbox.e2b_api_key (or E2B_API_KEY in the server's environment) to a valid key.")));
+			break;
+		case CALL_FORBIDDEN:
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("could not %s%s: the sandbox refused access", action, where),
+					 errdetail("%s", answer),
+					 errhint("The sandbox's user may not use that path or resource; use one under /home/user or /tmp.")));
 			break;
 		case CALL_NOT_FOUND:
 			ereport(ERROR,

@@ -22,7 +22,9 @@ typedef enum CallErrorKind
 	CALL_TIMEOUT,				/* our own HTTP timeout passed */
 	CALL_CANCELED,				/* we aborted the transfer */
 	CALL_TOO_LARGE,				/* response over our cap */
-	CALL_AUTH,					/* 401 or 403 */
+	CALL_AUTH,					/* 401, or 403 from the E2B API or the model */
+	CALL_FORBIDDEN,				/* 403 from the sandbox: a path or resource
+								 * it refuses, not our credentials */
 	CALL_NOT_FOUND,				/* 404 (or a dead sandbox's 502) */
 	CALL_RATE_LIMIT,			/* 429 */
 	CALL_SERVER,				/* 5xx, 529 */

@@ -532,8 +532,10 @@ map_connect_code(const char *code)
 		return CALL_DEADLINE;
 	if (strcmp(code, "not_found") == 0)
 		return CALL_NOT_FOUND;
-	if (strcmp(code, "unauthenticated") == 0 || strcmp(code, "permission_denied") == 0)
+	if (strcmp(code, "unauthenticated") == 0)
 		return CALL_AUTH;
+	if (strcmp(code, "permission_denied") == 0)
+		return CALL_FORBIDDEN;
 	if (strcmp(code, "resource_exhausted") == 0)
 		return CALL_RATE_LIMIT;
 	if (strcmp(code, "unavailable") == 0 || strcmp(code, "internal") == 0 ||

@@ -96,6 +96,12 @@ extern HttpRequest *e2b_envd_request(const E2BTarget *t, int port, const char *m
 									 const char *path, const char *content_type);
 extern HttpRequest *e2b_rpc_request(const E2BTarget *t, const char *rpc, const char *json);
 extern bool e2b_parse_rpc(HttpRequest *req, Jsonb **out, CallError *err);
+/*
+ * A command runs as one argument of /bin/bash -l -c; Linux refuses a single
+ * argument longer than MAX_ARG_STRLEN (32 pages) with E2BIG.
+ */
+#define E2B_MAX_COMMAND_BYTES (128 * 1024 - 1)
+
 extern HttpRequest *e2b_start_request(const E2BTarget *t, const char *cmd, const char *cwd,
 									  const char *envs_json, int timeout_ms);
 extern HttpRequest *e2b_signal_request(const E2BTarget *t, int64 pid, const char *signal);

@@ -16,8 +16,12 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/fd.h"
+#include "utils/memutils.h"
 #include "utils/guc.h"
 
 #include "settings.h"
@@ -35,6 +39,7 @@ int			sandbox_command_timeout = 60000;
 int			sandbox_max_output_bytes = 1024 * 1024;
 int			sandbox_max_response_bytes = 64 * 1024 * 1024;
 char	   *sandbox_identity_function = NULL;
+char	   *sandbox_key_file = NULL;
 int			sandbox_max_prompt_bytes = 1024 * 1024;
 int			sandbox_max_llm_response_bytes = 8 * 1024 * 1024;
 int			sandbox_event_output_bytes = 64 * 1024;
@@ -101,6 +106,11 @@ settings_define(void)
 							   "Only superusers can read or change it; it is never logged.",
 							   &sandbox_e2b_api_key, "", PGC_SUSET, secret,
 							   NULL, NULL, NULL);
+	DefineCustomStringVariable("sandbox.key_file",
+							   "File of API keys (E2B_API_KEY=..., ANTHROPIC_API_KEY=..., OPENAI_API_KEY=... lines), readable only by the server's OS user.",
+							   "Used when the key settings are empty; unlike them, its contents never reach the server log.",
+							   &sandbox_key_file, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 	DefineCustomStringVariable("sandbox.e2b_api_url",
 							   "Base URL of the E2B control-plane API.",
 							   NULL, &sandbox_e2b_api_url, "https://api.e2b.app",
@@ -242,29 +252,125 @@ settings_define(void)
 }
 
 /*
- * sandbox_e2b_key returns the E2B API key: the setting, else the server's
- * environment, else NULL.  The result must never be copied into a message.
+ * key_from_file returns the value of NAME=value in sandbox.key_file, or
+ * NULL.  The file is read again when it changes (size or time), and
+ * ignored, with a warning, when others than its owner may read it: the
+ * point of the file is a key that no log and no other account ever sees.
+ * Lines are NAME=value; blank lines and lines starting with # are skipped.
+ */
+static const char *
+key_from_file(const char *name)
+{
+	static char *cached_path = NULL;
+	static char *cached_text = NULL;
+	static struct stat cached_st;
+	static char value[1024];
+	struct stat st;
+	size_t		nlen = strlen(name);
+
+	if (sandbox_key_file == NULL || sandbox_key_file[0] == '\0')
+		return NULL;
+	if (stat(sandbox_key_file, &st) != 0)
+	{
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not read sandbox.key_file \"%s\": %m", sandbox_key_file)));
+		return NULL;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO))
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("sandbox.key_file \"%s\" is ignored: others than its owner may read it", sandbox_key_file),
+				 errhint("chmod 600 the file.")));
+		return NULL;
+	}
+	if (cached_text == NULL || cached_path == NULL || strcmp(cached_path, sandbox_key_file) != 0 ||
+		st.st_size != cached_st.st_size || st.st_mtime != cached_st.st_mtime ||
+		st.st_ino != cached_st.st_ino)
+	{
+		FILE	   *f = AllocateFile(sandbox_key_file, "r");
+		StringInfoData buf;
+		char		chunk[1024];
+		size_t		n;
+
+		if (f == NULL)
+		{
+			ereport(WARNING,
+					(errcode_for_file_access(),
+					 errmsg("could not open sandbox.key_file \"%s\": %m", sandbox_key_file)));
+			return NULL;
+		}
+		initStringInfo(&buf);
+		while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && buf.len < 65536)
+			appendBinaryStringInfo(&buf, chunk, n);
+		FreeFile(f);
+		if (cached_text)
+		{
+			memset(cached_text, 0, strlen(cached_text));
+			pfree(cached_text);
+		}
+		if (cached_path)
+			pfree(cached_path);
+		cached_text = MemoryContextStrdup(TopMemoryContext, buf.data);
+		cached_path = MemoryContextStrdup(TopMemoryContext, sandbox_key_file);
+		memset(buf.data, 0, buf.len);
+		pfree(buf.data);
+		cached_st = st;
+	}
+	for (const char *line = cached_text; line && *line;)
+	{
+		const char *end = strchr(line, '\n');
+		size_t		len = end ? (size_t) (end - line) : strlen(line);
+
+		while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
+			len--;
+		if (len > nlen + 1 && strncmp(line, name, nlen) == 0 && line[nlen] == '=' &&
+			len - nlen - 1 < sizeof(value))
+		{
+			memcpy(value, line + nlen + 1, len - nlen - 1);
+			value[len - nlen - 1] = '\0';
+			return value;
+		}
+		line = end ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+/*
+ * sandbox_e2b_key returns the E2B API key: the setting, else the key file,
+ * else the server's environment, else NULL.  The result must never be
+ * copied into a message.
  */
 const char *
 sandbox_e2b_key(void)
 {
+	const char *k;
+
 	if (sandbox_e2b_api_key && sandbox_e2b_api_key[0])
 		return sandbox_e2b_api_key;
+	if ((k = key_from_file("E2B_API_KEY")) != NULL)
+		return k;
 	return getenv("E2B_API_KEY");
 }
 
 /*
  * sandbox_llm_key returns the LLM API key for the configured provider: the
- * setting, else the provider's usual environment variable, else NULL.
+ * setting, else the key file, else the provider's usual environment
+ * variable, else NULL.
  */
 const char *
 sandbox_llm_key(void)
 {
+	const char *var = sandbox_llm_provider == LLM_PROVIDER_ANTHROPIC ?
+		"ANTHROPIC_API_KEY" : "OPENAI_API_KEY";
+	const char *k;
+
 	if (sandbox_llm_api_key && sandbox_llm_api_key[0])
 		return sandbox_llm_api_key;
-	if (sandbox_llm_provider == LLM_PROVIDER_ANTHROPIC)
-		return getenv("ANTHROPIC_API_KEY");
-	return getenv("OPENAI_API_KEY");
+	if ((k = key_from_file(var)) != NULL)
+		return k;
+	return getenv(var);
 }
 
 /*

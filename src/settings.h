@@ -30,6 +30,7 @@ extern int	sandbox_command_timeout;	/* milliseconds, default per command */
 extern int	sandbox_max_output_bytes;
 extern int	sandbox_max_response_bytes;
 extern char *sandbox_identity_function;
+extern char *sandbox_key_file;
 extern int	sandbox_max_prompt_bytes;
 extern int	sandbox_max_llm_response_bytes;
 extern int	sandbox_event_output_bytes;

@@ -177,6 +177,24 @@ exec_result_datum(FunctionCallInfo fcinfo, ExecResult *res)
 }
 
 /*
+ * check_command_length refuses a command that Linux would refuse with
+ * "Argument list too long" (E2BIG): it runs as one argument of bash -c.
+ */
+static void
+check_command_length(const char *command)
+{
+	size_t		len = strlen(command);
+
+	if (len > E2B_MAX_COMMAND_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("command is too long: %zu bytes", len),
+				 errdetail("A command runs as one argument of /bin/bash -l -c, and Linux limits one argument to %d bytes.",
+						   E2B_MAX_COMMAND_BYTES),
+				 errhint("Write the script to a file with sandbox_write_file() and run that file.")));
+}
+
+/*
  * command_timeout returns the timeout_ms argument, or the default.
  */
 static int
@@ -207,6 +225,7 @@ sandbox_exec_in(PG_FUNCTION_ARGS)
 	E2BTarget	t;
 	ExecResult	res;
 
+	check_command_length(command);
 	registry_resolve(sandbox_id, &t);
 	registry_touch(sandbox_id);
 	run_command(&t, command, cwd, envs, timeout_ms, &res);
@@ -235,6 +254,7 @@ sandbox_exec_once(PG_FUNCTION_ARGS)
 	MemoryContext cxt = CurrentMemoryContext;
 	bool		killed = false;
 
+	check_command_length(command);
 	if (template_id == NULL || template_id[0] == '\0')
 		template_id = sandbox_template;
 	life_s = timeout_ms > 0 ? Min(timeout_ms / 1000 + 60, 86400) : sandbox_sandbox_timeout;
