@@ -2,11 +2,13 @@
 #include "anthropic.h"
 
 #include "buf.h"
+#include "cache.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define ERR(...) (snprintf(err, errsz, __VA_ARGS__), -1)
 
@@ -248,13 +250,96 @@ static int check_messages(json_t *body, chat_t *c, char *err, size_t errsz)
     return rc;
 }
 
+/* Adds one prefix item with its breakpoint; a string content is one text
+ * block (so the string and the block forms of a prompt cache alike). */
+static int prefix_item(chat_t *c, const char *tag, json_t *item, const char *where, int *nbreak,
+                       bool *seen_5m, char *err, size_t errsz)
+{
+    int ttl = 0;
+    json_t *block = NULL;
+    if (json_is_string(item))
+        item = block = json_pack("{s:s,s:O}", "type", "text", "text", item);
+    else if (cache_control_parse(json_object_get(item, "cache_control"), where, &ttl, err,
+                                 errsz) < 0)
+        return -1;
+    if (ttl == CACHE_TTL_1H && *seen_5m) {
+        json_decref(block);
+        return ERR("%s.cache_control.ttl: a ttl='1h' cache_control cannot come after a "
+                   "ttl='5m' one (tools, then system, then messages)", where);
+    }
+    if (ttl) {
+        (*nbreak)++;
+        *seen_5m |= ttl == CACHE_TTL_5M;
+    }
+    int rc = item ? cache_add_item(c, tag, item, ttl) : -1;
+    json_decref(block);
+    return rc < 0 ? ERR("out of memory") : 0;
+}
+
+/* The prompt's prefix points for caching: tools, system blocks, message
+ * blocks; breakpoints from cache_control (at most 4, top-level included). */
+static int build_prefix(httpd_req_t *req, json_t *body, chat_t *c, char *err, size_t errsz)
+{
+    const char *key = httpd_header(req, "x-api-key");
+    const char *auth = httpd_header(req, "authorization");
+    if (!key && auth && strncasecmp(auth, "Bearer ", 7) == 0)
+        key = auth + 7;
+    cache_begin(c, key);
+    int nbreak = 0;
+    bool seen_5m = false;
+    char where[64];
+    size_t i, j;
+    json_t *v, *blk;
+    json_array_foreach(json_object_get(body, "tools"), i, v) {
+        snprintf(where, sizeof where, "tools.%zu", i);
+        if (prefix_item(c, "tool", v, where, &nbreak, &seen_5m, err, errsz) < 0)
+            return -1;
+    }
+    json_t *system = json_object_get(body, "system");
+    if (json_is_string(system) &&
+        prefix_item(c, "system", system, "system", &nbreak, &seen_5m, err, errsz) < 0)
+        return -1;
+    json_array_foreach(system, i, v) {
+        snprintf(where, sizeof where, "system.%zu", i);
+        if (prefix_item(c, "system", v, where, &nbreak, &seen_5m, err, errsz) < 0)
+            return -1;
+    }
+    json_array_foreach(json_object_get(body, "messages"), i, v) {
+        const char *role = json_string_value(json_object_get(v, "role"));
+        json_t *content = json_object_get(v, "content");
+        snprintf(where, sizeof where, "messages.%zu.content", i);
+        if (json_is_string(content) &&
+            prefix_item(c, role, content, where, &nbreak, &seen_5m, err, errsz) < 0)
+            return -1;
+        json_array_foreach(content, j, blk) {
+            snprintf(where, sizeof where, "messages.%zu.content.%zu", i, j);
+            if (prefix_item(c, role, blk, where, &nbreak, &seen_5m, err, errsz) < 0)
+                return -1;
+        }
+    }
+    int ttl;
+    if (cache_control_parse(json_object_get(body, "cache_control"), "body", &ttl, err, errsz) < 0)
+        return -1;
+    if (ttl && c->nprefix && !c->prefix[c->nprefix - 1].ttl) {
+        if (ttl == CACHE_TTL_1H && seen_5m)
+            return ERR("cache_control.ttl: a ttl='1h' cache_control cannot come after a "
+                       "ttl='5m' one (the top-level one marks the last block)");
+        c->prefix[c->nprefix - 1].ttl = ttl;
+        nbreak++;
+    }
+    if (nbreak > 4)
+        return ERR("A maximum of 4 blocks with cache_control may be provided. Found %d.", nbreak);
+    return 0;
+}
+
 /* Validates a /v1/messages request and reduces it to a chat_t. */
 static int anthropic_parse(httpd_req_t *req, json_t *body, chat_t *c, char *err, size_t errsz)
 {
     bool v2026 = false;
     c->provider = PROVIDER_ANTHROPIC;
     if (check_version(req, &v2026, err, errsz) < 0 || check_params(body, v2026, c, err, errsz) < 0 ||
-        check_tools(body, c, err, errsz) < 0 || check_messages(body, c, err, errsz) < 0)
+        check_tools(body, c, err, errsz) < 0 || check_messages(body, c, err, errsz) < 0 ||
+        build_prefix(req, body, c, err, errsz) < 0)
         return -1;
     if (!c->first_user && !(c->first_user = strdup("")))
         return ERR("out of memory");
@@ -271,12 +356,39 @@ const char *anthropic_stop_reason(stop_t s)
     }
 }
 
+/* The usage object: Usage (message, message_start) or, with `delta`,
+ * MessageDeltaUsage (message_delta), with every field the SDK types
+ * declare. */
+json_t *anthropic_usage(const reply_t *r, bool delta)
+{
+    int write = r->cache_write_5m + r->cache_write_1h;
+    json_t *u = json_object();
+    json_object_set_new(u, "input_tokens", reply_usage_num(r, reply_uncached_input(r)));
+    json_object_set_new(u, "cache_creation_input_tokens", reply_usage_num(r, write));
+    json_object_set_new(u, "cache_read_input_tokens", reply_usage_num(r, r->cache_read));
+    json_object_set_new(u, "output_tokens", reply_usage_num(r, r->output_tokens));
+    json_object_set_new(u, "output_tokens_details", json_null());
+    json_object_set_new(u, "server_tool_use", json_null());
+    if (!delta) {
+        json_object_set_new(u, "cache_creation",
+                            json_pack("{s:o,s:o}", "ephemeral_5m_input_tokens",
+                                      reply_usage_num(r, r->cache_write_5m),
+                                      "ephemeral_1h_input_tokens",
+                                      reply_usage_num(r, r->cache_write_1h)));
+        json_object_set_new(u, "service_tier", json_string("standard"));
+        json_object_set_new(u, "inference_geo", json_null());
+        json_object_set_new(u, "speed", json_null());
+    }
+    return u;
+}
+
 /* The complete Message object. */
 static json_t *anthropic_render(const chat_t *c, const reply_t *r)
 {
     json_t *content = json_array();
-    if (r->text[0] || !r->ncalls)
-        json_array_append_new(content, json_pack("{s:s,s:s}", "type", "text", "text", r->text));
+    if (r->text[0] || !r->ncalls || r->raw[RAW_TEXT])
+        json_array_append_new(content, json_pack("{s:s,s:o}", "type", "text", "text",
+                                                 reply_text_value(r)));
     for (size_t i = 0; i < r->ncalls; i++) {
         const tool_call_t *tc = &r->calls[i];
         json_array_append_new(content,
@@ -284,11 +396,10 @@ static json_t *anthropic_render(const chat_t *c, const reply_t *r)
                                         "name", tc->name, "input",
                                         tc->broken ? json_object() : json_incref(tc->input)));
     }
-    return json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:n,s:{s:i,s:i,s:i,s:i}}", "id", r->id, "type",
-                     "message", "role", "assistant", "model", c->model, "content", content,
-                     "stop_reason", anthropic_stop_reason(r->stop), "stop_sequence", "usage",
-                     "input_tokens", r->input_tokens, "output_tokens", r->output_tokens,
-                     "cache_creation_input_tokens", 0, "cache_read_input_tokens", 0);
+    return json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:n,s:o}", "id", r->id, "type", "message", "role",
+                     "assistant", "model", c->model, "content", content, "stop_reason",
+                     anthropic_stop_reason(r->stop), "stop_sequence", "usage",
+                     anthropic_usage(r, false));
 }
 
 const provider_ops_t anthropic_ops = {

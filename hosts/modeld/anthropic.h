@@ -12,7 +12,10 @@
  *     tool_use of the message just before;
  *   - with 2026-10-21: temperature, top_p and top_k are rejected (removed in
  *     that version);
- *   - tools, if present: an array of objects with a non-empty "name".
+ *   - tools, if present: an array of objects with a non-empty "name";
+ *   - cache_control (on tools, system blocks, message blocks, top level):
+ *     {"type":"ephemeral"[,"ttl":"5m"|"1h"]}, at most 4, no "1h" after a
+ *     "5m" (see cache.h for the usage they produce).
  * Unknown fields are ignored.
  */
 #ifndef MODELD_ANTHROPIC_H
@@ -25,6 +28,10 @@ extern const provider_ops_t anthropic_ops;
 
 /* Answers a reply as an Anthropic SSE stream (sse_anthropic.c). */
 httpd_result_t anthropic_stream(httpd_req_t *req, const chat_t *chat, reply_t *r);
+
+/* The usage object of a reply: the SDK's Usage, or with `delta` its
+ * MessageDeltaUsage (stream's message_delta).  New reference. */
+json_t *anthropic_usage(const reply_t *r, bool delta);
 
 /* The "stop_reason" for a stop kind. */
 const char *anthropic_stop_reason(stop_t s);

@@ -37,6 +37,7 @@ void chat_free(chat_t *c)
         free(c->tools[i]);
     free(c->tools);
     free(c->last_result);
+    free(c->prefix);
     memset(c, 0, sizeof *c);
 }
 
@@ -49,7 +50,29 @@ void reply_free(reply_t *r)
         json_decref(r->calls[i].input);
     }
     free(r->calls);
+    for (int i = 0; i < RAW_NSLOTS; i++)
+        free(r->raw[i]);
     memset(r, 0, sizeof *r);
+}
+
+int reply_uncached_input(const reply_t *r)
+{
+    return r->input_tokens - r->cache_read - r->cache_write_5m - r->cache_write_1h;
+}
+
+json_t *reply_usage_num(const reply_t *r, long long n)
+{
+    return r->raw[RAW_USAGE] ? hostile_mark(RAW_USAGE) : json_integer(n);
+}
+
+json_t *reply_text_value(const reply_t *r)
+{
+    return r->raw[RAW_TEXT] ? hostile_mark(RAW_TEXT) : json_string(r->text);
+}
+
+char *reply_dumps(const reply_t *r, const json_t *v)
+{
+    return hostile_dumps(v, r->raw);
 }
 
 /* Joins text parts; non-text parts (images, documents) contribute nothing. */

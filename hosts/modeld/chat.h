@@ -10,11 +10,13 @@
 #define MODELD_CHAT_H
 
 #include "directives.h"
+#include "hostile.h"
 #include "httpd.h"
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Which wire protocol a request speaks. */
 typedef enum {
@@ -22,6 +24,14 @@ typedef enum {
     PROVIDER_OPENAI,
     PROVIDER_NONE, /* admin routes: common/'s default error body */
 } provider_t;
+
+/* One cacheable prefix point of a request (see cache.h): the prompt up to
+ * and including one item (a tool, a system block, a message block). */
+typedef struct prefix_point {
+    uint64_t hash;  /* chained hash of the canonical JSON of every item so far */
+    int64_t bytes;  /* canonical JSON bytes of every item so far */
+    int ttl;        /* a cache_control breakpoint: CACHE_TTL_5M or _1H; 0 = none */
+} prefix_point_t;
 
 /* One validated request, reduced to what the script needs. */
 typedef struct chat {
@@ -36,6 +46,9 @@ typedef struct chat {
     bool stream;         /* "stream": true */
     bool include_usage;  /* OpenAI stream_options.include_usage */
     size_t body_len;     /* request body bytes, for usage */
+    uint64_t cache_ns;   /* provider + API key + model: the prompt cache's namespace */
+    prefix_point_t *prefix; /* the prompt's prefix points, in order (tools, system, messages) */
+    size_t nprefix;
 } chat_t;
 
 /* Why the answer stops. */
@@ -61,8 +74,12 @@ typedef struct reply {
     size_t ncalls;
     stop_t stop;
     int first_step;    /* 1-based step number of calls[0] */
-    int input_tokens;
+    int input_tokens;  /* the whole prompt (request bytes / 4), cached part included */
     int output_tokens;
+    int cache_read;     /* prompt tokens read from the cache */
+    int cache_write_5m; /* prompt tokens written to the cache, 5-minute entries */
+    int cache_write_1h; /* ... 1-hour entries (Anthropic ttl "1h") */
+    char *raw[RAW_NSLOTS]; /* hostile_*: raw JSON for each placeholder slot, or NULL */
 } reply_t;
 
 /* What a provider module supplies to the shared request flow. */
@@ -95,6 +112,20 @@ char *chat_content_text(json_t *content);
 
 /* Frees what a chat owns. */
 void chat_free(chat_t *c);
+
+/* Anthropic's input_tokens: the prompt tokens neither read from nor
+ * written to the cache. */
+int reply_uncached_input(const reply_t *r);
+
+/* A usage number: `n`, or the hostile_usage placeholder. */
+json_t *reply_usage_num(const reply_t *r, long long n);
+
+/* The answer text as a JSON value: the string, or the hostile_text
+ * placeholder. */
+json_t *reply_text_value(const reply_t *r);
+
+/* Serializes an answer (or an SSE frame) of `r` with its raw values. */
+char *reply_dumps(const reply_t *r, const json_t *v);
 
 /* Frees what a reply owns. */
 void reply_free(reply_t *r);

@@ -34,6 +34,31 @@ static int parse_int(const char *v, int lo, int hi, int *out)
     return 0;
 }
 
+/* Parses a size: decimal bytes with an optional K, M or G suffix (binary
+ * units, either case), in [1, HUGE_MAX].  Returns 0 or -1. */
+static int parse_size(const char *v, long long *out)
+{
+    if (!v || !isdigit((unsigned char)*v))
+        return -1;
+    errno = 0;
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    if (errno || n < 1)
+        return -1;
+    int shift = 0;
+    switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    default: return -1;
+    }
+    if (*end || n > (HUGE_MAX >> shift))
+        return -1;
+    *out = n << shift;
+    return 0;
+}
+
 /* Applies one key[=value] token to a group; `scope` receives `on`.
  * Returns 0 or -1 with a message in err. */
 static int apply_token(const char *key, const char *val, directives_t *d, dir_scope_t *scope,
@@ -73,6 +98,8 @@ static int apply_token(const char *key, const char *val, directives_t *d, dir_sc
         {"retry_after", offsetof(directives_t, retry_after_s), 0, 86400},
         {"retry_after_ms", offsetof(directives_t, retry_after_ms), 0, 86400000},
         {"latency", offsetof(directives_t, latency_ms), 0, 600000},
+        {"hostile_digits", offsetof(directives_t, hostile_digits), 1, HOSTILE_SIZE_MAX},
+        {"hostile_depth", offsetof(directives_t, hostile_depth), 1, HOSTILE_SIZE_MAX},
     };
     for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
         if (strcmp(key, ints[i].name) == 0) {
@@ -83,6 +110,38 @@ static int apply_token(const char *key, const char *val, directives_t *d, dir_sc
             }
             return 0;
         }
+    }
+    /* Hostile shapes. */
+    static const struct {
+        const char *name;
+        size_t off;
+    } shapes[] = {
+        {"hostile_text", offsetof(directives_t, hostile_text)},
+        {"hostile_json_text", offsetof(directives_t, hostile_json_text)},
+        {"hostile_input", offsetof(directives_t, hostile_input)},
+        {"hostile_usage", offsetof(directives_t, hostile_usage)},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        if (strcmp(key, shapes[i].name) == 0) {
+            shape_t s = shape_parse(val);
+            if (s == SHAPE_NONE) {
+                snprintf(err, errsz,
+                         "modeld directive '%s' must be bignum, negbignum, longint or deep, "
+                         "got '%s'", key, val ? val : "");
+                return -1;
+            }
+            *(shape_t *)((char *)d + shapes[i].off) = s;
+            return 0;
+        }
+    }
+    if (strcmp(key, "huge") == 0) {
+        if (parse_size(val, &d->huge) < 0) {
+            snprintf(err, errsz,
+                     "modeld directive 'huge' needs a size in [1, 1G] (bytes, or with a K, M or "
+                     "G suffix), got '%s'", val ? val : "");
+            return -1;
+        }
+        return 0;
     }
     if (strcmp(key, "should_retry") == 0) {
         if (val && strcmp(val, "true") == 0)
@@ -134,6 +193,20 @@ static void merge(directives_t *out, const directives_t *g)
     out->loop |= g->loop;
     out->empty |= g->empty;
     out->parallel |= g->parallel;
+    if (g->hostile_text)
+        out->hostile_text = g->hostile_text;
+    if (g->hostile_json_text)
+        out->hostile_json_text = g->hostile_json_text;
+    if (g->hostile_input)
+        out->hostile_input = g->hostile_input;
+    if (g->hostile_usage)
+        out->hostile_usage = g->hostile_usage;
+    if (g->hostile_digits)
+        out->hostile_digits = g->hostile_digits;
+    if (g->hostile_depth)
+        out->hostile_depth = g->hostile_depth;
+    if (g->huge)
+        out->huge = g->huge;
 }
 
 /* Parses the body of one group (the text between "[[modeld:" and "]]"). */

@@ -23,6 +23,16 @@
  *   loop            never finish: every execution call runs "echo turn <n>"
  *   empty           final answer with empty text, right away
  *   parallel        emit all remaining planned tool calls in one answer
+ *   hostile_text=SHAPE       text answers (no tool call): the text field holds
+ *                            SHAPE as raw JSON instead of a string
+ *   hostile_json_text=SHAPE  text answers: the text is the string
+ *                            {"result":SHAPE} (valid JSON around, hostile inside)
+ *   hostile_input=SHAPE      every tool-call argument value is SHAPE (Anthropic
+ *                            input raw, OpenAI inside the arguments string)
+ *   hostile_usage=SHAPE      every usage token count is SHAPE (raw)
+ *   hostile_digits=N, hostile_depth=N  size of longint / deep
+ *   huge=SIZE                text answers padded to SIZE bytes (K/M/G suffixes)
+ *   (SHAPE: bignum, negbignum, longint, deep; see hostile.h)
  *
  * `on` scopes its own group only; groups that apply to a call are merged in
  * order (later values win, flags add up).  Unknown keys or bad values are a
@@ -30,6 +40,8 @@
  */
 #ifndef MODELD_DIRECTIVES_H
 #define MODELD_DIRECTIVES_H
+
+#include "hostile.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -61,12 +73,22 @@ typedef struct directives {
     bool loop;
     bool empty;
     bool parallel;
+    shape_t hostile_text;      /* SHAPE_NONE = not given */
+    shape_t hostile_json_text;
+    shape_t hostile_input;
+    shape_t hostile_usage;
+    int hostile_digits;        /* 0 = HOSTILE_DIGITS_DEFAULT */
+    int hostile_depth;         /* 0 = HOSTILE_DEPTH_DEFAULT */
+    long long huge;            /* bytes of text answers, 0 = normal */
 } directives_t;
 
 /* Parses every group of `text` that applies to `phase` into `out`.
  * Returns 0, or -1 with a message for the client in err. */
 int directives_parse(const char *text, phase_t phase, directives_t *out, char *err,
                      size_t errsz);
+
+/* Largest huge=SIZE: 1 GiB. */
+#define HUGE_MAX (1LL << 30)
 
 /* True when some failure directive (status, malformed, drop) is present. */
 bool directives_fail(const directives_t *d);

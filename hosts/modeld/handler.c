@@ -7,6 +7,7 @@
  */
 #include "chat.h"
 
+#include "cache.h"
 #include "conv.h"
 #include "errors.h"
 #include "ids.h"
@@ -85,8 +86,12 @@ static httpd_result_t reply_malformed(httpd_req_t *req, const provider_ops_t *op
 }
 
 /* Counts what the answer contains, for GET /admin/stats. */
-static void count_answer(const chat_t *c, const reply_t *r)
+static void count_answer(const chat_t *c, const directives_t *d, const reply_t *r)
 {
+    if (hostile_any(r->raw) || (d->hostile_json_text && !r->ncalls))
+        stats_inc("model_scripted_hostile");
+    if (d->huge && !r->ncalls)
+        stats_inc("model_scripted_huge");
     stats_inc(c->phase == PHASE_PLAN ? "model_calls_plan" : "model_calls_exec");
     if (r->ncalls)
         stats_add("model_tool_calls", (int64_t)r->ncalls);
@@ -139,14 +144,27 @@ static httpd_result_t handle(httpd_req_t *req, const provider_ops_t *ops, chat_t
         reply_free(&r);
         return httpd_reply_error(req, 500, "modeld: out of memory");
     }
-    count_answer(c, &r);
+    cache_apply(c, &r);
+    count_answer(c, &d, &r);
     if (c->stream)
         return ops->stream(req, c, &r);
     json_t *out = ops->render(c, &r);
-    reply_free(&r);
-    if (!out)
+    if (!out) {
+        reply_free(&r);
         return httpd_reply_error(req, 500, "modeld: cannot render the answer");
-    return httpd_reply_json(req, 200, out);
+    }
+    if (!hostile_any(r.raw)) {
+        reply_free(&r);
+        return httpd_reply_json(req, 200, out);
+    }
+    char *s = reply_dumps(&r, out);
+    json_decref(out);
+    reply_free(&r);
+    if (!s)
+        return httpd_reply_error(req, 500, "modeld: out of memory");
+    httpd_result_t res = httpd_reply_bytes(req, 200, "application/json", s, strlen(s));
+    free(s);
+    return res;
 }
 
 /* Route entry point: the route's arg selects the provider. */

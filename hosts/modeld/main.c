@@ -5,6 +5,7 @@
  * ADDR:PORT" on stdout, and runs until SIGINT or SIGTERM.  See README.md
  * and --help for the behaviour.
  */
+#include "cache.h"
 #include "conv.h"
 #include "faults.h"
 #include "log.h"
@@ -76,6 +77,8 @@ int main(int argc, char **argv)
     stats_init();
     faults_init(o.fault_seed);
     stats_register_gauge("model_conversations", conv_count, NULL);
+    stats_register_gauge("model_cache_entries", cache_count, NULL);
+    cache_configure(o.cache_ttl_ms, o.cache_min_tokens);
     if (o.faults && load_faults(o.faults) < 0)
         return 2;
     httpd_t *h = server_start(&o);

@@ -2,11 +2,13 @@
 #include "openai.h"
 
 #include "buf.h"
+#include "cache.h"
 #include "textutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define ERR(...) (snprintf(err, errsz, __VA_ARGS__), -1)
@@ -195,13 +197,29 @@ static int check_messages(json_t *body, chat_t *c, char *err, size_t errsz)
     return rc;
 }
 
+/* The prompt's prefix points for automatic caching: each tool, then each
+ * message. */
+static int build_prefix(httpd_req_t *req, json_t *body, chat_t *c, char *err, size_t errsz)
+{
+    const char *auth = httpd_header(req, "authorization");
+    cache_begin(c, auth && strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : NULL);
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(body, "tools"), i, v)
+        if (cache_add_item(c, "tool", v, 0) < 0)
+            return ERR("out of memory");
+    json_array_foreach(json_object_get(body, "messages"), i, v)
+        if (cache_add_item(c, "message", v, 0) < 0)
+            return ERR("out of memory");
+    return 0;
+}
+
 /* Validates a /v1/chat/completions request and reduces it to a chat_t. */
 static int openai_parse(httpd_req_t *req, json_t *body, chat_t *c, char *err, size_t errsz)
 {
-    (void)req;
     c->provider = PROVIDER_OPENAI;
     if (check_params(body, c, err, errsz) < 0 || check_tools(body, c, err, errsz) < 0 ||
-        check_messages(body, c, err, errsz) < 0)
+        check_messages(body, c, err, errsz) < 0 || build_prefix(req, body, c, err, errsz) < 0)
         return -1;
     if (!c->first_user && !(c->first_user = strdup("")))
         return ERR("out of memory");
@@ -218,11 +236,12 @@ const char *openai_finish_reason(stop_t s)
     }
 }
 
-/* Serializes the input; a broken call keeps only the first half, which can
- * never parse (the closing brace is always cut off). */
-char *openai_arguments(const tool_call_t *tc)
+/* Serializes the input (with hostile_input's raw values); a broken call
+ * keeps only the first half, which can never parse (the closing brace is
+ * always cut off). */
+char *openai_arguments(const reply_t *r, const tool_call_t *tc)
 {
-    char *s = json_dumps(tc->input, JSON_COMPACT);
+    char *s = reply_dumps(r, tc->input);
     if (!s || !tc->broken)
         return s;
     size_t len = strlen(s);
@@ -231,14 +250,29 @@ char *openai_arguments(const tool_call_t *tc)
     return s;
 }
 
+/* CompletionUsage with the details the API sends. */
+json_t *openai_usage(const reply_t *r)
+{
+    return json_pack("{s:o,s:o,s:o,s:{s:o,s:o},s:{s:o,s:o,s:o,s:o}}", "prompt_tokens",
+                     reply_usage_num(r, r->input_tokens), "completion_tokens",
+                     reply_usage_num(r, r->output_tokens), "total_tokens",
+                     reply_usage_num(r, (long long)r->input_tokens + r->output_tokens),
+                     "prompt_tokens_details", "cached_tokens", reply_usage_num(r, r->cache_read),
+                     "audio_tokens", reply_usage_num(r, 0), "completion_tokens_details",
+                     "reasoning_tokens", reply_usage_num(r, 0), "audio_tokens",
+                     reply_usage_num(r, 0), "accepted_prediction_tokens", reply_usage_num(r, 0),
+                     "rejected_prediction_tokens", reply_usage_num(r, 0));
+}
+
 /* The complete chat.completion object. */
 static json_t *openai_render(const chat_t *c, const reply_t *r)
 {
-    json_t *msg = json_pack("{s:s,s:s,s:n}", "role", "assistant", "content", r->text, "refusal");
+    json_t *msg = json_pack("{s:s,s:o,s:n}", "role", "assistant", "content",
+                            reply_text_value(r), "refusal");
     if (r->ncalls) {
         json_t *calls = json_array();
         for (size_t i = 0; i < r->ncalls; i++) {
-            char *args = openai_arguments(&r->calls[i]);
+            char *args = openai_arguments(r, &r->calls[i]);
             json_array_append_new(calls, json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", r->calls[i].id,
                                                    "type", "function", "function", "name",
                                                    r->calls[i].name, "arguments", args ? args : ""));
@@ -246,12 +280,11 @@ static json_t *openai_render(const chat_t *c, const reply_t *r)
         }
         json_object_set_new(msg, "tool_calls", calls);
     }
-    return json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:n,s:s}],s:{s:i,s:i,s:i},s:s}", "id", r->id,
-                     "object", "chat.completion", "created", (json_int_t)time(NULL), "model",
-                     c->model, "choices", "index", 0, "message", msg, "logprobs", "finish_reason",
-                     openai_finish_reason(r->stop), "usage", "prompt_tokens", r->input_tokens,
-                     "completion_tokens", r->output_tokens, "total_tokens",
-                     r->input_tokens + r->output_tokens, "system_fingerprint", "modeld");
+    return json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:n,s:s}],s:o,s:s}", "id", r->id, "object",
+                     "chat.completion", "created", (json_int_t)time(NULL), "model", c->model,
+                     "choices", "index", 0, "message", msg, "logprobs", "finish_reason",
+                     openai_finish_reason(r->stop), "usage", openai_usage(r),
+                     "system_fingerprint", "modeld");
 }
 
 const provider_ops_t openai_ops = {

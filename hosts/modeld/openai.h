@@ -28,8 +28,13 @@ httpd_result_t openai_stream(httpd_req_t *req, const chat_t *chat, reply_t *r);
 /* The "finish_reason" for a stop kind. */
 const char *openai_finish_reason(stop_t s);
 
-/* The "arguments" string of a tool call (malloc'd): the compact JSON of its
- * input, or, for a broken call, a prefix of it that is not valid JSON. */
-char *openai_arguments(const tool_call_t *tc);
+/* The "arguments" string of a tool call of `r` (malloc'd): the compact JSON
+ * of its input (hostile_input's raw values spliced in), or, for a broken
+ * call, a prefix of it that is not valid JSON. */
+char *openai_arguments(const reply_t *r, const tool_call_t *tc);
+
+/* The usage object (CompletionUsage with prompt_tokens_details.cached_tokens
+ * and completion_tokens_details).  New reference. */
+json_t *openai_usage(const reply_t *r);
 
 #endif

@@ -16,6 +16,8 @@ enum {
     OPT_LOG,
     OPT_FAULTS,
     OPT_FAULT_SEED,
+    OPT_CACHE_TTL,
+    OPT_CACHE_MIN,
     OPT_DEBUG,
     OPT_HELP,
 };
@@ -43,13 +45,18 @@ void options_usage(FILE *f)
         "                    or @FILE to read it from a file.  Server name: \"model\".\n"
         "  --fault-seed N    seed for the fault dice (default: random; a \"seed\" in the\n"
         "                    configuration wins).\n"
+        "  --cache-ttl-ms N  prompt-cache TTL of a \"5m\" entry in ms (default 300000);\n"
+        "                    a \"1h\" entry lives 12 times as long.\n"
+        "  --cache-min-tokens N  minimum cacheable prompt, in tokens (bytes / 4); default\n"
+        "                    Anthropic 1024 (2048 for a \"haiku\" model), OpenAI 1024.\n"
         "  --debug           print libmicrohttpd diagnostics.\n"
         "  --help            this text.\n"
         "\n"
         "Routes: POST /v1/messages, POST /v1/chat/completions, GET /v1/models,\n"
         "GET /v1/models/{id}; admin: GET|PUT|POST|DELETE /admin/faults, DELETE\n"
         "/admin/faults/{id}, GET /admin/stats, POST /admin/stats/reset,\n"
-        "DELETE /admin/conversations (forget fail_first counters).\n"
+        "DELETE /admin/conversations (forget fail_first counters), DELETE /admin/cache\n"
+        "(forget the prompt cache).\n"
         "\n"
         "Answers (deterministic):\n"
         "  no tools declared   planning call: \"Plan:\\n1. ...\\n\", one step per ```bash/sh/shell\n"
@@ -78,6 +85,20 @@ void options_usage(FILE *f)
         "  loop                every execution call runs \"echo turn <n>\" (never finishes)\n"
         "  empty               final answer with empty text, right away\n"
         "  parallel            all remaining planned tool calls in one answer\n"
+        "  hostile_text=SHAPE  text answers (plan, final): the text field is SHAPE, raw\n"
+        "  hostile_json_text=SHAPE  text answers: the text is the string {\"result\":SHAPE}\n"
+        "  hostile_input=SHAPE every tool-call argument value is SHAPE (Anthropic input,\n"
+        "                      OpenAI inside the arguments string)\n"
+        "  hostile_usage=SHAPE every usage token count is SHAPE, raw\n"
+        "                      SHAPE: bignum (1e999999), negbignum (-1e999999), longint\n"
+        "                      (200000 digits), deep (100000 nested arrays)\n"
+        "  hostile_digits=N, hostile_depth=N  size of longint, deep\n"
+        "  huge=SIZE           text answers padded to SIZE bytes (K, M, G suffixes; <= 1G)\n"
+        "\n"
+        "Prompt caching: Anthropic cache_control breakpoints (tools, system, messages,\n"
+        "top level) and OpenAI automatic caching (prompts >= 1024 tokens) report\n"
+        "cache_creation/cache_read_input_tokens and prompt_tokens_details.cached_tokens\n"
+        "deterministically (tokens = bytes / 4); see README.md.\n"
         "\n"
         "\"stream\": true is supported (SSE) for both providers.\n",
         f);
@@ -108,12 +129,15 @@ int options_parse(int argc, char **argv, modeld_opts_t *o)
         {"log-requests", no_argument, NULL, OPT_LOG},
         {"faults", required_argument, NULL, OPT_FAULTS},
         {"fault-seed", required_argument, NULL, OPT_FAULT_SEED},
+        {"cache-ttl-ms", required_argument, NULL, OPT_CACHE_TTL},
+        {"cache-min-tokens", required_argument, NULL, OPT_CACHE_MIN},
         {"debug", no_argument, NULL, OPT_DEBUG},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
     o->bind = "127.0.0.1";
+    o->cache_ttl_ms = 300000;
     int c;
     long v;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -144,6 +168,16 @@ int options_parse(int argc, char **argv, modeld_opts_t *o)
             if (parse_num("--fault-seed", optarg, 0, LONG_MAX, &v) < 0)
                 return -1;
             o->fault_seed = (uint64_t)v;
+            break;
+        case OPT_CACHE_TTL:
+            if (parse_num("--cache-ttl-ms", optarg, 1, 86400000, &v) < 0)
+                return -1;
+            o->cache_ttl_ms = v;
+            break;
+        case OPT_CACHE_MIN:
+            if (parse_num("--cache-min-tokens", optarg, 1, 100000000, &v) < 0)
+                return -1;
+            o->cache_min_tokens = (int)v;
             break;
         case OPT_DEBUG:
             o->debug = true;

@@ -2,8 +2,8 @@
  * options.h - modeld's command line.
  *
  *   modeld [--port N] [--bind ADDR] [--api-key KEY] [--latency-ms N]
- *          [--log-requests] [--faults JSON|@FILE] [--fault-seed N] [--debug]
- *          [--help]
+ *          [--log-requests] [--faults JSON|@FILE] [--fault-seed N]
+ *          [--cache-ttl-ms N] [--cache-min-tokens N] [--debug] [--help]
  */
 #ifndef MODELD_OPTIONS_H
 #define MODELD_OPTIONS_H
@@ -20,6 +20,8 @@ typedef struct modeld_opts {
     bool log_requests;    /* one line per request on stderr */
     const char *faults;   /* fault configuration JSON text, or @file */
     uint64_t fault_seed;  /* seed for the fault dice, 0 = random */
+    int64_t cache_ttl_ms; /* prompt cache "5m" TTL (default 300000; "1h" = 12x) */
+    int cache_min_tokens; /* minimum cacheable prompt tokens, 0 = the providers' */
     bool debug;           /* libmicrohttpd diagnostics */
 } modeld_opts_t;
 

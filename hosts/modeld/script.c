@@ -211,8 +211,8 @@ static void usage(const chat_t *c, reply_t *r)
             free(s);
         }
     }
-    r->input_tokens = (int)(c->body_len / 4) > 0 ? (int)(c->body_len / 4) : 1;
-    r->output_tokens = (int)(out / 4) > 0 ? (int)(out / 4) : 1;
+    r->input_tokens = c->body_len / 4 > 0 ? (int)(c->body_len / 4) : 1;
+    r->output_tokens = out / 4 > 0 ? (int)(out / 4) : 1;
 }
 
 /* Drops every tool call (for directives that force a text-only answer). */
@@ -251,6 +251,70 @@ static int shape(const directives_t *d, reply_t *r)
     return 0;
 }
 
+/* Pads the text to exactly `size` bytes with a repeated line (huge). */
+static int pad_text(reply_t *r, long long size)
+{
+    static const char line[] = "modeld huge answer: padding up to the size the prompt asked.\n";
+    size_t len = strlen(r->text), want = (size_t)size;
+    if (len >= want)
+        return 0;
+    char *t = realloc(r->text, want + 1);
+    if (!t)
+        return -1;
+    r->text = t;
+    t[len++] = '\n';
+    for (size_t k = 0; len < want; len++, k = (k + 1) % (sizeof line - 1))
+        t[len] = line[k];
+    t[want] = '\0';
+    return 0;
+}
+
+/* Replaces every argument value of every tool call by the hostile_input
+ * placeholder. */
+static int hostile_inputs(reply_t *r)
+{
+    for (size_t i = 0; i < r->ncalls; i++) {
+        json_t *in = json_object();
+        if (!in)
+            return -1;
+        const char *k;
+        json_t *v;
+        json_object_foreach(r->calls[i].input, k, v)
+            json_object_set_new(in, k, hostile_mark(RAW_INPUT));
+        json_decref(r->calls[i].input);
+        r->calls[i].input = in;
+    }
+    return 0;
+}
+
+/* Applies huge and the hostile_* directives.  Text answers are those
+ * without a tool call (the plan, the final answer). */
+static int hostile(const directives_t *d, reply_t *r)
+{
+    int digits = d->hostile_digits ? d->hostile_digits : HOSTILE_DIGITS_DEFAULT;
+    int depth = d->hostile_depth ? d->hostile_depth : HOSTILE_DEPTH_DEFAULT;
+    bool text_answer = r->ncalls == 0;
+    if (text_answer && d->huge && pad_text(r, d->huge) < 0)
+        return -1;
+    if (text_answer && d->hostile_json_text) {
+        char *v = shape_json(d->hostile_json_text, digits, depth);
+        int rc = v ? set_text(r, "{\"result\":%s}", v) : -1;
+        free(v);
+        if (rc < 0)
+            return -1;
+    }
+    if (text_answer && d->hostile_text &&
+        !(r->raw[RAW_TEXT] = shape_json(d->hostile_text, digits, depth)))
+        return -1;
+    if (r->ncalls && d->hostile_input &&
+        (!(r->raw[RAW_INPUT] = shape_json(d->hostile_input, digits, depth)) ||
+         hostile_inputs(r) < 0))
+        return -1;
+    if (d->hostile_usage && !(r->raw[RAW_USAGE] = shape_json(d->hostile_usage, digits, depth)))
+        return -1;
+    return 0;
+}
+
 /* Computes the whole answer: content, directives, id and usage. */
 int script_answer(const chat_t *c, const directives_t *d, reply_t *r)
 {
@@ -268,6 +332,8 @@ int script_answer(const chat_t *c, const directives_t *d, reply_t *r)
         rc = set_text(r, "%s", "");
     if (rc == 0)
         rc = shape(d, r);
+    if (rc == 0)
+        rc = hostile(d, r);
     if (rc < 0)
         return -1;
     id_next(c->provider == PROVIDER_ANTHROPIC ? ID_MESSAGE : ID_COMPLETION, r->id, sizeof r->id);

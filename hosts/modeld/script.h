@@ -11,7 +11,7 @@
  * the answer is planned call p+1 (or, with `parallel`, all remaining ones),
  * else the final answer "Done. The last tool returned:\n<last result>".
  * Directives then adjust the answer (loop, empty, max_tokens,
- * bad_tool_args).
+ * bad_tool_args), then hostile_* and huge (see hostile.h) shape it.
  */
 #ifndef MODELD_SCRIPT_H
 #define MODELD_SCRIPT_H

@@ -4,6 +4,7 @@
 #include "admin.h"
 #include "anthropic.h"
 #include "auth.h"
+#include "cache.h"
 #include "conv.h"
 #include "errors.h"
 #include "log.h"
@@ -15,6 +16,13 @@
 static httpd_result_t reset_conversations(httpd_req_t *req)
 {
     conv_reset();
+    return httpd_reply_empty(req, 204);
+}
+
+/* DELETE /admin/cache: forgets the prompt cache. */
+static httpd_result_t reset_cache(httpd_req_t *req)
+{
+    cache_reset();
     return httpd_reply_empty(req, 204);
 }
 
@@ -49,6 +57,7 @@ httpd_t *server_start(const modeld_opts_t *o)
     httpd_route(h, "GET", "/v1/models", models_list, 0, NULL);
     httpd_route(h, "GET", "/v1/models/{id}", models_get, 0, NULL);
     httpd_route(h, "DELETE", "/admin/conversations", reset_conversations, HTTPD_NO_FAULTS, NULL);
+    httpd_route(h, "DELETE", "/admin/cache", reset_cache, HTTPD_NO_FAULTS, NULL);
     admin_register(h);
     if (httpd_start(h) < 0) {
         httpd_free(h);

@@ -8,15 +8,19 @@
 #include <string.h>
 
 struct sse {
+    char *const *raw; /* hostile raw values, or NULL */
     char **frames;
     size_t n;
     size_t next; /* index of the frame to send next */
 };
 
 /* Allocates an empty list. */
-sse_t *sse_new(void)
+sse_t *sse_new(char *const *raw)
 {
-    return calloc(1, sizeof(sse_t));
+    sse_t *s = calloc(1, sizeof(sse_t));
+    if (s)
+        s->raw = raw;
+    return s;
 }
 
 /* Appends one frame (taking ownership of `text`). */
@@ -37,7 +41,7 @@ static int push(sse_t *s, char *text)
 /* Formats an event with compact JSON data. */
 int sse_add(sse_t *s, const char *event, json_t *data)
 {
-    char *json = data ? json_dumps(data, JSON_COMPACT) : NULL;
+    char *json = !data ? NULL : s->raw ? hostile_dumps(data, s->raw) : json_dumps(data, JSON_COMPACT);
     json_decref(data);
     if (!json)
         return -1;
@@ -89,8 +93,14 @@ static void sse_ctx_free(void *ctx)
 /* Starts the chunked event stream. */
 httpd_result_t sse_reply(httpd_req_t *req, sse_t *s)
 {
+    s->raw = NULL; /* the reply that owned them is gone */
     httpd_add_header(req, "Cache-Control", "no-cache");
     return httpd_reply_stream(req, 200, "text/event-stream", sse_next, s, sse_ctx_free);
+}
+
+size_t sse_piece_size(size_t len, size_t small)
+{
+    return len > SSE_BIG ? SSE_BIG : small;
 }
 
 /* UTF-8-safe piece length; always progresses by at least one character. */

@@ -36,9 +36,10 @@ static json_t *chunk(const chunk_base_t *b, json_t *delta, const char *finish)
 }
 
 /* Appends the chunks of one tool call. */
-static int tool_chunks(sse_t *s, const chunk_base_t *b, size_t index, const tool_call_t *tc)
+static int tool_chunks(sse_t *s, const chunk_base_t *b, size_t index, const reply_t *r,
+                       const tool_call_t *tc)
 {
-    char *args = openai_arguments(tc);
+    char *args = openai_arguments(r, tc);
     if (!args)
         return -1;
     int rc = sse_add(s, NULL,
@@ -48,8 +49,9 @@ static int tool_chunks(sse_t *s, const chunk_base_t *b, size_t index, const tool
                                      "name", tc->name, "arguments", ""),
                            NULL));
     size_t len = strlen(args);
+    size_t want = sse_piece_size(len, ARGS_PIECE);
     for (size_t off = 0; rc == 0 && off < len;) {
-        size_t n = sse_piece(args + off, len - off, ARGS_PIECE);
+        size_t n = sse_piece(args + off, len - off, want);
         rc = sse_add(s, NULL,
                      chunk(b,
                            json_pack("{s:[{s:i,s:{s:s%}}]}", "tool_calls", "index", (int)index,
@@ -65,29 +67,30 @@ static int tool_chunks(sse_t *s, const chunk_base_t *b, size_t index, const tool
 httpd_result_t openai_stream(httpd_req_t *req, const chat_t *c, reply_t *r)
 {
     chunk_base_t b = {r->id, c->model, (json_int_t)time(NULL), c->include_usage};
-    sse_t *s = sse_new();
+    sse_t *s = sse_new(r->raw);
     int rc = s ? 0 : -1;
     if (rc == 0)
         rc = sse_add(s, NULL,
                      chunk(&b, json_pack("{s:s,s:s,s:n}", "role", "assistant", "content", "",
                                          "refusal"), NULL));
-    size_t len = strlen(r->text);
+    if (rc == 0 && r->raw[RAW_TEXT]) /* hostile_text: one chunk, the raw value */
+        rc = sse_add(s, NULL, chunk(&b, json_pack("{s:o}", "content", hostile_mark(RAW_TEXT)), NULL));
+    size_t len = r->raw[RAW_TEXT] ? 0 : strlen(r->text);
+    size_t want = sse_piece_size(len, TEXT_PIECE);
     for (size_t off = 0; rc == 0 && off < len;) {
-        size_t n = sse_piece(r->text + off, len - off, TEXT_PIECE);
+        size_t n = sse_piece(r->text + off, len - off, want);
         rc = sse_add(s, NULL, chunk(&b, json_pack("{s:s%}", "content", r->text + off, n), NULL));
         off += n;
     }
     for (size_t i = 0; rc == 0 && i < r->ncalls; i++)
-        rc = tool_chunks(s, &b, i, &r->calls[i]);
+        rc = tool_chunks(s, &b, i, r, &r->calls[i]);
     if (rc == 0)
         rc = sse_add(s, NULL, chunk(&b, json_object(), openai_finish_reason(r->stop)));
     if (rc == 0 && c->include_usage) {
-        json_t *u = json_pack("{s:s,s:s,s:I,s:s,s:s,s:[],s:{s:i,s:i,s:i}}", "id", b.id, "object",
+        json_t *u = json_pack("{s:s,s:s,s:I,s:s,s:s,s:[],s:o}", "id", b.id, "object",
                               "chat.completion.chunk", "created", b.created, "model", b.model,
                               "system_fingerprint", "modeld", "choices", "usage",
-                              "prompt_tokens", r->input_tokens, "completion_tokens",
-                              r->output_tokens, "total_tokens",
-                              r->input_tokens + r->output_tokens);
+                              openai_usage(r));
         rc = sse_add(s, NULL, u);
     }
     if (rc == 0)

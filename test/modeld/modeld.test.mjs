@@ -3,17 +3,22 @@
 // exports MODELD_URL, MODELD_API_KEY, ANTHROPIC_BASE_URL and OPENAI_BASE_URL.
 //
 // Every test uses its own prompt (a nonce), so the per-conversation
-// fail_first counters of one test never affect another.
+// fail_first counters and the prompt cache of one test never affect another.
+// Also covered: the hostile_* and huge directives (raw bodies through fetch,
+// the SDKs' acceptance), prompt-caching usage, and the usage objects against
+// the SDKs' TypeScript types (tsc, a devDependency).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync, execSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 
 const URL = process.env.MODELD_URL;
+const TEST_DIR = fileURLToPath(new globalThis.URL('.', import.meta.url));
 const KEY = process.env.MODELD_API_KEY;
 assert.ok(URL && KEY, 'run through test/modeld/run.sh (MODELD_URL, MODELD_API_KEY)');
 
@@ -556,4 +561,342 @@ test('models list works with both SDKs', async () => {
   assert.equal(a.data[0].id, 'modeld');
   const o = await openai.models.list();
   assert.equal(o.data[0].id, 'modeld');
+});
+
+// ---- hostile answers (directives hostile_*, huge) ----
+//
+// Each shape passes a JSON lexer (JSON.parse, so both SDKs, accept it) but
+// not PostgreSQL's jsonb: 1e999999 and a 200000-digit integer are outside
+// numeric's range, 100000 nested arrays exceed the stack depth limit.  The
+// raw body is checked with fetch, the SDKs' acceptance with the SDKs.
+
+const SHAPES = {
+  bignum: '1e999999',
+  negbignum: '-1e999999',
+  longint: Array.from({ length: 200000 }, (_, i) => String((i + 1) % 10)).join(''),
+  deep: '['.repeat(100000) + ']'.repeat(100000),
+};
+
+async function rawPost(path, body) {
+  const anthropicPath = path === '/v1/messages';
+  const res = await fetch(`${URL}${path}`, {
+    method: 'POST',
+    headers: anthropicPath
+      ? { 'x-api-key': KEY, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }
+      : { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, text: await res.text() };
+}
+const rawAnthropic = (body) => rawPost('/v1/messages', { model: MODEL, max_tokens: 64, ...body });
+const rawOpenAI = (body) => rawPost('/v1/chat/completions', { model: MODEL, ...body });
+
+// Depth of nested single-element arrays (what `deep` parses to).
+function depth(v) {
+  let d = 0;
+  while (Array.isArray(v)) { d++; v = v[0]; }
+  return d;
+}
+
+test('hostile_text: the plan / final answer text field is the raw shape (both providers)', async () => {
+  for (const [shape, raw] of Object.entries(SHAPES)) {
+    const text = prompt(`[[modeld: hostile_text=${shape}]] hi`);
+    const a = await rawAnthropic({ messages: [{ role: 'user', content: text }] });
+    assert.equal(a.status, 200);
+    assert.ok(a.text.includes(`"content":[{"type":"text","text":${raw}}]`), `anthropic ${shape}`);
+    const o = await rawOpenAI({ messages: [{ role: 'user', content: text }] });
+    assert.ok(o.text.includes(`"content":${raw},"refusal":null`), `openai ${shape}`);
+  }
+  // the SDKs' JSON parsing accepts them (JSON.parse: Infinity, nested arrays)
+  const msg = await anthropic.messages.create({ model: MODEL, max_tokens: 64, messages: [{ role: 'user', content: prompt('[[modeld: hostile_text=negbignum]]') }] });
+  assert.equal(msg.content[0].text, -Infinity);
+  const res = await openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: prompt('[[modeld: hostile_text=deep]]') }] });
+  assert.equal(depth(res.choices[0].message.content), 100000);
+});
+
+test('hostile_text applies to text answers only: plan and final answer, not tool-call turns', async () => {
+  const text = prompt('[[modeld: hostile_text=bignum hostile_depth=5]]\n```bash\necho hi\n```');
+  const plan = await rawAnthropic({ messages: [{ role: 'user', content: text }] });
+  assert.match(plan.text, /"text":1e999999/);
+  const call = await anthropic.messages.create({ model: MODEL, max_tokens: 64, tools: ANTHROPIC_TOOLS, messages: [{ role: 'user', content: text }] });
+  assert.equal(call.stop_reason, 'tool_use');
+  assert.equal(call.content[0].text, 'Running step 1.');
+  const tu = call.content[1];
+  const final = await rawAnthropic({
+    tools: ANTHROPIC_TOOLS,
+    messages: [{ role: 'user', content: text }, { role: 'assistant', content: call.content },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: tu.id, content: 'hi\n' }] }],
+  });
+  assert.match(final.text, /"content":\[\{"type":"text","text":1e999999\}\],"stop_reason":"end_turn"/);
+  // on=plan scopes it to the planning call
+  const scoped = prompt('[[modeld: hostile_text=longint hostile_digits=40 on=plan]] hi');
+  assert.match((await rawOpenAI({ messages: [{ role: 'user', content: scoped }] })).text, /"content":1234567890123456789012345678901234567890,/);
+  const exec = await openai.chat.completions.create({ model: MODEL, tools: OPENAI_TOOLS, messages: [{ role: 'user', content: scoped }] });
+  assert.match(exec.choices[0].message.content, /^Done\./);
+});
+
+test('hostile_json_text: valid JSON around, the text is {"result":SHAPE}', async () => {
+  const text = prompt('[[modeld: hostile_json_text=deep]]');
+  const msg = await anthropic.messages.create({ model: MODEL, max_tokens: 64, messages: [{ role: 'user', content: text }] });
+  assert.equal(msg.content[0].text, `{"result":${SHAPES.deep}}`);
+  const res = await openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: prompt('[[modeld: hostile_json_text=bignum]]') }] });
+  assert.equal(res.choices[0].message.content, '{"result":1e999999}');
+});
+
+test('hostile_input: Anthropic tool_use.input values raw, OpenAI inside the arguments string', async () => {
+  const text = prompt(`[[modeld: hostile_input=bignum]]\n${SCRIPT}`);
+  const a = await rawAnthropic({ tools: ANTHROPIC_TOOLS, messages: [{ role: 'user', content: text }] });
+  assert.match(a.text, /"name":"run_command","input":\{"command":1e999999\}/);
+  const o = await openai.chat.completions.create({ model: MODEL, tools: OPENAI_TOOLS, messages: [{ role: 'user', content: text }] });
+  assert.equal(o.choices[0].message.tool_calls[0].function.arguments, '{"command":1e999999}');
+  // every argument of a write_file; deep parses (JSON.parse) to 100000 levels
+  const py = prompt('[[modeld: hostile_input=deep]]\n```python\nprint(1)\n```');
+  const r = await openai.chat.completions.create({ model: MODEL, tools: OPENAI_TOOLS, messages: [{ role: 'user', content: py }] });
+  const args = r.choices[0].message.tool_calls[0].function.arguments;
+  assert.equal(args, `{"path":${SHAPES.deep},"content":${SHAPES.deep}}`);
+  assert.equal(depth(JSON.parse(args).content), 100000);
+  const m = await anthropic.messages.create({ model: MODEL, max_tokens: 64, tools: ANTHROPIC_TOOLS, messages: [{ role: 'user', content: py }] });
+  assert.equal(depth(m.content[1].input.path), 100000);
+});
+
+test('hostile_usage: every usage count is the raw shape (JSON and streams)', async () => {
+  const text = prompt('[[modeld: hostile_usage=longint]]');
+  const a = await rawAnthropic({ messages: [{ role: 'user', content: text }] });
+  assert.ok(a.text.includes(`"usage":{"input_tokens":${SHAPES.longint},"cache_creation_input_tokens":${SHAPES.longint},`));
+  const o = await rawOpenAI({ messages: [{ role: 'user', content: text }] });
+  assert.ok(o.text.includes(`"usage":{"prompt_tokens":${SHAPES.longint},"completion_tokens":${SHAPES.longint},`));
+  const res = await openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: prompt('[[modeld: hostile_usage=bignum]]') }] });
+  assert.equal(res.usage.prompt_tokens, Infinity);
+  // streams: message_start / message_delta usage, the include_usage chunk
+  const s = await rawAnthropic({ stream: true, messages: [{ role: 'user', content: prompt('[[modeld: hostile_usage=negbignum]]') }] });
+  assert.match(s.text, /event: message_start\ndata: .*"usage":\{"input_tokens":-1e999999,/);
+  assert.match(s.text, /event: message_delta\ndata: .*"usage":\{"input_tokens":-1e999999,/);
+  const so = await rawOpenAI({ stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: prompt('[[modeld: hostile_usage=deep hostile_depth=3]]') }] });
+  assert.match(so.text, /"choices":\[\],"usage":\{"prompt_tokens":\[\[\[\]\]\],/);
+});
+
+test('hostile shapes in streams: text delta and tool arguments (both SDKs)', async () => {
+  const s = await rawAnthropic({ stream: true, messages: [{ role: 'user', content: prompt('[[modeld: hostile_text=bignum]]') }] });
+  assert.match(s.text, /"delta":\{"type":"text_delta","text":1e999999\}/);
+  const so = await rawOpenAI({ stream: true, messages: [{ role: 'user', content: prompt('[[modeld: hostile_text=negbignum]]') }] });
+  assert.match(so.text, /"delta":\{"content":-1e999999\}/);
+  // tool inputs arrive as string pieces; assembled, they hold the shape
+  const text = prompt(`[[modeld: hostile_input=deep]]\n${SCRIPT}`);
+  const final = await anthropic.messages.stream({ model: MODEL, max_tokens: 64, tools: ANTHROPIC_TOOLS, messages: [{ role: 'user', content: text }] }).finalMessage();
+  assert.equal(depth(final.content[1].input.command), 100000);
+  const stream = await openai.chat.completions.create({ model: MODEL, tools: OPENAI_TOOLS, stream: true, messages: [{ role: 'user', content: text }] });
+  let args = '';
+  for await (const chunk of stream) for (const tc of chunk.choices[0]?.delta.tool_calls ?? []) args += tc.function?.arguments ?? '';
+  assert.equal(args, `{"command":${SHAPES.deep}}`);
+});
+
+test('huge=SIZE: text answers of exactly SIZE bytes (JSON and stream)', async () => {
+  const text = prompt('[[modeld: huge=2M]] hi');
+  const msg = await anthropic.messages.create({ model: MODEL, max_tokens: 64, messages: [{ role: 'user', content: text }] });
+  assert.equal(Buffer.byteLength(msg.content[0].text), 2 * 1024 * 1024);
+  assert.match(msg.content[0].text, /^Plan:\n1\. Answer the request directly\n\nmodeld huge answer/);
+  assert.equal(msg.usage.output_tokens, 512 * 1024);
+  const streamed = await anthropic.messages.stream({ model: MODEL, max_tokens: 64, messages: [{ role: 'user', content: text }] }).finalMessage();
+  assert.equal(streamed.content[0].text, msg.content[0].text);
+  const res = await openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: prompt('[[modeld: huge=100000]]') }] });
+  assert.equal(res.choices[0].message.content.length, 100000);
+});
+
+test('hostile directives: bad values are 400s naming them', async () => {
+  for (const [d, re] of [['hostile_text=huge', /'hostile_text' must be bignum, negbignum, longint or deep/],
+    ['hostile_depth=0', /'hostile_depth' needs an integer/], ['huge=2T', /'huge' needs a size/], ['huge=2G', /'huge' needs a size/]]) {
+    const err = await openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: prompt(`[[modeld: ${d}]]`) }] }).catch((e) => e);
+    assert.ok(err instanceof OpenAI.BadRequestError, `${d}: got ${err}`);
+    assert.match(err.message, re);
+  }
+});
+
+// ---- prompt caching usage ----
+//
+// Tokens are request bytes / 4; the minimum cacheable prompt is 1024 tokens,
+// so cached prefixes here are a few KB.  Each test uses its own nonce, so a
+// prefix is never cached by an earlier test.
+
+const longText = (tag, bytes = 6000) => `${prompt(tag)} ${'All work and no play makes a dull agent. '.repeat(Math.ceil(bytes / 41))}`;
+
+// A deep copy of an Anthropic conversation whose last block (only) carries
+// a cache_control breakpoint, as agent loops do.
+function lastBreakpoint(messages, cc = { type: 'ephemeral' }) {
+  const out = structuredClone(messages).map((m) => ({
+    ...m,
+    content: typeof m.content === 'string' ? [{ type: 'text', text: m.content }]
+      : m.content.map(({ cache_control, ...b }) => (void cache_control, b)),
+  }));
+  const last = out[out.length - 1].content;
+  last[last.length - 1] = { ...last[last.length - 1], cache_control: cc };
+  return out;
+}
+
+test('anthropic cache: a system breakpoint is written once, then read', async () => {
+  const system = [{ type: 'text', text: longText('system'), cache_control: { type: 'ephemeral' } }];
+  const ask = (q) => anthropic.messages.create({ model: MODEL, max_tokens: 64, system, messages: [{ role: 'user', content: prompt(q) }] });
+  const first = await ask('one');
+  assert.ok(first.usage.cache_creation_input_tokens >= 1024, JSON.stringify(first.usage));
+  assert.equal(first.usage.cache_read_input_tokens, 0);
+  assert.deepEqual(first.usage.cache_creation, { ephemeral_5m_input_tokens: first.usage.cache_creation_input_tokens, ephemeral_1h_input_tokens: 0 });
+  const second = await ask('two, another question');
+  assert.equal(second.usage.cache_read_input_tokens, first.usage.cache_creation_input_tokens);
+  assert.equal(second.usage.cache_creation_input_tokens, 0);
+  // input_tokens excludes the cached part: only the uncached tail is left
+  assert.ok(second.usage.input_tokens > 0 && second.usage.input_tokens < 100, JSON.stringify(second.usage));
+  assert.ok(second.usage.input_tokens >= first.usage.input_tokens); // a longer question
+  // another model: another cache
+  const other = await anthropic.messages.create({ model: `${MODEL}-2`, max_tokens: 64, system, messages: [{ role: 'user', content: 'x' }] });
+  assert.equal(other.usage.cache_read_input_tokens, 0);
+  assert.equal(other.usage.cache_creation_input_tokens, first.usage.cache_creation_input_tokens);
+});
+
+test('anthropic cache: a growing tool loop reads what the previous turn wrote', async () => {
+  const system = [{ type: 'text', text: longText('loop system'), cache_control: { type: 'ephemeral' } }];
+  let messages = [{ role: 'user', content: prompt(SCRIPT) }];
+  const usages = [];
+  for (let turn = 0; turn < 10; turn++) {
+    const msg = await anthropic.messages.create({ model: MODEL, max_tokens: 1024, system, tools: ANTHROPIC_TOOLS, messages: lastBreakpoint(messages) });
+    usages.push(msg.usage);
+    if (msg.stop_reason !== 'tool_use') break;
+    messages.push({ role: 'assistant', content: msg.content });
+    messages.push({ role: 'user', content: msg.content.filter((b) => b.type === 'tool_use').map((b) => ({ type: 'tool_result', tool_use_id: b.id, content: runTool(b.name, b.input) })) });
+  }
+  assert.equal(usages.length, 4); // 3 tool calls, then the final answer
+  assert.equal(usages[0].cache_read_input_tokens, 0);
+  for (let k = 1; k < usages.length; k++) {
+    const prev = usages[k - 1];
+    assert.equal(usages[k].cache_read_input_tokens, prev.cache_read_input_tokens + prev.cache_creation_input_tokens, `turn ${k + 1}`);
+    assert.ok(usages[k].cache_creation_input_tokens > 0, `turn ${k + 1} writes its new turn`);
+  }
+});
+
+test('anthropic cache: ttl 1h, top-level cache_control, the minimum length, at most 4 breakpoints', async () => {
+  const long = longText('ttl');
+  const h = await anthropic.messages.create({ model: MODEL, max_tokens: 64, messages: [{ role: 'user', content: [{ type: 'text', text: long, cache_control: { type: 'ephemeral', ttl: '1h' } }] }] });
+  assert.equal(h.usage.cache_creation.ephemeral_1h_input_tokens, h.usage.cache_creation_input_tokens);
+  assert.ok(h.usage.cache_creation_input_tokens >= 1024);
+  // top-level cache_control marks the last block: same prefix, read
+  const t = await anthropic.messages.create({ model: MODEL, max_tokens: 64, cache_control: { type: 'ephemeral' }, messages: [{ role: 'user', content: long }] });
+  assert.equal(t.usage.cache_read_input_tokens, h.usage.cache_creation_input_tokens);
+  // below 1024 tokens nothing is cached
+  const short = await anthropic.messages.create({ model: MODEL, max_tokens: 64, messages: lastBreakpoint([{ role: 'user', content: prompt('short') }]) });
+  assert.equal(short.usage.cache_creation_input_tokens, 0);
+  const again = await anthropic.messages.create({ model: MODEL, max_tokens: 64, messages: lastBreakpoint([{ role: 'user', content: prompt('short') }]) });
+  assert.equal(again.usage.cache_read_input_tokens, 0);
+  // 5 breakpoints: the API's 400
+  const blocks = Array.from({ length: 5 }, (_, i) => ({ type: 'text', text: `b${i}`, cache_control: { type: 'ephemeral' } }));
+  const err = await anthropic.messages.create({ model: MODEL, max_tokens: 64, messages: [{ role: 'user', content: blocks }] }).catch((e) => e);
+  assert.ok(err instanceof Anthropic.BadRequestError, `got ${err}`);
+  assert.equal(err.apiMessage, 'A maximum of 4 blocks with cache_control may be provided. Found 5.');
+  const bad = await anthropic.messages.create({ model: MODEL, max_tokens: 64, messages: [{ role: 'user', content: [{ type: 'text', text: 'x', cache_control: { type: 'persistent' } }] }] }).catch((e) => e);
+  assert.ok(bad instanceof Anthropic.BadRequestError, `got ${bad}`);
+  assert.match(bad.apiMessage, /messages\.0\.content\.0\.cache_control\.type/);
+});
+
+test('openai cache: automatic for prompts of 1024+ tokens, cached_tokens in 128-token steps', async () => {
+  const messages = [{ role: 'system', content: longText('openai system') }, { role: 'user', content: prompt('question') }];
+  const first = await openai.chat.completions.create({ model: MODEL, messages });
+  assert.ok(first.usage.prompt_tokens >= 1024);
+  assert.equal(first.usage.prompt_tokens_details.cached_tokens, 0);
+  const second = await openai.chat.completions.create({ model: MODEL, messages });
+  const cached = second.usage.prompt_tokens_details.cached_tokens;
+  assert.ok(cached >= 1024 && cached <= second.usage.prompt_tokens && (cached - 1024) % 128 === 0, `cached ${cached}`);
+  assert.equal(second.usage.prompt_tokens, first.usage.prompt_tokens); // prompt_tokens includes the cached part
+  assert.equal(second.usage.total_tokens, second.usage.prompt_tokens + second.usage.completion_tokens);
+  const longer = await openai.chat.completions.create({ model: MODEL, messages: [...messages, { role: 'assistant', content: 'ok' }, { role: 'user', content: 'and then?' }] });
+  assert.ok(longer.usage.prompt_tokens_details.cached_tokens >= cached);
+  const short = await openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: prompt('short') }] });
+  const shortAgain = await openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: prompt('short') }] });
+  assert.equal(short.usage.prompt_tokens_details.cached_tokens, 0);
+  assert.equal(shortAgain.usage.prompt_tokens_details.cached_tokens, 0);
+});
+
+test('cache: DELETE /admin/cache forgets, stats count the tokens', async () => {
+  const system = [{ type: 'text', text: longText('admin'), cache_control: { type: 'ephemeral' } }];
+  const ask = () => anthropic.messages.create({ model: MODEL, max_tokens: 64, system, messages: [{ role: 'user', content: 'q' }] });
+  await admin('POST', '/admin/stats/reset');
+  const w = await ask();
+  const r = await ask();
+  assert.equal(r.usage.cache_read_input_tokens, w.usage.cache_creation_input_tokens);
+  const stats = await admin('GET', '/admin/stats');
+  assert.equal(stats.counters.model_cache_read_tokens, w.usage.cache_creation_input_tokens);
+  assert.ok(stats.counters.model_cache_entries >= 1);
+  await admin('DELETE', '/admin/cache');
+  const again = await ask();
+  assert.equal(again.usage.cache_read_input_tokens, 0);
+  assert.equal(again.usage.cache_creation_input_tokens, w.usage.cache_creation_input_tokens);
+});
+
+test('cache: entries expire after the TTL (--cache-ttl-ms on a modeld of its own)', async () => {
+  const bin = process.env.MODELD_BIN || join(TEST_DIR, '../../hosts/modeld/modeld');
+  const child = spawn(bin, ['--port', '0', '--cache-ttl-ms', '1000', '--cache-min-tokens', '16'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const line = await new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d) => { out += d; if (out.includes('\n')) resolve(out); });
+      child.on('exit', (code) => reject(new Error(`modeld exited ${code}`)));
+    });
+    const port = line.trim().split(':').pop();
+    const client = new Anthropic({ apiKey: 'any', baseURL: `http://127.0.0.1:${port}` });
+    const ask = () => client.messages.create({ model: MODEL, max_tokens: 64, messages: lastBreakpoint([{ role: 'user', content: 'a prompt of a little more than sixteen tokens, cached' }]) });
+    const w = await ask();
+    assert.ok(w.usage.cache_creation_input_tokens >= 16);
+    const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+    await sleep(600);
+    assert.equal((await ask()).usage.cache_read_input_tokens, w.usage.cache_creation_input_tokens);
+    await sleep(600); // 1.2 s after the write, 0.6 s after the hit that refreshed it
+    assert.equal((await ask()).usage.cache_read_input_tokens, w.usage.cache_creation_input_tokens);
+    await new Promise((r) => setTimeout(r, 1300));
+    const expired = await ask();
+    assert.equal(expired.usage.cache_read_input_tokens, 0);
+    assert.equal(expired.usage.cache_creation_input_tokens, w.usage.cache_creation_input_tokens);
+  } finally {
+    child.kill('SIGTERM');
+  }
+});
+
+test('usage objects are accepted by the SDKs\' TypeScript types (tsc --strict)', async () => {
+  const system = [{ type: 'text', text: longText('types'), cache_control: { type: 'ephemeral' } }];
+  const params = { model: MODEL, max_tokens: 64, system, messages: [{ role: 'user', content: 'q' }] };
+  const samples = [];
+  for (let i = 0; i < 2; i++) samples.push(['Anthropic.Messages.Usage', (await anthropic.messages.create(params)).usage]);
+  assert.ok(samples[1][1].cache_read_input_tokens > 0);
+  for await (const ev of await anthropic.messages.create({ ...params, stream: true })) {
+    if (ev.type === 'message_start') samples.push(['Anthropic.Messages.Usage', ev.message.usage]);
+    if (ev.type === 'message_delta') samples.push(['Anthropic.Messages.MessageDeltaUsage', ev.usage]);
+  }
+  const omsgs = [{ role: 'system', content: longText('types openai') }, { role: 'user', content: 'q' }];
+  for (let i = 0; i < 2; i++) samples.push(['OpenAI.CompletionUsage', (await openai.chat.completions.create({ model: MODEL, messages: omsgs })).usage]);
+  assert.ok(samples[samples.length - 1][1].prompt_tokens_details.cached_tokens > 0);
+  for await (const chunk of await openai.chat.completions.create({ model: MODEL, messages: omsgs, stream: true, stream_options: { include_usage: true } })) {
+    if (chunk.usage) samples.push(['OpenAI.CompletionUsage', chunk.usage]);
+  }
+  assert.equal(samples.length, 7);
+  const dir = mkdtempSync(join(tmpdir(), 'modeld-types-'));
+  try {
+    symlinkSync(join(TEST_DIR, 'node_modules'), join(dir, 'node_modules'));
+    // object literals: tsc rejects unknown fields and missing required ones
+    writeFileSync(join(dir, 'usage.ts'), [
+      "import type Anthropic from '@anthropic-ai/sdk';",
+      "import type OpenAI from 'openai';",
+      ...samples.map(([type, v], i) => `export const u${i}: ${type} = ${JSON.stringify(v)};`),
+    ].join('\n'));
+    execFileSync(join(TEST_DIR, 'node_modules/.bin/tsc'), ['--noEmit', '--strict', '--skipLibCheck', '--module', 'nodenext',
+      '--moduleResolution', 'nodenext', '--target', 'es2022', join(dir, 'usage.ts')], { encoding: 'utf8' });
+  } catch (e) {
+    assert.fail(`tsc: ${e.stdout ?? e}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a request nested 2040 levels deep (tool schema, message) is answered, not a crash', async () => {
+  const deep = '['.repeat(2040) + ']'.repeat(2040);
+  const a = await rawPost('/v1/messages', JSON.parse(`{"model":"${MODEL}","max_tokens":64,"tools":[{"name":"run_command","input_schema":{"x":${deep}}}],"messages":[{"role":"user","content":"hi"}]}`));
+  assert.equal(a.status, 200);
+  const o = await rawPost('/v1/chat/completions', JSON.parse(`{"model":"${MODEL}","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":${deep}},{"role":"user","content":"again"}]}`));
+  assert.equal(o.status, 200);
+  const models = await openai.models.list();
+  assert.equal(models.data[0].id, 'modeld');
 });

@@ -10,12 +10,13 @@ ROOT=$(cd "$HERE/../.." && pwd)
 
 make -s -C "$ROOT/hosts/modeld"
 
+# a node new enough for the pinned SDKs (openai 7.57.0 wants >= 22; the
+# project-local one from scripts/install-deps.sh when the system's is older)
+source "$ROOT/test/lib/node.sh"
+node_use
+echo "modeld SDK tests: node $(node --version) ($(command -v node))"
+
 cd "$HERE"
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$node_major" -lt 20 ]; then
-    echo "run.sh: warning: node $(node --version) is older than the node 20 this test was run" \
-         "with (openai 7.57.0 declares node >= 22)" >&2
-fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] ||
    [ ! -d node_modules/@anthropic-ai/sdk ] || [ ! -d node_modules/openai ]; then
     npm ci --no-audit --no-fund --loglevel=error
