@@ -39,7 +39,7 @@ PG_FUNCTION_INFO_V1(sandbox_identity);
 /*
  * identity_current calls sandbox.identity_function as the current user and
  * returns its result as text, or NULL when there is no function or it
- * returned NULL.
+ * returned NULL or ''.
  */
 char *
 identity_current(void)
@@ -51,6 +51,7 @@ identity_current(void)
 	bool		isvarlena;
 	FmgrInfo	flinfo;
 	Datum		d;
+	char	   *result;
 
 	LOCAL_FCINFO(fcinfo, 0);
 
@@ -71,7 +72,9 @@ identity_current(void)
 	if (fcinfo->isnull)
 		return NULL;
 	getTypeOutputInfo(rettype, &outfn, &isvarlena);
-	return OidOutputFunctionCall(outfn, d);
+	result = OidOutputFunctionCall(outfn, d);
+	/* '' is no identity, as NULL: the policies' COALESCE(..., '') agree */
+	return result[0] == '\0' ? NULL : result;
 }
 
 /*

@@ -158,11 +158,12 @@ sandbox_clear_last_error(WorkerSlot *slot, TimestampTz before)
 
 /*
  * sandbox_set_run_failure records the last run that failed (error NULL: a
- * run completed, which clears it), with its owner, so that
- * sandbox_worker_status() tells that role why its runs fail.
+ * run completed, which clears it), with its owner role and identity, so
+ * that sandbox_worker_status() tells that owner why its runs fail.
  */
 void
-sandbox_set_run_failure(WorkerSlot *slot, const char *run_id, Oid owner, const char *error)
+sandbox_set_run_failure(WorkerSlot *slot, const char *run_id, Oid owner, const char *owner_id,
+						const char *error)
 {
 	TimestampTz now = GetCurrentTimestamp();
 
@@ -179,6 +180,8 @@ sandbox_set_run_failure(WorkerSlot *slot, const char *run_id, Oid owner, const c
 	{
 		snprintf(slot->last_failure, sizeof(slot->last_failure), "run %s failed: %s", run_id, error);
 		slot->last_failure_owner = owner;
+		strlcpy(slot->last_failure_owner_id, owner_id ? owner_id : "",
+				sizeof(slot->last_failure_owner_id));
 		slot->last_failure_at = now;
 	}
 	SpinLockRelease(&slot->mutex);

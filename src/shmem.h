@@ -54,6 +54,7 @@ typedef struct WorkerSlot
 	char		last_failure[256];	/* the last run that failed, until a run
 									 * completes */
 	Oid			last_failure_owner; /* that run's owner role */
+	char		last_failure_owner_id[128]; /* and identity ('' = none) */
 	TimestampTz last_failure_at;
 	pg_atomic_uint32 state;
 	pg_atomic_uint32 wake;		/* a committer asked for a look at the queue */
@@ -77,6 +78,6 @@ extern void sandbox_counter_add(WorkerSlot *slot, WorkerCounter c, uint64 n);
 extern void sandbox_set_last_error(WorkerSlot *slot, const char *msg);
 extern void sandbox_clear_last_error(WorkerSlot *slot, TimestampTz before);
 extern void sandbox_set_run_failure(WorkerSlot *slot, const char *run_id, Oid owner,
-									const char *error);
+									const char *owner_id, const char *error);
 
 #endif							/* SANDBOX_SHMEM_H */

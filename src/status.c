@@ -14,6 +14,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "identity.h"
 #include "sandbox.h"
 #include "shmem.h"
 
@@ -46,8 +47,9 @@ state_name(WorkerState s)
  * shared_preload_libraries there are no workers, and no rows.  last_error
  * is the latest trouble still current: the worker's own error (until a
  * later database pass succeeds) or the last run that failed (until a run
- * completes).  A run failure's text is shown only to its owner's members
- * and superusers; others learn only that a run failed.
+ * completes).  A run failure's text is shown only to its owner (members of
+ * its role with its identity) and superusers; others learn only that a run
+ * failed.
  */
 Datum
 sandbox_worker_status(PG_FUNCTION_ARGS)
@@ -69,6 +71,7 @@ sandbox_worker_status(PG_FUNCTION_ARGS)
 		char		last_failure[256];
 		TimestampTz last_failure_at;
 		Oid			failure_owner;
+		char		failure_owner_id[128];
 
 		SpinLockAcquire(&s->mutex);
 		pid = s->pid;
@@ -78,12 +81,15 @@ sandbox_worker_status(PG_FUNCTION_ARGS)
 		strlcpy(last_failure, s->last_failure, sizeof(last_failure));
 		last_failure_at = s->last_failure_at;
 		failure_owner = s->last_failure_owner;
+		strlcpy(failure_owner_id, s->last_failure_owner_id, sizeof(failure_owner_id));
 		SpinLockRelease(&s->mutex);
 
 		if (last_failure_at > last_error_at)
 		{
 			if (superuser() || (OidIsValid(failure_owner) &&
-								has_privs_of_role(GetUserId(), failure_owner)))
+								has_privs_of_role(GetUserId(), failure_owner) &&
+								identity_matches(failure_owner_id[0] ? failure_owner_id : NULL,
+												 identity_current())))
 				strlcpy(last_error, last_failure, sizeof(last_error));
 			else
 				strlcpy(last_error, "a run of another role failed", sizeof(last_error));

@@ -570,12 +570,12 @@ after_commit(Worker *w, PassResult *res)
 		if (r->transition && to == RS_COMPLETED)
 		{
 			sandbox_counter_add(w->slot, WC_RUNS_COMPLETED, 1);
-			sandbox_set_run_failure(w->slot, r->id, r->owner, NULL);
+			sandbox_set_run_failure(w->slot, r->id, r->owner, NULL, NULL);
 		}
 		else if (r->transition && to == RS_FAILED)
 		{
 			sandbox_counter_add(w->slot, WC_RUNS_FAILED, 1);
-			sandbox_set_run_failure(w->slot, r->id, r->owner,
+			sandbox_set_run_failure(w->slot, r->id, r->owner, r->owner_id,
 									r->set_error ? r->set_error : "(no error recorded)");
 		}
 		agent_after_commit(&w->env, r, true);

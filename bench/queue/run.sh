@@ -52,7 +52,8 @@ wait_all() {
     done
 }
 
-worker_pid() { pgrep -f "postgres: sandbox worker" | head -1; }
+# the worker of this cluster (never a process found by name on the machine)
+worker_pid() { q "SELECT pid FROM sandbox_worker_status() LIMIT 1"; }
 # cpu_s PID: user+system CPU seconds of a process and its reaped children
 cpu_s() { awk '{printf "%.2f", ($14+$15+$16+$17)/100}' "/proc/$1/stat"; }
 SBD_PID=$SANDBOXD_PID
