@@ -76,6 +76,10 @@ err=$(as regress_hard_a "SELECT * FROM sandbox_exec('$id', repeat('x', 200000))"
 case "$err" in *"command is too long: 200000 bytes"*) ok "a command longer than one argument is refused clearly (not 'Argument list too long' as a server error)";;
     *) notok "a command longer than one argument is refused clearly: got '$err'";; esac
 
+err=$(as regress_hard_a "SELECT sandbox_make_dir('$id', '/etc/regress_hard')")
+case "$err" in *"the sandbox refused access"*"permission denied"*) ok "a path the sandbox refuses (403) is named as such, not as bad credentials";;
+    *) notok "a path the sandbox refuses (403) is named as such: got '$err'";; esac
+
 # --- a sandbox created in a rolled-back savepoint or transaction is killed
 before=$(live_sandboxes)
 sb=$(psql -X -At -q -c "SET ROLE regress_hard_a" -c "BEGIN" -c "SAVEPOINT s" \
