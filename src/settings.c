@@ -73,6 +73,28 @@ static const struct config_enum_entry llm_provider_options[] = {
 
 
 /*
+ * check_key_source refuses an API key stored where every role can read it:
+ * ALTER ROLE / ALTER DATABASE ... SET (pg_db_role_setting is readable by
+ * PUBLIC, and so is pg_roles.rolconfig) and a function's SET clause
+ * (pg_proc.proconfig).  Those are validated with PGC_S_TEST and applied
+ * with the database/user sources.
+ */
+static bool
+check_key_source(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if (source == PGC_S_TEST || source == PGC_S_DATABASE || source == PGC_S_USER ||
+		source == PGC_S_DATABASE_USER)
+	{
+		GUC_check_errdetail("A key stored with ALTER ROLE, ALTER DATABASE or a function's SET clause is readable by every role.");
+		GUC_check_errhint("Use sandbox.key_file, the server's environment, or postgresql.conf.");
+		return false;
+	}
+	return true;
+}
+
+/*
  * check_identity_function accepts '' or a schema-qualified function name:
  * an unqualified one would be looked up through each caller's search_path.
  */
@@ -105,7 +127,7 @@ settings_define(void)
 							   "API key for E2B (falls back to the server's E2B_API_KEY environment variable).",
 							   "Only superusers can read or change it; it is never logged.",
 							   &sandbox_e2b_api_key, "", PGC_SUSET, secret,
-							   NULL, NULL, NULL);
+							   check_key_source, NULL, NULL);
 	DefineCustomStringVariable("sandbox.key_file",
 							   "File of API keys (E2B_API_KEY=..., ANTHROPIC_API_KEY=..., OPENAI_API_KEY=... lines), readable only by the server's OS user.",
 							   "Used when the key settings are empty; unlike them, its contents never reach the server log.",
@@ -188,7 +210,7 @@ settings_define(void)
 							   "API key for the LLM provider (falls back to ANTHROPIC_API_KEY or OPENAI_API_KEY).",
 							   "Only superusers can read or change it; it is never logged.",
 							   &sandbox_llm_api_key, "", PGC_SIGHUP, secret,
-							   NULL, NULL, NULL);
+							   check_key_source, NULL, NULL);
 	DefineCustomStringVariable("sandbox.llm_model",
 							   "Default model for agent runs.",
 							   NULL, &sandbox_llm_model, "claude-sonnet-4-20250514",
