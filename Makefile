@@ -50,3 +50,16 @@ modeld:
 clean-tools:
 	$(MAKE) -C hosts/sandboxd clean
 	$(MAKE) -C hosts/modeld clean
+
+# make installcheck: pg_regress against the server the PG* variables name,
+# run through test/run-installcheck.sh, which starts a sandboxd of its own,
+# points the suite's sessions at it (PGOPTIONS), fails if a sandbox is left
+# live, and stops it.  (PGXS's own definition, with the wrapper in front of
+# pg_regress; its database is sandbox_regress, not contrib_regression.)
+CONTRIB_TESTDB = sandbox_regress
+pg_regress_installcheck = \
+    $(srcdir)/test/run-installcheck.sh \
+    $(top_builddir)/src/test/regress/pg_regress \
+    --inputdir=$(srcdir) \
+    --bindir='$(bindir)' \
+    $(pg_regress_locale_flags) $(EXTRA_REGRESS_OPTS)

@@ -58,7 +58,9 @@ RETURNS text
 AS 'MODULE_PATHNAME', 'sandbox_identity' LANGUAGE C STABLE;
 COMMENT ON FUNCTION @extschema@.sandbox_identity() IS
   'The current user''s identity beside its role (sandbox.identity_function), or NULL';
-REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_identity() FROM PUBLIC;
+-- Every role may learn its own identity, and must: the row-level policies
+-- call this function as the role that reads the tables.
+GRANT EXECUTE ON FUNCTION @extschema@.sandbox_identity() TO PUBLIC;
 
 DROP POLICY sandboxes_owner_read ON @extschema@.sandboxes;
 CREATE POLICY sandboxes_owner_read ON @extschema@.sandboxes FOR SELECT
@@ -103,7 +105,10 @@ REVOKE EXECUTE ON FUNCTION @extschema@.agent_runs_notify() FROM PUBLIC;
 
 ------------------------------------------------------------------------------
 -- sandbox_grant_usage also grants sandbox_worker_status(), so that a role
--- can see why its runs wait; roles granted under 1.0 get it too.
+-- can see why its runs wait.  Roles granted under 1.0 get it when
+-- sandbox_grant_usage is run for them again: a GRANT made here would be
+-- recorded as the extension's initial privilege, which pg_dump leaves out,
+-- and would be lost by a dump and restore.
 ------------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION @extschema@.sandbox_grant_usage(role pg_catalog.regrole)
@@ -140,26 +145,6 @@ BEGIN
         %1$s.sandbox_info(text),
         %1$s.sandbox_list(jsonb, boolean),
         %1$s.sandbox_cancel_run(uuid),
-        %1$s.sandbox_worker_status(),
-        %1$s.sandbox_identity() TO %2$s', s, r);
+        %1$s.sandbox_worker_status() TO %2$s', s, r);
 END;
-$$;
-
-DO $$
-DECLARE
-    g record;
-BEGIN
-    FOR g IN
-        SELECT DISTINCT a.grantee::pg_catalog.regrole AS role
-          FROM pg_catalog.pg_proc p,
-               LATERAL pg_catalog.aclexplode(p.proacl) a
-         WHERE p.oid OPERATOR(pg_catalog.=) '@extschema@.sandbox_cancel_run(uuid)'::pg_catalog.regprocedure
-           AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
-           AND a.grantee OPERATOR(pg_catalog.<>) 0
-           AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
-    LOOP
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@.sandbox_worker_status(),
-            @extschema@.sandbox_identity() TO %s', g.role);
-    END LOOP;
-END
 $$;

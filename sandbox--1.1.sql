@@ -50,7 +50,9 @@ RETURNS text
 AS 'MODULE_PATHNAME', 'sandbox_identity' LANGUAGE C STABLE;
 COMMENT ON FUNCTION @extschema@.sandbox_identity() IS
   'The current user''s identity beside its role (sandbox.identity_function), or NULL';
-REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_identity() FROM PUBLIC;
+-- Every role may learn its own identity, and must: the row-level policies
+-- call this function as the role that reads the tables.
+GRANT EXECUTE ON FUNCTION @extschema@.sandbox_identity() TO PUBLIC;
 
 ALTER TABLE @extschema@.sandboxes ENABLE ROW LEVEL SECURITY;
 CREATE POLICY sandboxes_owner_read ON @extschema@.sandboxes FOR SELECT
@@ -373,8 +375,7 @@ BEGIN
         %1$s.sandbox_info(text),
         %1$s.sandbox_list(jsonb, boolean),
         %1$s.sandbox_cancel_run(uuid),
-        %1$s.sandbox_worker_status(),
-        %1$s.sandbox_identity() TO %2$s', s, r);
+        %1$s.sandbox_worker_status() TO %2$s', s, r);
 END;
 $$;
 REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_grant_usage(pg_catalog.regrole) FROM PUBLIC;

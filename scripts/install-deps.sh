@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# scripts/install-deps.sh: install what building and testing need on a fresh
-# Debian 12 machine (run as root).  Packages come from Debian's archive only;
-# the test-only npm packages are installed by the suites themselves
-# (npm ci, pinned by package-lock.json).
+# scripts/install-deps.sh: install every tool that building, the demo and
+# the test suites use, on a fresh Debian 12 machine.  Debian packages come
+# from Debian's archive (installing them needs root: run as root, or with
+# sudo as another user).  Node.js: the pinned npm SDKs of the suites need a
+# newer node than Debian 12's 18; when the system's node is missing or too
+# old, a new enough one is installed from the npm registry into
+# <repo>/.tools/node (see test/lib/node.sh), leaving the system's node as it
+# is.  The suites' own npm packages are installed by the suites (npm ci,
+# pinned by package-lock.json).
 set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 PACKAGES=(
-    build-essential pkg-config curl ca-certificates python3 procps
+    build-essential pkg-config curl ca-certificates python3 procps util-linux
     postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
-    libtap-parser-sourcehandler-pgtap-perl
+    libtap-parser-sourcehandler-pgtap-perl      # pg_prove (only a Recommends of pgtap)
     libcurl4-openssl-dev
     libmicrohttpd-dev libjansson-dev bubblewrap
 )
@@ -17,17 +23,23 @@ missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    missing+=(nodejs npm)
-fi
+# Node.js and npm: Debian's, unless some node/npm is already there (a
+# newer one is provided below when it is too old)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
-        echo "install-deps: missing packages: ${missing[*]}; run as root" >&2
+        echo "install-deps: missing Debian packages: ${missing[*]}" >&2
+        echo "install-deps: run as root, e.g. sudo $0" >&2
         exit 1
     fi
     echo "install-deps: installing ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    hash -r
 fi
-echo "install-deps: all packages present"
+echo "install-deps: all Debian packages present"
+
+source "$ROOT/test/lib/node.sh"
+node_ensure

@@ -1,6 +1,9 @@
 -- The extension installs and exposes its settings.
 CREATE EXTENSION sandbox;
-SELECT extname, extversion FROM pg_extension WHERE extname = 'sandbox';
+-- (the version this server's control file makes the default)
+SELECT e.extname, e.extversion = a.default_version AS default_version
+  FROM pg_extension e JOIN pg_available_extensions a ON a.name = e.extname
+ WHERE e.extname = 'sandbox';
 -- the API surface
 SELECT p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid) AS args
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -11,8 +14,9 @@ SELECT count(*) AS public_executable
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = 'public' AND p.proname LIKE 'sandbox%'
    AND has_function_privilege('public', p.oid, 'EXECUTE');
--- settings are registered with their defaults or the test configuration
-SELECT name, setting, unit, context FROM pg_settings
+-- settings are registered with their defaults (boot_val: whatever the
+-- server's configuration says, the suite checks the built-in defaults)
+SELECT name, boot_val, unit, context FROM pg_settings
  WHERE name IN ('sandbox.template', 'sandbox.sandbox_timeout', 'sandbox.http_timeout',
                 'sandbox.command_timeout', 'sandbox.max_output_bytes', 'sandbox.e2b_domain',
                 'sandbox.llm_model', 'sandbox.llm_provider')

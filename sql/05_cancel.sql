@@ -7,8 +7,11 @@ SELECT * FROM sandbox_exec(:'id', 'sleep 30');
 RESET statement_timeout;
 SELECT clock_timestamp() - :'t0'::timestamptz < interval '3 seconds' AS prompt;
 SELECT stdout FROM sandbox_exec(:'id', 'sleep 0.5; pgrep -x sleep >/dev/null && echo still-running || echo gone');
--- cancel from another session
-\! (sleep 1; psql -X -q -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%sleep 31%' AND pid <> pg_backend_pid()" >/dev/null) &
+-- cancel from another session (this backend only, found by its pid)
+SELECT pg_backend_pid() AS test_pid \gset
+\setenv TEST_BACKEND_PID :test_pid
+\setenv PGDATABASE :DBNAME
+\! (sleep 1; psql -X -q -c "SELECT pg_cancel_backend($TEST_BACKEND_PID)" >/dev/null) &
 SELECT clock_timestamp() AS t0 \gset
 SELECT * FROM sandbox_exec(:'id', 'sleep 31');
 SELECT clock_timestamp() - :'t0'::timestamptz < interval '4 seconds' AS prompt;

@@ -69,6 +69,7 @@ sandbox_extension_info(ExtensionInfo *info, bool missing_ok)
 	SysScanDesc scan;
 	HeapTuple	tup;
 	bool		found = false;
+	char	   *version = NULL;
 
 	memset(info, 0, sizeof(*info));
 	info->ext_oid = get_extension_oid("sandbox", true);
@@ -82,9 +83,13 @@ sandbox_extension_info(ExtensionInfo *info, bool missing_ok)
 		if (HeapTupleIsValid(tup))
 		{
 			Form_pg_extension ext = (Form_pg_extension) GETSTRUCT(tup);
+			bool		isnull;
+			Datum		v = heap_getattr(tup, Anum_pg_extension_extversion,
+										 RelationGetDescr(rel), &isnull);
 
 			info->schema_oid = ext->extnamespace;
 			info->owner = ext->extowner;
+			version = isnull ? pstrdup("") : TextDatumGetCString(v);
 			found = true;
 		}
 		systable_endscan(scan);
@@ -98,6 +103,22 @@ sandbox_extension_info(ExtensionInfo *info, bool missing_ok)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension \"sandbox\" is not installed in this database"),
 				 errhint("Run CREATE EXTENSION sandbox;")));
+	}
+
+	/*
+	 * The library speaks its own version's schema: between `make install`
+	 * of a new library and ALTER EXTENSION UPDATE, refuse clearly (the
+	 * worker waits, as for a missing extension).
+	 */
+	if (strcmp(version, EXTVERSION) != 0)
+	{
+		if (missing_ok)
+			return false;
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"sandbox\" is at version %s in this database, but the library is %s: run ALTER EXTENSION sandbox UPDATE",
+						version, EXTVERSION),
+				 errhint("ALTER EXTENSION sandbox UPDATE brings the tables and functions to the library's version.")));
 	}
 	info->schema_quoted = pstrdup(quote_identifier(get_namespace_name(info->schema_oid)));
 	return true;

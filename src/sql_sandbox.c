@@ -51,10 +51,15 @@ create_sandbox(const char *template_id, int timeout_s, Jsonb *metadata, Jsonb *e
 {
 	char	   *meta_json = sandbox_metadata_json(metadata, NULL);
 	char	   *env_json = string_map_to_json(envs, "envs", false);
-	HttpRequest *req = e2b_create_request(template_id, timeout_s, meta_json, env_json);
+	HttpRequest *req;
 	E2BSandbox *sb = palloc0(sizeof(E2BSandbox));
 	CallError	err;
 	MemoryContext cxt = CurrentMemoryContext;
+	ExtensionInfo ext;
+
+	/* installed, and at the library's version: checked before E2B is asked */
+	sandbox_extension_info(&ext, false);
+	req = e2b_create_request(template_id, timeout_s, meta_json, env_json);
 
 	http_perform_sync(req, NULL, NULL);
 	if (!e2b_parse_sandbox(req, sb, &err))

@@ -83,11 +83,12 @@ static void
 check_trigger_table(TriggerData *td, const char *fn)
 {
 	Relation	rel = td->tg_relation;
-	Oid			ext = get_extension_oid("sandbox", true);
+	ExtensionInfo ext;
 
-	if (!OidIsValid(ext) ||
-		strcmp(RelationGetRelationName(rel), "agent_runs") != 0 ||
-		getExtensionOfObject(RelationRelationId, RelationGetRelid(rel)) != ext)
+	/* also refuses a schema older than the library (ALTER EXTENSION UPDATE) */
+	sandbox_extension_info(&ext, false);
+	if (strcmp(RelationGetRelationName(rel), "agent_runs") != 0 ||
+		getExtensionOfObject(RelationRelationId, RelationGetRelid(rel)) != ext.ext_oid)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("%s may only be a trigger of the sandbox extension's agent_runs table", fn),

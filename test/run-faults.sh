@@ -1,16 +1,33 @@
 #!/usr/bin/env bash
-# test/run-faults.sh: nothing lost, nothing leaked.  Runs agent runs through
-#   A. crashes: kill -9 of the worker (repeatedly), pg_ctl restart -m
-#      immediate, and a sandboxd restart, all mid-run;
-#   B. faults: sandboxd and modeld answering 5% 5xx, 2% 429 with Retry-After,
+# test/run-faults.sh: nothing lost, nothing leaked, and every failure
+# accounted for.  Runs agent runs through
+#   A. crashes: kill -9 of the worker (twice) and pg_ctl restart -m
+#      immediate, mid-run;
+#   B. a sandboxd restart mid-run (every sandbox of the old one is gone);
+#   C. faults: sandboxd and modeld answering 5% 5xx, 2% 429 with Retry-After,
 #      1% dropped connections, and streams cut before their end;
 # and checks: every run terminal, none completed twice, every event sequence
 # gap-free, no sandbox left live in sandboxd, the worker running again, and
-# no backend crash other than our own kill -9.
+# no backend crash other than our own kill -9.  Each phase also bounds its
+# failures, and prints the counts:
+#   A: no run may fail, except after sandbox.max_attempts crashes (which
+#      needs as many crashes as max_attempts: 3 < 5 here, so none), and no
+#      run takes more attempts than 1 + the crashes we caused;
+#   B: only runs whose sandbox died with the restart may fail ("sandbox ...
+#      is gone", naming a sandbox the old sandboxd held when it stopped);
+#   C: no crash, no rescue, every run on its first attempt; a run may fail
+#      only when its events show the injected fault used up its retries
+#      (each operation is tried 6 times, ~8% faults: ~3e-7 per operation),
+#      at most FAULT_MAX_FAILED (1) of them.
+# The worker is found through this test's own cluster (never by name on the
+# machine), each kill must be followed by a new worker of this cluster, and
+# the server log may show only the workers we killed: a worker killed by
+# someone else, or one that does not come back, turns the suite red.
 #
 # Also the soak test: RUNS=10000 KILL_EVERY=10 test/run-faults.sh soak
 # (it prints runs completed, failed with reasons, duplicates, leaks and wall
 # time, and writes bench/results/soak.txt).  Assumes `make install`.
+# Modes: ci (default: A, B, C), crash (A, B), faults (C), soak.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MODE=${1:-ci}
@@ -58,19 +75,83 @@ wait_for_pg() {
     return 1
 }
 
+notok() { echo "not ok - $1"; status=1; }
+
+# worker_pid: this cluster's worker, through this cluster (never a process
+# looked up by name: that would find any cluster's worker on the machine)
+worker_pid() { q "SELECT pid FROM sandbox_worker_status() WHERE pid IS NOT NULL ORDER BY worker LIMIT 1"; }
+
+# wait_worker [NOT_PID]: waits (30 s at most) for this cluster's worker,
+# one whose pid is not NOT_PID; prints its pid (or nothing)
+wait_worker() {
+    local pid=""
+    for _ in $(seq 1 300); do
+        pid=$(worker_pid)
+        [ -n "$pid" ] && [ "$pid" != "${1:-}" ] && { echo "$pid"; return 0; }
+        sleep 0.1
+    done
+    return 1
+}
+
+# our postmaster's pid
+postmaster_pid() { head -1 "$PGDATA_DIR/data/postmaster.pid"; }
+
+# kill_worker: SIGKILL to this cluster's worker (checked to be a child of
+# this cluster's postmaster), then waits for the server and for a new
+# worker.  Counts the crash; a worker that does not come back is a failure.
+KILLED_PIDS=""
+CRASHES=0
 kill_worker() {
-    local pid
-    pid=$(pgrep -f "postgres: sandbox worker" | head -1 || true)
-    if [ -n "$pid" ]; then
-        kill -9 "$pid"
-        echo "  killed worker $pid with SIGKILL"
+    local pid pm ppid new
+    pid=$(wait_worker) || { notok "no worker in this cluster to kill"; return 0; }
+    pm=$(postmaster_pid)
+    ppid=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f2)
+    if [ "$ppid" != "$pm" ]; then
+        notok "worker $pid is not a child of this cluster's postmaster $pm (parent: '$ppid'); not killed"
+        return 0
+    fi
+    kill -9 "$pid"
+    KILLED_PIDS="$KILLED_PIDS $pid"; CRASHES=$((CRASHES + 1))
+    echo "  killed this cluster's worker $pid (postmaster $pm) with SIGKILL"
+    wait_for_pg
+    if new=$(wait_worker "$pid"); then
+        echo "  the worker is back: pid $new"
+    else
+        notok "no new worker within 30 s after killing $pid"
     fi
 }
 
+# sbd_live_ids: the ids of sandboxd's running sandboxes, space-separated
+sbd_live_ids() {
+    python3 - "$E2B_API_URL" "$SBD_KEY" <<'PY'
+import json, sys, urllib.request
+url, key, ids, tok = sys.argv[1], sys.argv[2], [], ""
+while True:
+    req = urllib.request.Request(url + "/v2/sandboxes?state=running&limit=100" +
+                                 ("&nextToken=" + tok if tok else ""), headers={"X-API-Key": key})
+    with urllib.request.urlopen(req) as r:
+        ids += [s["sandboxID"] for s in json.load(r)]
+        tok = r.headers.get("X-Next-Token") or ""
+    if not tok:
+        break
+print(" ".join(ids))
+PY
+}
+
 # restart_sandboxd replaces sandboxd with a fresh one on the same ports and
-# key: every sandbox of the old one is gone.
+# key: every sandbox of the old one is gone.  Before stopping it, the old
+# one refuses new sandboxes (503: the runs retry, on the new one) and its
+# live sandboxes are listed in LOST_SANDBOXES: the sandboxes that die with
+# the restart.
+LOST_SANDBOXES=""
 restart_sandboxd() {
     local pid=${SBD_EXTRA_PID:-$SANDBOXD_PID}
+    curl -sS -o /dev/null -X PUT -H "X-API-Key: $SBD_KEY" -H 'Content-Type: application/json' \
+        --data-binary '{"rules":[{"server":"api","method":"POST","path":"/sandboxes","error_rate":1,"error_status":503},
+                                 {"server":"api","method":"POST","path":"/v2/sandboxes","error_rate":1,"error_status":503}]}' \
+        "$E2B_API_URL/admin/faults"
+    sleep 0.3   # creations already under way finish
+    LOST_SANDBOXES=$(sbd_live_ids)
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
     mkdir -p "$SBD_DIR/data2"
@@ -79,7 +160,7 @@ restart_sandboxd() {
         >"$SBD_DIR/stdout2" 2>>"$SBD_DIR/sandboxd2.log" &
     SBD_EXTRA_PID=$!
     for _ in $(seq 1 100); do curl -fsS -o /dev/null "$E2B_API_URL/health" 2>/dev/null && break; sleep 0.05; done
-    echo "  restarted sandboxd (pid $SBD_EXTRA_PID)"
+    echo "  restarted sandboxd (pid $SBD_EXTRA_PID); $(echo $LOST_SANDBOXES | wc -w) sandboxes died with the old one"
 }
 
 # enqueue N LABEL SLEEP: N runs whose command sleeps SLEEP seconds.
@@ -111,8 +192,9 @@ check() {
     local label=$1 bad
     echo "  outcome: $(q "SELECT string_agg(status || ' ' || n, ', ' ORDER BY status) FROM
         (SELECT status, count(*) n FROM agent_runs WHERE metadata->>'batch' = '$label' GROUP BY status) s")"
-    q "SELECT '    failed: ' || count(*) || ' x ' || left(error, 120) FROM agent_runs
-        WHERE metadata->>'batch' = '$label' AND status = 'failed' GROUP BY left(error, 120) ORDER BY count(*) DESC LIMIT 5"
+    q "SELECT '    failed: ' || count(*) || ' x ' || e FROM (SELECT regexp_replace(left(error, 120),
+              '(sandbox|attempt) \"?[a-z0-9]+\"?', '\\1 ...', 'g') e FROM agent_runs
+        WHERE metadata->>'batch' = '$label' AND status = 'failed') f GROUP BY e ORDER BY count(*) DESC LIMIT 5"
     bad=$(q "SELECT count(*) FROM agent_runs WHERE metadata->>'batch' = '$label'
              AND status NOT IN ('completed', 'failed', 'cancelled')")
     [ "$bad" = 0 ] || { echo "not ok - $label: $bad runs not terminal"; status=1; }
@@ -158,37 +240,131 @@ check_no_leaks() {
     if [ "$live" = 0 ]; then echo "  sandboxd: 0 live sandboxes"; else
         echo "not ok - $live sandboxes still live in sandboxd"; status=1; fi
     local rows
-    rows=$(q "SELECT count(*) FROM sandboxes WHERE state = 'running'")
+    for _ in $(seq 1 50); do
+        rows=$(q "SELECT count(*) FROM sandboxes WHERE state = 'running'")
+        [ "$rows" = 0 ] && break
+        sleep 0.2
+    done
     [ "$rows" = 0 ] || { echo "not ok - $rows sandboxes rows still say running"; status=1; }
 }
 
+# check_worker [PID]: the worker is running (and still is PID: nothing
+# crashed or killed it meanwhile)
 check_worker() {
-    local st
+    local st pid
     for _ in $(seq 1 100); do
         st=$(q "SELECT state FROM sandbox_worker_status() WHERE pid IS NOT NULL")
         [ "$st" = running ] && break
         sleep 0.1
     done
-    [ "$st" = running ] && echo "  the worker is running" || { echo "not ok - worker state '$st'"; status=1; }
+    [ "$st" = running ] && echo "  the worker is running" || notok "worker state '$st'"
+    if [ -n "${1:-}" ]; then
+        pid=$(worker_pid)
+        [ "$pid" = "$1" ] && echo "  the worker is the same process as at the phase's start ($pid)" ||
+            notok "the worker changed during the phase: $1 -> '$pid' (killed or crashed)"
+    fi
+}
+
+# failures LABEL CLASSIFY_SQL: counts the batch's failed runs by class
+# (CLASSIFY_SQL: a CASE over agent_runs r yielding a class name), prints
+# "class count" lines
+failures() {
+    q "SELECT cls || ' ' || count(*) FROM (SELECT $2 AS cls FROM agent_runs r
+        WHERE r.metadata->>'batch' = '$1' AND r.status = 'failed') f GROUP BY cls ORDER BY cls"
+}
+# count_of CLASS LINES: the count of one class in failures' output
+count_of() { echo "$2" | awk -v c="$1" '$1 == c {print $2}' | grep . || echo 0; }
+# outcome LABEL STATUS: how many runs of the batch ended so
+outcome() { q "SELECT count(*) FROM agent_runs WHERE metadata->>'batch' = '$1' AND status = '$2'"; }
+
+# the server log's SIGKILLed processes must be the workers we killed
+check_kills() {
+    local pids p
+    pids=$(grep -E "terminated by signal 9" "$PG_SERVER_LOG" | sed -n 's/.*(PID \([0-9]*\)).*/\1/p' | sort -u)
+    for p in $pids; do
+        case " $KILLED_PIDS " in
+            *" $p "*) ;;
+            *) notok "process $p of this cluster was SIGKILLed by someone else"
+               grep -E "PID $p\)" "$PG_SERVER_LOG" | head -2 ;;
+        esac
+    done
+    echo "  SIGKILLs in the server log: $(echo $pids | wc -w) (ours: $(echo $KILLED_PIDS | wc -w))"
 }
 
 crash_phase() {
-    local label=crash n=${CRASH_RUNS:-60}
-    echo "A. crashes: $n runs; kill -9 the worker twice, restart -m immediate, restart sandboxd"
+    local label=crash n=${CRASH_RUNS:-60} max_att f used other
+    local max_attempts=5
+    echo "A. crashes: $n runs; kill -9 the worker twice, then pg_ctl restart -m immediate"
     enqueue "$n" "$label" 2
-    sleep 1; kill_worker; wait_for_pg
-    sleep 1.5; kill_worker; wait_for_pg
-    sleep 1.5; pg_restart -m immediate; echo "  pg_ctl restart -m immediate"; wait_for_pg
-    sleep 1; restart_sandboxd
+    sleep 1; kill_worker
+    sleep 1.5; kill_worker
+    sleep 1.5; pg_restart -m immediate; CRASHES=$((CRASHES + 1)); echo "  pg_ctl restart -m immediate"
+    wait_for_pg
+    wait_worker >/dev/null || notok "no worker after the restart"
     wait_batch "$label" 120 || status=1
     check "$label"
+    # bounds: a run fails only when the crashes used up its attempts, which
+    # takes max_attempts crashes; no run needs more than 1 + crashes attempts
+    f=$(failures "$label" "CASE WHEN r.error ~ 'its worker stopped .*sandbox.max_attempts \\($max_attempts\\) is used up'
+                               AND r.attempts >= $max_attempts THEN 'attempts_used_up' ELSE 'other' END")
+    used=$(count_of attempts_used_up "$f"); other=$(count_of other "$f")
+    max_att=$(q "SELECT max(attempts) FROM agent_runs WHERE metadata->>'batch' = '$label'")
+    echo "  bounds: $(outcome "$label" completed) completed; failed: $used after max_attempts crashes," \
+         "$other otherwise; cancelled $(outcome "$label" cancelled); $CRASHES crashes, at most $max_att attempts;" \
+         "$(q "SELECT count(*) FROM agent_run_events e JOIN agent_runs r ON r.id = e.run_id
+              WHERE r.metadata->>'batch' = '$label' AND e.kind = 'rescued'") rescues"
+    [ "$other" = 0 ] || notok "$label: $other runs failed for another reason than the crashes"
+    if [ "$used" != 0 ] && [ "$CRASHES" -lt "$max_attempts" ]; then
+        notok "$label: $used runs used up $max_attempts attempts with only $CRASHES crashes"
+    fi
+    [ "$(outcome "$label" cancelled)" = 0 ] || notok "$label: runs were cancelled"
+    [ "${max_att:-99}" -le $((CRASHES + 1)) ] || notok "$label: a run took $max_att attempts after $CRASHES crashes"
     check_no_leaks
     check_worker
 }
 
+sandboxd_restart_phase() {
+    local label=sbdrestart n=${SBD_RUNS:-30} after=10 f lost other wpid busy nlost done
+    echo "B. sandboxd restart: $n runs; sandboxd replaced while they run; then $after more"
+    wpid=$(wait_worker) || notok "no worker"
+    enqueue "$n" "$label" 3
+    # restart while commands run
+    for _ in $(seq 1 100); do
+        busy=$(q "SELECT count(*) FROM agent_runs WHERE metadata->>'batch' = '$label' AND status = 'executing'")
+        [ "$busy" -ge $((n / 2)) ] && break
+        sleep 0.1
+    done
+    echo "  $busy runs executing"
+    restart_sandboxd
+    curl -sS -o /dev/null -X DELETE -H "X-API-Key: $SBD_KEY" "$E2B_API_URL/admin/faults"
+    enqueue "$after" "$label" 0.2
+    wait_batch "$label" 120 || status=1
+    check "$label"
+    # bound: a failed run says its sandbox is gone, and names one that the
+    # old sandboxd held when it stopped
+    nlost=$(echo $LOST_SANDBOXES | wc -w)
+    f=$(failures "$label" "CASE WHEN r.error ~ '^sandbox \"[^\"]+\" is gone'
+                               AND substring(r.error FROM '^sandbox \"([^\"]+)\"')
+                                   = ANY (string_to_array('$LOST_SANDBOXES', ' '))
+                          THEN 'sandbox_died' ELSE 'other' END")
+    lost=$(count_of sandbox_died "$f"); other=$(count_of other "$f")
+    done=$(outcome "$label" completed)
+    echo "  bounds: $done completed (at least the $after enqueued after the restart); failed: $lost whose sandbox" \
+         "died with the restart ($nlost sandboxes died), $other otherwise; cancelled $(outcome "$label" cancelled)"
+    [ "$done" -ge "$after" ] || notok "$label: only $done runs completed after the restart"
+    [ "$nlost" -gt 0 ] || notok "$label: no sandbox was live at the restart: the phase tested nothing"
+    [ "$other" = 0 ] || { notok "$label: $other runs failed for another reason than their sandbox dying with the restart"
+        q "SELECT '    ' || left(error, 160) FROM agent_runs WHERE metadata->>'batch' = '$label' AND status = 'failed'
+            AND NOT (error ~ '^sandbox \"[^\"]+\" is gone') LIMIT 5"; }
+    [ "$(outcome "$label" cancelled)" = 0 ] || notok "$label: runs were cancelled"
+    check_no_leaks
+    check_worker "$wpid"
+}
+
 fault_phase() {
-    local label=faults n=${FAULT_RUNS:-60}
-    echo "B. faults: $n runs; 5% 5xx, 2% 429 + Retry-After, 1% drops, 2% cut streams"
+    local label=faults n=${FAULT_RUNS:-60} f injected other wpid maxf=${FAULT_MAX_FAILED:-1}
+    echo "C. faults: $n runs; 5% 5xx, 2% 429 + Retry-After, 1% drops, 2% cut streams"
+    wpid=$(wait_worker) || notok "no worker"
     local rules='{"rules":[
         {"error_rate":0.05,"error_status":503,"rate_limit_rate":0.02,"retry_after":1,"drop_rate":0.01,"cut_rate":0.02}]}'
     curl -sS -o /dev/null -X PUT -H "X-API-Key: $SBD_KEY" -H 'Content-Type: application/json' \
@@ -201,8 +377,26 @@ fault_phase() {
     echo "  retries: $(q "SELECT count(*) FROM agent_run_events e JOIN agent_runs r ON r.id = e.run_id
                           WHERE r.metadata->>'batch' = '$label' AND e.kind = 'retry'")"
     check "$label"
+    # bound: a run fails only when the injected faults used up an
+    # operation's retries: its error names an injected fault (503, 529, 429
+    # or a dropped connection) and its events show retries of such faults
+    f=$(failures "$label" "CASE WHEN r.error ~ '(answered HTTP (503|529|429)|Empty reply|Connection reset|Recv failure|Send failure)'
+                               AND EXISTS (SELECT 1 FROM agent_run_events e WHERE e.run_id = r.id AND e.kind = 'retry'
+                                   AND ((e.data->>'status') IN ('503', '529', '429')
+                                        OR e.data->>'error' ~ '(Empty reply|Connection reset|Recv failure|Send failure)'))
+                          THEN 'injected' ELSE 'other' END")
+    injected=$(count_of injected "$f"); other=$(count_of other "$f")
+    echo "  bounds: $(outcome "$label" completed) completed; failed: $injected by injected faults (at most $maxf)," \
+         "$other otherwise; cancelled $(outcome "$label" cancelled);" \
+         "runs on a later attempt: $(q "SELECT count(*) FROM agent_runs WHERE metadata->>'batch' = '$label' AND attempts > 1")"
+    [ "$other" = 0 ] || notok "$label: $other runs failed without an injected fault to show for it"
+    [ "$injected" -le "$maxf" ] || notok "$label: $injected runs failed by injected faults (at most $maxf expected)"
+    [ "$(outcome "$label" cancelled)" = 0 ] || notok "$label: runs were cancelled"
+    # nothing crashed: no run was rescued or needed a second attempt
+    [ "$(q "SELECT count(*) FROM agent_runs WHERE metadata->>'batch' = '$label' AND attempts <> 1")" = 0 ] ||
+        notok "$label: runs needed more than one attempt (the worker was stopped or crashed)"
     check_no_leaks
-    check_worker
+    check_worker "$wpid"
 }
 
 soak() {
@@ -223,7 +417,7 @@ soak() {
         left=$(q "SELECT count(*) FROM agent_runs WHERE metadata->>'batch' = '$label'
                   AND status IN ('pending', 'planning', 'executing')")
         [ "$left" = 0 ] && break
-        kill_worker >/dev/null; kills=$((kills + 1)); wait_for_pg
+        kill_worker >/dev/null; kills=$((kills + 1))
         echo "  $(date +%T) $left runs live; worker killed $kills times"
     done
     end=$(date +%s)
@@ -261,17 +455,19 @@ soak() {
 
 if [ -n "${KEEP_FOR_DEBUG:-}" ]; then trap - EXIT; fi
 case "$MODE" in
-    ci) crash_phase; fault_phase ;;
-    crash) crash_phase ;;
+    ci) crash_phase; sandboxd_restart_phase; fault_phase ;;
+    crash) crash_phase; sandboxd_restart_phase ;;
     faults) fault_phase ;;
     soak) soak ;;
 esac
 
 # crashes other than our own SIGKILLs
-if grep -E "terminated by signal" "$PG_SERVER_LOG" | grep -v "signal 9: Killed" | grep -q .; then
-    echo "not ok - a server process crashed:"; grep -E "terminated by signal" "$PG_SERVER_LOG" | grep -v "signal 9"
+if grep -E "terminated by signal|was terminated by exception|PANIC" "$PG_SERVER_LOG" | grep -v "signal 9: Killed" | grep -q .; then
+    echo "not ok - a server process crashed:"
+    grep -E "terminated by signal|was terminated by exception|PANIC" "$PG_SERVER_LOG" | grep -v "signal 9"
     status=1
 fi
-[ $status = 0 ] && echo "faults: all checks passed"
+check_kills
+if [ $status = 0 ]; then echo "faults: all checks passed"; else echo "faults: FAILED"; fi
 if [ -n "${KEEP_FOR_DEBUG:-}" ]; then echo "kept: PGPORT=$PGPORT PGDATABASE=$PGDATABASE"; fi
 exit $status

@@ -9,6 +9,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SECONDS_PER_ROUND=${1:-5}
 source "$ROOT/test/lib/sandboxd.sh"
 source "$ROOT/test/lib/pg.sh"
+source "$ROOT/test/lib/node.sh"
+node_use   # a node new enough for the SDK (the project-local one if needed)
 (cd "$ROOT/test/conformance" && [ -d node_modules ] || npm ci --silent)
 
 sandboxd_start --max-sandboxes 10

@@ -16,6 +16,8 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/../../test/lib/sandboxd.sh"
 ROOT="$SANDBOXD_REPO_ROOT"
 CONF="$ROOT/test/conformance"
+source "$ROOT/test/lib/node.sh"
+node_use   # a node new enough for the SDK (the project-local one if needed; scale.sh inherits PATH)
 OUT="$HERE/results.txt"
 CLIENTS="${CLIENTS:-16}"
 DURATION="${DURATION:-10}"

@@ -4,6 +4,8 @@
 #include "b64.h"
 #include "config.h"
 #include "isolation.h"
+#include "metrics.h"
+#include "netcfg.h"
 #include "sandbox.h"
 #include "stats.h"
 #include "templates.h"
@@ -124,23 +126,50 @@ static int parse_timeout(httpd_req_t *req, json_t *v, int *out, httpd_result_t *
     return 0;
 }
 
+/* The "domain" of a sandbox: --domain, or null ("use E2B_DOMAIN"). */
+static json_t *domain_json(void)
+{
+    return g_cfg.domain ? json_string(g_cfg.domain) : json_null();
+}
+
 /* The Sandbox object returned by create/connect/resume. */
 static json_t *sandbox_json(const sandbox_t *sb)
 {
-    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:n,s:n}", "templateID", sb->tmpl->id, "alias",
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o}", "templateID", sb->tmpl->id, "alias",
                           sb->tmpl->alias, "sandboxID", sb->id, "clientID", CLIENT_ID,
-                          "envdVersion", ENVD_VERSION, "trafficAccessToken", "domain");
+                          "envdVersion", ENVD_VERSION, "trafficAccessToken",
+                          sb->traffic_token[0] ? json_string(sb->traffic_token) : json_null(),
+                          "domain", domain_json());
     if (sb->token[0])
         json_object_set_new(o, "envdAccessToken", json_string(sb->token));
     return o;
+}
+
+/* E2B's ShortID: "<id>" or "<id>-<clientID>", the id in [a-z0-9]+. */
+static bool valid_sandbox_id(const char *id)
+{
+    if (!id || !id[0])
+        return false;
+    const char *dash = strchr(id, '-');
+    if (dash && strchr(dash + 1, '-'))
+        return false;
+    size_t n = dash ? (size_t)(dash - id) : strlen(id);
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9')))
+            return false;
+    return true;
 }
 
 /* ListedSandbox (and, with detail, SandboxDetail) fields. */
 static json_t *listed_json(sandbox_t *sb, bool detail)
 {
     pthread_mutex_lock(&sb->mu);
-    int64_t end = sb->end_ms;
     sbx_state_t st = sb->state;
+    int64_t end = st == SBX_PAUSED ? sb->paused_ms : sb->end_ms; /* E2B: the pause time */
+    json_t *network = sb->network ? json_deep_copy(sb->network) : NULL;
+    int allow_internet = sb->allow_internet;
     pthread_mutex_unlock(&sb->mu);
     char started[40], ended[40];
     time_rfc3339_ms(sb->started_ms, started, sizeof started);
@@ -154,15 +183,45 @@ static json_t *listed_json(sandbox_t *sb, bool detail)
     if (detail) {
         if (sb->token[0])
             json_object_set_new(o, "envdAccessToken", json_string(sb->token));
-        json_object_set_new(o, "domain", json_null());
-        json_object_set_new(o, "allowInternetAccess", json_true());
-        json_object_set_new(o, "lifecycle", json_pack("{s:b,s:s}", "autoResume", 0, "onTimeout",
-                                                      sb->auto_pause ? "pause" : "kill"));
+        json_object_set_new(o, "domain", domain_json());
+        if (allow_internet >= 0)
+            json_object_set_new(o, "allowInternetAccess", json_boolean(allow_internet));
+        if (network) {
+            json_object_set_new(o, "network", network);
+            network = NULL;
+        }
+        json_object_set_new(o, "lifecycle",
+                            json_pack("{s:b,s:s}", "autoResume", sb->auto_resume, "onTimeout",
+                                      sb->auto_pause ? "pause" : "kill"));
     }
+    json_decref(network);
     return o;
 }
 
-/* POST /sandboxes and /v2/sandboxes: validate, enforce the limit, create. */
+/* Reads an optional boolean (absent/null = def); false after answering
+ * Go's "cannot unmarshal" 400 for another type. */
+static bool opt_bool(httpd_req_t *req, json_t *b, const char *key, const char *type_name,
+                     bool def, bool *out, httpd_result_t *rc)
+{
+    json_t *v = json_object_get(b, key);
+    *out = def;
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_boolean(v)) {
+        *rc = httpd_reply_error(req, 400,
+                                "Error when parsing request: json: cannot unmarshal %s into Go "
+                                "struct field %s.%s of type bool",
+                                json_is_string(v) ? "string" : json_is_number(v) ? "number"
+                                                                                 : "value",
+                                type_name, key);
+        return false;
+    }
+    *out = json_is_true(v);
+    return true;
+}
+
+/* POST /sandboxes and /v2/sandboxes: validate (in E2B's order and with its
+ * messages), enforce the limit, create. */
 static httpd_result_t create(httpd_req_t *req, bool v2)
 {
     httpd_result_t rc;
@@ -172,27 +231,71 @@ static httpd_result_t create(httpd_req_t *req, bool v2)
     const char *tid = json_string_value(json_object_get(b, "templateID"));
     json_t *meta = json_object_get(b, "metadata");
     json_t *envs = json_object_get(b, "envVars");
+    json_t *ar = json_object_get(b, "autoResume");
+    json_t *network = NULL;
     int timeout;
+    bool auto_pause, auto_pause_memory, auto_resume = false, secure, allow_internet = true;
+    bool has_allow_internet = json_object_get(b, "allow_internet_access") &&
+                              !json_is_null(json_object_get(b, "allow_internet_access"));
+    const char *type_name = v2 ? "NewSandboxV2" : "NewSandbox";
+    char msg[512];
+    int st;
     if (!tid || !tid[0]) {
         rc = httpd_reply_error(req, 400, "Error when parsing request: templateID is required");
     } else if (!string_map_ok(meta) || !string_map_ok(envs)) {
         rc = httpd_reply_error(req, 400, "Error when parsing request: metadata and envVars must "
                                          "be objects of strings");
+    } else if (!opt_bool(req, b, "autoPause", type_name, false, &auto_pause, &rc) ||
+               !opt_bool(req, b, "autoPauseMemory", type_name, true, &auto_pause_memory, &rc) ||
+               !opt_bool(req, b, "secure", type_name, false, &secure, &rc) ||
+               !opt_bool(req, b, "allow_internet_access", type_name, true, &allow_internet, &rc)) {
+        /* answered */
+    } else if (ar && !json_is_null(ar) &&
+               (!json_is_object(ar) || !json_is_boolean(json_object_get(ar, "enabled")))) {
+        rc = httpd_reply_error(req, 400, "Error when parsing request: autoResume must be "
+                                         "{\"enabled\": bool}");
     } else if (parse_timeout(req, json_object_get(b, "timeout"), &timeout, &rc) == 0) {
+        auto_resume = json_is_object(ar) && json_is_true(json_object_get(ar, "enabled"));
         const template_t *t = templates_find(tid);
+        secure = v2 || secure;
         if (!t) {
             rc = httpd_reply_error(req, 404, "template '%s' not found", tid);
+        } else if (!auto_pause_memory && !auto_pause) {
+            rc = httpd_reply_error(req, 400, "autoPauseMemory=false only applies when autoPause is true.");
+        } else if (!auto_pause_memory && auto_resume) {
+            rc = httpd_reply_error(req, 400,
+                                   "autoPauseMemory=false (filesystem-only auto-pause) cannot be "
+                                   "combined with autoResume: a filesystem-only snapshot cannot "
+                                   "be auto-resumed by traffic and must be resumed explicitly.");
+        } else if ((st = netcfg_parse_create(json_object_get(b, "network"), &network, msg,
+                                             sizeof msg))) {
+            rc = httpd_reply_error(req, st, "%s", msg);
+        } else if (network && json_is_false(json_object_get(network, "allowPublicTraffic")) &&
+                   !secure) {
+            rc = httpd_reply_error(req, 400, "You cannot create a sandbox without public access "
+                                             "unless you enable secure envd access via 'secure' "
+                                             "flag.");
         } else {
+            int t_s = timeout ? timeout : (v2 ? 300 : 15);
+            /* E2B: the create timeout clamped to the plan, at least 300 s */
+            int resume_s = t_s > g_cfg.max_timeout_s ? g_cfg.max_timeout_s : t_s;
+            if (resume_s < 300)
+                resume_s = 300;
             sbx_create_t p = {
                 .tmpl = t,
-                .timeout_s = timeout ? timeout : (v2 ? 300 : 15),
+                .timeout_s = t_s,
                 .metadata = json_is_object(meta) ? meta : NULL,
                 .env_vars = json_is_object(envs) ? envs : NULL,
-                .secure = v2 || json_is_true(json_object_get(b, "secure")),
-                .auto_pause = json_is_true(json_object_get(b, "autoPause")),
+                .secure = secure,
+                .auto_pause = auto_pause,
+                .auto_pause_memory = auto_pause_memory,
+                .auto_resume = auto_resume,
+                .auto_resume_timeout_s = resume_s,
+                .network = network,
+                .allow_internet = has_allow_internet ? allow_internet : -1,
+                .traffic_token = network && json_is_false(json_object_get(network, "allowPublicTraffic")),
             };
             int status;
-            char msg[512];
             sandbox_t *sb = sandbox_create(&p, &status, msg, sizeof msg);
             if (!sb) {
                 rc = httpd_reply_error(req, status, "%s", msg);
@@ -202,6 +305,7 @@ static httpd_result_t create(httpd_req_t *req, bool v2)
             }
         }
     }
+    json_decref(network);
     json_decref(b);
     return rc;
 }
@@ -538,12 +642,12 @@ static httpd_result_t post_pause(httpd_req_t *req)
  * extends a running one.  `status_running` is the status for a sandbox
  * that was already running (409 for resume, 200 for connect). */
 static httpd_result_t resume_or_connect(httpd_req_t *req, const char *id, int timeout,
-                                        int status_running)
+                                        int status_running, bool keep_memory)
 {
     sandbox_t *sb = sandbox_get(id);
     if (!sb)
         return not_found(req, id);
-    int rc = sandbox_resume(sb, timeout);
+    int rc = sandbox_resume(sb, timeout, keep_memory);
     httpd_result_t r;
     if (rc == -1)
         r = not_found(req, id);
@@ -561,8 +665,10 @@ static httpd_result_t resume_or_connect(httpd_req_t *req, const char *id, int ti
     return r;
 }
 
-/* Reads the optional "timeout" of resume/connect bodies (default 300 s). */
-static int body_timeout(httpd_req_t *req, bool required, int *out, httpd_result_t *rc)
+/* Reads the optional "timeout" of resume/connect bodies (default 300 s) and
+ * "memory" (default true; false = resume from the files only). */
+static int body_timeout(httpd_req_t *req, bool required, int *out, bool *memory,
+                        httpd_result_t *rc)
 {
     json_t *b = body_object(req, rc);
     if (!b)
@@ -572,6 +678,10 @@ static int body_timeout(httpd_req_t *req, bool required, int *out, httpd_result_
     if (required && !t) {
         json_decref(b);
         *rc = httpd_reply_error(req, 400, "Error when parsing request: timeout is required");
+        return -1;
+    }
+    if (!opt_bool(req, b, "memory", "ConnectSandbox", true, memory, rc)) {
+        json_decref(b);
         return -1;
     }
     int r = parse_timeout(req, t, &secs, rc);
@@ -586,30 +696,121 @@ static int body_timeout(httpd_req_t *req, bool required, int *out, httpd_result_
 static httpd_result_t post_resume(httpd_req_t *req)
 {
     int t;
+    bool memory;
     httpd_result_t rc;
-    if (body_timeout(req, false, &t, &rc) < 0)
+    if (body_timeout(req, false, &t, &memory, &rc) < 0)
         return rc;
-    return resume_or_connect(req, httpd_param(req, 0), t, 409);
+    return resume_or_connect(req, httpd_param(req, 0), t, 409, memory);
 }
 
 /* POST /sandboxes/{id}/connect: 200 running, 201 resumed. */
 static httpd_result_t post_connect_v1(httpd_req_t *req)
 {
     int t;
+    bool memory;
     httpd_result_t rc;
-    if (body_timeout(req, true, &t, &rc) < 0)
+    if (body_timeout(req, true, &t, &memory, &rc) < 0)
         return rc;
-    return resume_or_connect(req, httpd_param(req, 0), t, 200);
+    return resume_or_connect(req, httpd_param(req, 0), t, 200, memory);
 }
 
 /* POST /v2/sandboxes/{id}/connect: body optional. */
 static httpd_result_t post_connect_v2(httpd_req_t *req)
 {
     int t;
+    bool memory;
     httpd_result_t rc;
-    if (body_timeout(req, false, &t, &rc) < 0)
+    if (body_timeout(req, false, &t, &memory, &rc) < 0)
         return rc;
-    return resume_or_connect(req, httpd_param(req, 0), t, 200);
+    return resume_or_connect(req, httpd_param(req, 0), t, 200, memory);
+}
+
+/* Parses an optional non-negative integer query parameter; false after
+ * answering 400 (the OpenAPI validator's complaint). */
+static bool query_int64(httpd_req_t *req, const char *name, int64_t *out, httpd_result_t *rc)
+{
+    const char *v = httpd_query(req, name);
+    *out = -1;
+    if (!v)
+        return true;
+    char *end = NULL;
+    long long n = strtoll(v, &end, 10);
+    if (!v[0] || *end) {
+        *rc = httpd_reply_error(req, 400, "parameter \"%s\" in query has an error: value %s: an "
+                                          "invalid integer: invalid syntax", name, v);
+        return false;
+    }
+    if (n < 0) {
+        *rc = httpd_reply_error(req, 400, "parameter \"%s\" in query has an error: number must "
+                                          "be at least 0", name);
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+/* JSON reply with reals printed as Go prints a float32 metric (4.36, not
+ * jansson's default 17 significant digits, 4.3600000000000003). */
+static httpd_result_t reply_json_metrics(httpd_req_t *req, json_t *body)
+{
+    char *s = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(7));
+    json_decref(body);
+    if (!s)
+        return httpd_reply_error(req, 500, "out of memory");
+    httpd_result_t rc = httpd_reply_bytes(req, 200, "application/json", s, strlen(s));
+    free(s);
+    return rc;
+}
+
+/* GET /sandboxes/{id}/metrics?start=&end= (Unix seconds): the sandbox's
+ * SandboxMetric series.  As in E2B, the range defaults to the first and
+ * last sample, an unknown (or killed) sandbox has an empty series, and a
+ * start after the end is a 400. */
+static httpd_result_t get_metrics(httpd_req_t *req)
+{
+    const char *id = httpd_param(req, 0);
+    if (!valid_sandbox_id(id))
+        return httpd_reply_error(req, 400, "Invalid sandbox ID");
+    httpd_result_t rc;
+    int64_t start, end;
+    if (!query_int64(req, "start", &start, &rc) || !query_int64(req, "end", &end, &rc))
+        return rc;
+    sandbox_t *sb = sandbox_get(id);
+    json_t *series = NULL;
+    int r = metrics_series(sb, start, end, &series);
+    sandbox_unref(sb);
+    if (r < 0)
+        return httpd_reply_error(req, 400, "Invalid time range for metrics");
+    return reply_json_metrics(req, series);
+}
+
+/* PUT /sandboxes/{id}/network: replaces the egress rules (allowOut, denyOut,
+ * rules; omitted = cleared) and optionally allow_internet_access of a
+ * running sandbox -> 204.  Stored and reported, not enforced. */
+static httpd_result_t put_network(httpd_req_t *req)
+{
+    const char *id = httpd_param(req, 0);
+    if (!valid_sandbox_id(id))
+        return httpd_reply_error(req, 400, "Invalid sandbox ID");
+    httpd_result_t rc;
+    json_t *b = body_object(req, &rc);
+    if (!b)
+        return rc;
+    json_t *egress = NULL;
+    int allow_internet;
+    char msg[512];
+    int st = netcfg_parse_update(b, &egress, &allow_internet, msg, sizeof msg);
+    json_decref(b);
+    if (st)
+        return httpd_reply_error(req, st, "%s", msg);
+    sandbox_t *sb = sandbox_get(id);
+    if (!sb || sandbox_update_network(sb, egress, allow_internet) < 0)
+        rc = not_found(req, id); /* E2B: a paused sandbox is not in its store either */
+    else
+        rc = httpd_reply_empty(req, 204);
+    sandbox_unref(sb);
+    json_decref(egress);
+    return rc;
 }
 
 /* GET /health (no key needed): used by scripts to wait for readiness. */
@@ -633,6 +834,8 @@ void api_register(httpd_t *h)
     httpd_route(h, "POST", "/sandboxes/{id}/timeout", post_timeout, 0, NULL);
     httpd_route(h, "POST", "/sandboxes/{id}/refreshes", post_refreshes, 0, NULL);
     httpd_route(h, "POST", "/sandboxes/{id}/pause", post_pause, 0, NULL);
+    httpd_route(h, "GET", "/sandboxes/{id}/metrics", get_metrics, 0, NULL);
+    httpd_route(h, "PUT", "/sandboxes/{id}/network", put_network, 0, NULL);
     httpd_route(h, "POST", "/sandboxes/{id}/resume", post_resume, 0, NULL);
     httpd_route(h, "POST", "/sandboxes/{id}/connect", post_connect_v1, 0, NULL);
     httpd_route(h, "POST", "/v2/sandboxes/{id}/connect", post_connect_v2, 0, NULL);

@@ -39,6 +39,10 @@ void config_usage(FILE *out)
 "  --bwrap PATH          bubblewrap binary (default /usr/bin/bwrap)\n"
 "  --init PATH           sandboxd-init binary (default: next to sandboxd)\n"
 "  --python PATH         python interpreter for the code interpreter (default python3)\n"
+"  --domain D            domain reported in create/connect/info (\"domain\"); the SDK's\n"
+"                        getHost(port) then gives PORT-ID.D, which the sandbox port serves\n"
+"                        (default: none, i.e. null: clients use E2B_DOMAIN)\n"
+"  --metrics-interval S  seconds between per-sandbox metric samples (default 5, as E2B)\n"
 "\n"
 "Testing:\n"
 "  --faults JSON         initial fault-injection configuration, e.g.\n"
@@ -74,7 +78,7 @@ int config_parse(int argc, char **argv, config_t *c)
     enum {
         O_API_PORT = 1000, O_SBX_PORT, O_BIND, O_KEY, O_MAX_SBX, O_DATA, O_LOG, O_DEBUG,
         O_NO_BWRAP, O_NO_USERNS, O_BWRAP, O_INIT, O_PYTHON, O_TEMPLATES, O_FAULTS, O_SEED,
-        O_MAX_TIMEOUT, O_STACK, O_MAXCONN, O_HELP
+        O_MAX_TIMEOUT, O_STACK, O_MAXCONN, O_DOMAIN, O_METRICS, O_HELP
     };
     static const struct option opts[] = {
         {"api-port", required_argument, 0, O_API_PORT},
@@ -96,6 +100,8 @@ int config_parse(int argc, char **argv, config_t *c)
         {"max-timeout", required_argument, 0, O_MAX_TIMEOUT},
         {"thread-stack", required_argument, 0, O_STACK},
         {"max-connections", required_argument, 0, O_MAXCONN},
+        {"domain", required_argument, 0, O_DOMAIN},
+        {"metrics-interval", required_argument, 0, O_METRICS},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
@@ -107,6 +113,7 @@ int config_parse(int argc, char **argv, config_t *c)
     c->max_timeout_s = 86400;
     c->thread_stack = 256 * 1024;
     c->max_connections = 8192;
+    c->metrics_interval_s = 5;
     long n;
     int o;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -181,6 +188,14 @@ int config_parse(int argc, char **argv, config_t *c)
             if (parse_int("--max-connections", optarg, 16, 1000000, &n) < 0)
                 return -1;
             c->max_connections = (unsigned)n;
+            break;
+        case O_DOMAIN:
+            c->domain = optarg[0] ? optarg : NULL;
+            break;
+        case O_METRICS:
+            if (parse_int("--metrics-interval", optarg, 1, 3600, &n) < 0)
+                return -1;
+            c->metrics_interval_s = (int)n;
             break;
         case O_HELP:
         case 'h':

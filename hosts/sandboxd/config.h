@@ -30,6 +30,8 @@ typedef struct config {
     int max_timeout_s;       /* --max-timeout SECONDS (default 86400) */
     size_t thread_stack;     /* --thread-stack BYTES (default 256 KiB) */
     unsigned max_connections;/* --max-connections N per port (default 8192) */
+    char *domain;            /* --domain D: reported as the sandboxes' "domain" (default none) */
+    int metrics_interval_s;  /* --metrics-interval S: per-sandbox metrics sampling (default 5) */
 } config_t;
 
 /* The process-wide configuration (filled once in main). */

@@ -4,6 +4,7 @@
 
 #include "fspath.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "stats.h"
 #include "timeutil.h"
@@ -16,8 +17,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <sys/sysinfo.h>
 #include <unistd.h>
 
 /* GET /health: 204 from envd, 200 "OK" from the code interpreter; 502 for
@@ -104,8 +103,9 @@ static httpd_result_t get_files(httpd_req_t *req)
     return httpd_reply_fd(req, 200, content_type_for(path), fd, (uint64_t)st.st_size);
 }
 
-/* What the upload body is. */
-typedef enum { UP_UNKNOWN = 0, UP_MULTIPART, UP_RAW } upload_kind_t;
+/* What the upload body is (UP_FORWARD: a request for a user port, whose
+ * body is collected and forwarded, see portfwd.h). */
+typedef enum { UP_UNKNOWN = 0, UP_MULTIPART, UP_RAW, UP_FORWARD } upload_kind_t;
 
 /* State of one POST /files, kept as the request's user data. */
 typedef struct upload {
@@ -119,6 +119,7 @@ typedef struct upload {
     uint64_t written;
     json_t *results;            /* [{"name","type":"file","path"}] */
     bool failed;
+    buf_t fwd;                  /* UP_FORWARD: the body */
 } upload_t;
 
 /* Request-end cleanup, whatever happened. */
@@ -131,6 +132,7 @@ static void upload_free(void *p)
         close(u->fd);
     free(u->part_name);
     json_decref(u->results);
+    buf_free(&u->fwd);
     if (u->sb)
         sandbox_unref(u->sb);
     free(u);
@@ -252,7 +254,12 @@ static upload_t *upload_begin(httpd_req_t *req)
         return NULL;
     u->fd = -1;
     u->results = json_array();
+    buf_init(&u->fwd);
     httpd_set_user(req, u, upload_free);
+    if (proxy_is_user_port(proxy_port(req))) {
+        u->kind = UP_FORWARD;
+        return u;
+    }
     sandbox_t *sb = proxy_peek(req, PORT_ENVD);
     if (!sb) {
         u->failed = true; /* the final handler answers 502/404 through proxy_resolve */
@@ -299,7 +306,15 @@ static int post_files_body(httpd_req_t *req, const char *data, size_t size)
         return -1;
     if (u->failed)
         return 0;
-    if (u->kind == UP_MULTIPART) {
+    if (u->kind == UP_FORWARD) {
+        if (u->fwd.len + size > 64u * 1024 * 1024) {
+            httpd_fail(req, 413, "request body too large");
+            u->failed = true;
+        } else if (buf_append(&u->fwd, data, size) < 0) {
+            httpd_fail(req, 500, "out of memory");
+            u->failed = true;
+        }
+    } else if (u->kind == UP_MULTIPART) {
         if (MHD_post_process(u->pp, data, size) != MHD_YES && !u->failed) {
             httpd_fail(req, 400, "invalid multipart body");
             u->failed = true;
@@ -317,6 +332,8 @@ static httpd_result_t post_files(httpd_req_t *req)
     httpd_result_t rc;
     if (!u)
         return httpd_reply_error(req, 500, "out of memory");
+    if (u->kind == UP_FORWARD)
+        return proxy_forward_body(req, u->fwd.data ? u->fwd.data : "", u->fwd.len);
     if (!u->sb) {
         sandbox_t *sb = proxy_resolve(req, PORT_ENVD, TOKEN_NONE, &rc);
         if (!sb)
@@ -352,35 +369,29 @@ static httpd_result_t get_envs(httpd_req_t *req)
     return httpd_reply_json(req, 200, env);
 }
 
-/* GET /metrics: host-wide figures in envd's shape (there is no per-sandbox
- * accounting). */
+/* JSON reply with reals printed as Go prints a float32 metric (4.36, not
+ * jansson's default 17 significant digits, 4.3600000000000003). */
+static httpd_result_t reply_json_metrics(httpd_req_t *req, json_t *body)
+{
+    char *s = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(7));
+    json_decref(body);
+    if (!s)
+        return httpd_reply_error(req, 500, "out of memory");
+    httpd_result_t rc = httpd_reply_bytes(req, 200, "application/json", s, strlen(s));
+    free(s);
+    return rc;
+}
+
+/* GET /metrics: the sandbox's own figures in envd's shape (metrics.h). */
 static httpd_result_t get_metrics(httpd_req_t *req)
 {
     httpd_result_t rc;
     sandbox_t *sb = proxy_resolve(req, PORT_ENVD, TOKEN_REQUIRED, &rc);
     if (!sb)
         return rc;
-    struct sysinfo si;
-    struct statvfs vf;
-    sysinfo(&si);
-    int have_vfs = statvfs(sb->root, &vf) == 0;
+    json_t *j = metrics_envd_json(sb);
     sandbox_unref(sb);
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    double load = si.loads[0] / 65536.0;
-    double pct = ncpu > 0 ? 100.0 * load / (double)ncpu : 0;
-    if (pct > 100)
-        pct = 100;
-    uint64_t mem_total = (uint64_t)si.totalram * si.mem_unit;
-    uint64_t mem_used = mem_total - (uint64_t)si.freeram * si.mem_unit;
-    uint64_t disk_total = have_vfs ? (uint64_t)vf.f_blocks * vf.f_frsize : 0;
-    uint64_t disk_used = have_vfs ? disk_total - (uint64_t)vf.f_bfree * vf.f_frsize : 0;
-    return httpd_reply_json(req, 200,
-                            json_pack("{s:I,s:I,s:f,s:I,s:I,s:I,s:I}", "ts",
-                                      (json_int_t)(time_now_ms() / 1000), "cpu_count",
-                                      (json_int_t)ncpu, "cpu_used_pct", pct, "mem_total",
-                                      (json_int_t)mem_total, "mem_used", (json_int_t)mem_used,
-                                      "disk_used", (json_int_t)disk_used, "disk_total",
-                                      (json_int_t)disk_total));
+    return reply_json_metrics(req, j);
 }
 
 /* Registers /health, /files, /envs and /metrics. */

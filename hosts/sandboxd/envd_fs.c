@@ -214,7 +214,8 @@ static void walk(sandbox_t *sb, int fd, const char *spath, int depth, json_t *ou
             n++;
     }
     closedir(d);
-    qsort(names, n, sizeof *names, name_cmp);
+    if (n > 1) /* names is NULL for an empty directory */
+        qsort(names, n, sizeof *names, name_cmp);
     for (size_t i = 0; i < n; i++) {
         struct stat st;
         size_t clen = strlen(spath) + strlen(names[i]) + 2;

@@ -8,6 +8,7 @@
 #include "timeutil.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +21,8 @@
 
 /* Start: spawn `/bin/bash -l -c CMD` (or whatever cmd/args say) and stream
  * start, data..., end, end-of-stream.  Connect-Timeout-Ms bounds the
- * process's life (it is killed at the deadline, as envd does). */
+ * process's life (it is killed at the deadline, as envd does, even if the
+ * client closed the stream before: see proc_tick). */
 static httpd_result_t rpc_start(httpd_req_t *req)
 {
     RESOLVE_OR_RETURN(req, sb);
@@ -62,6 +64,11 @@ static httpd_result_t rpc_start(httpd_req_t *req)
                 sub_free(sub);
                 rc = connect_stream_error(req, code, "%s", err);
             } else {
+                if (sub->deadline_ms) {
+                    pthread_mutex_lock(&sb->mu);
+                    p->kill_at_ms = sub->deadline_ms;
+                    pthread_mutex_unlock(&sb->mu);
+                }
                 proc_unref(p);
                 rc = httpd_reply_stream(req, 200, "application/connect+json", sub_next, sub, sub_free);
             }
@@ -165,26 +172,35 @@ static httpd_result_t rpc_send_input(httpd_req_t *req)
     return rc;
 }
 
-/* Maps the Signal enum (name or number) to a signal number. */
-static int parse_signal(json_t *v)
+/* The Signal enum as protojson reads it: a name or a number.  envd
+ * delivers SIGNAL_SIGKILL (9) and SIGNAL_SIGTERM (15) only.  Returns the
+ * signal, 0 for another valid value (*name = how envd prints it), or -1 for
+ * a name the enum does not have (a parse error). */
+static int parse_signal(json_t *v, char *name, size_t namesz)
 {
-    if (json_is_integer(v))
-        return (int)json_integer_value(v);
+    snprintf(name, namesz, "SIGNAL_UNSPECIFIED");
+    if (!v || json_is_null(v))
+        return 0;
+    if (json_is_integer(v)) {
+        json_int_t n = json_integer_value(v);
+        if (n == SIGKILL || n == SIGTERM)
+            return (int)n;
+        if (n != 0)
+            snprintf(name, namesz, "%lld", (long long)n);
+        return 0;
+    }
     const char *s = json_string_value(v);
     if (!s)
-        return 0;
+        return -1;
     if (strcmp(s, "SIGNAL_SIGKILL") == 0)
         return SIGKILL;
     if (strcmp(s, "SIGNAL_SIGTERM") == 0)
         return SIGTERM;
-    if (strcmp(s, "SIGNAL_SIGINT") == 0)
-        return SIGINT;
-    if (strcmp(s, "SIGNAL_SIGHUP") == 0)
-        return SIGHUP;
-    return 0;
+    return strcmp(s, "SIGNAL_UNSPECIFIED") == 0 ? 0 : -1;
 }
 
-/* SendSignal: SIGKILL/SIGTERM to the process group of the command. */
+/* SendSignal: SIGKILL/SIGTERM to the process group of the command; other
+ * values are envd's unimplemented "invalid signal: X". */
 static httpd_result_t rpc_send_signal(httpd_req_t *req)
 {
     RESOLVE_OR_RETURN(req, sb);
@@ -192,9 +208,15 @@ static httpd_result_t rpc_send_signal(httpd_req_t *req)
     httpd_result_t rc;
     proc_t *p = unary_process(req, sb, &msg, &rc);
     if (p) {
-        int sig = parse_signal(json_object_get(msg, "signal"));
-        if (sig <= 0 || sig >= 65)
-            rc = connect_unary_error(req, "invalid_argument", "invalid signal");
+        char name[64];
+        json_t *jsig = json_object_get(msg, "signal");
+        int sig = parse_signal(jsig, name, sizeof name);
+        if (sig < 0)
+            rc = connect_unary_error(req, "invalid_argument",
+                                     "proto: invalid value for enum field signal: %s",
+                                     json_is_string(jsig) ? json_string_value(jsig) : "?");
+        else if (sig == 0)
+            rc = connect_unary_error(req, "unimplemented", "invalid signal: %s", name);
         else if (proc_signal(p, sig) < 0)
             rc = connect_unary_error(req, "not_found", "process with pid %d not found", p->pid);
         else

@@ -186,6 +186,7 @@ static void *io_main(void *arg)
         now = time_mono_ms();
         if (now >= next_tick) {
             sandbox_tick();
+            proc_tick();
             sandbox_io_escalate();
             iso_reap_strays();
             run_deferred();

@@ -14,6 +14,7 @@
 #include "isolation.h"
 #include "janitor.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "sandbox.h"
 #include "stats.h"
@@ -187,6 +188,15 @@ int main(int argc, char **argv)
         janitor_stop();
         return 1;
     }
+    char domain[512];
+    const char *ph = g_cfg.domain ? strstr(g_cfg.domain, "{sandbox_port}") : NULL;
+    if (ph) { /* --domain 'localhost:{sandbox_port}' */
+        snprintf(domain, sizeof domain, "%.*s%u%s", (int)(ph - g_cfg.domain), g_cfg.domain,
+                 httpd_port(sbx), ph + strlen("{sandbox_port}"));
+        g_cfg.domain = domain;
+    }
+    if (metrics_start(g_cfg.metrics_interval_s) < 0)
+        log_warn("cannot start the metrics sampler: %s", strerror(errno));
     printf("sandboxd: api %s:%u sandbox %s:%u\n", g_cfg.bind, httpd_port(api), g_cfg.bind,
            httpd_port(sbx));
     fflush(stdout);
@@ -201,6 +211,7 @@ int main(int argc, char **argv)
 
     httpd_quiesce(api);
     httpd_quiesce(sbx);
+    metrics_stop();
     sandbox_kill_all();
     for (int i = 0; i < 100 && sandbox_pending_cleanup() > 0; i++)
         time_sleep_ms(50);

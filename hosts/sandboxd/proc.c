@@ -238,6 +238,8 @@ httpd_msg_t sub_next(void *ctx, buf_t *out)
             s->closed = true;
             sub_detach(s);
             bool kill_it = s->kill_at_deadline && p->state == PROC_RUNNING;
+            if (kill_it)
+                p->kill_at_ms = 0; /* done here, not by proc_tick */
             pthread_mutex_unlock(&sb->mu);
             if (kill_it) {
                 proc_signal(p, SIGKILL);
@@ -588,7 +590,9 @@ json_t *proc_list_json(sandbox_t *sb)
 {
     json_t *arr = json_array();
     pthread_mutex_lock(&sb->mu);
-    for (proc_t *p = sb->procs; p; p = p->next) {
+    /* an init killed on purpose (pause or resume without memory) takes its
+     * processes with it: they are not listed while it exits */
+    for (proc_t *p = sb->init_kill_expected ? NULL : sb->procs; p; p = p->next) {
         if (p->state != PROC_RUNNING || p->hidden)
             continue;
         json_t *o = json_pack("{s:O,s:i}", "config", p->config, "pid", p->pid);
@@ -907,4 +911,36 @@ void proc_release_all(sandbox_t *sb, const char *message)
         pthread_mutex_unlock(&p->in_mu);
         proc_unref(p); /* the list's reference; the sandbox stays referenced by the caller */
     }
+}
+
+/* Start deadlines of processes nobody streams any more: envd's process
+ * context carries the Connect-Timeout-Ms deadline, so the process is killed
+ * then even after its client went away.  Paused sandboxes wait. */
+void proc_tick(void)
+{
+    int64_t now = time_mono_ms();
+    size_t n;
+    sandbox_t **all = sandbox_snapshot(&n);
+    if (!all)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        sandbox_t *sb = all[i];
+        proc_t *due[64];
+        size_t k = 0;
+        pthread_mutex_lock(&sb->mu);
+        if (sb->state == SBX_RUNNING)
+            for (proc_t *p = sb->procs; p && k < sizeof due / sizeof due[0]; p = p->next)
+                if (p->kill_at_ms && now >= p->kill_at_ms && p->state == PROC_RUNNING) {
+                    p->kill_at_ms = 0;
+                    proc_ref(p);
+                    due[k++] = p;
+                }
+        pthread_mutex_unlock(&sb->mu);
+        for (size_t j = 0; j < k; j++) {
+            proc_signal(due[j], SIGKILL);
+            stats_inc("commands_deadline_killed");
+            proc_unref(due[j]);
+        }
+    }
+    sandbox_snapshot_free(all, n);
 }

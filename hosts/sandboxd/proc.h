@@ -78,6 +78,9 @@ struct proc {
     bool resume_posted;
     bool io_ref;            /* the I/O thread holds a reference (pipes watched) */
     int wstatus;
+    int64_t kill_at_ms;     /* Start's Connect-Timeout-Ms deadline (monotonic, 0 =
+                             * none): envd kills the process then, whether or
+                             * not its stream is still open (sandbox mu) */
     pthread_cond_t cond;    /* state changes (sandbox mu) */
     char error[512];        /* spawn error message */
     char error_code[32];    /* Connect code of the spawn error */
@@ -139,6 +142,10 @@ httpd_msg_t sub_next(void *ctx, buf_t *out);
 
 /* Stream context destructor (detaches and frees the subscriber). */
 void sub_free(void *ctx);
+
+/* Kills processes whose Start deadline passed after their stream went
+ * away (called periodically by the I/O thread). */
+void proc_tick(void);
 
 /* ---- called by the I/O thread and sandbox.c ---- */
 

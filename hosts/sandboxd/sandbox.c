@@ -96,6 +96,8 @@ void sandbox_unref(sandbox_t *sb)
     initp_reader_free(&sb->init_rd);
     json_decref(sb->metadata);
     json_decref(sb->env_vars);
+    json_decref(sb->network);
+    free(sb->mring);
     pthread_mutex_destroy(&sb->mu);
     pthread_mutex_destroy(&sb->init_wmu);
     pthread_cond_destroy(&sb->cond);
@@ -209,11 +211,19 @@ sandbox_t *sandbox_create(const sbx_create_t *p, int *status, char *msg, size_t 
     ids_sandbox(sb->id);
     if (p->secure)
         ids_hex(sb->token, 32);
+    if (p->traffic_token)
+        ids_hex(sb->traffic_token, 32);
+    sb->network = p->network ? json_deep_copy(p->network) : NULL;
+    sb->allow_internet = p->allow_internet;
+    sb->auto_pause_memory = p->auto_pause_memory;
+    sb->auto_resume = p->auto_resume;
+    sb->auto_resume_timeout_s = p->auto_resume_timeout_s;
     sb->tmpl = p->tmpl;
     sb->metadata = p->metadata ? json_deep_copy(p->metadata) : json_object();
     sb->env_vars = p->env_vars ? json_deep_copy(p->env_vars) : json_object();
     sb->auto_pause = p->auto_pause;
     sb->started_ms = time_now_ms();
+    sb->cpu_prev_ms = time_mono_ms();
     sb->end_ms = sb->started_ms + (int64_t)p->timeout_s * 1000;
     if (make_dirs(sb) < 0) {
         log_error("cannot create sandbox directory under %s: %s", g_data_dir, strerror(errno));
@@ -352,9 +362,15 @@ int sandbox_pause(sandbox_t *sb, bool keep_memory)
         return 1;
     }
     sb->state = SBX_PAUSED;
+    sb->paused_ms = time_now_ms();
+    sb->paused_memory = keep_memory;
     g_running--;
     g_paused++;
     bool has_init = sb->init_state == INIT_READY;
+    if (has_init && keep_memory)
+        /* E2B stops the VM: open streams break; the frozen processes can be
+         * reattached (Connect by pid) after a resume */
+        proc_sandbox_dead(sb, "unavailable", "sandbox was paused");
     if (has_init && !keep_memory) {
         sb->init_kill_expected = true;
         proc_sandbox_dead(sb, "unavailable", "sandbox was paused without keeping memory");
@@ -374,8 +390,9 @@ int sandbox_pause(sandbox_t *sb, bool keep_memory)
     return 0;
 }
 
-/* Thaws a paused sandbox (SIGCONT) if the running limit allows it. */
-int sandbox_resume(sandbox_t *sb, int timeout_s)
+/* Thaws a paused sandbox (SIGCONT) if the running limit allows it; without
+ * keep_memory its frozen processes are killed instead (a cold boot). */
+int sandbox_resume(sandbox_t *sb, int timeout_s, bool keep_memory)
 {
     pthread_mutex_lock(&g_tab);
     pthread_mutex_lock(&sb->mu);
@@ -395,7 +412,17 @@ int sandbox_resume(sandbox_t *sb, int timeout_s)
         g_paused--;
         g_running++;
         sb->end_ms = time_now_ms() + (int64_t)timeout_s * 1000;
-        has_init = sb->init_state == INIT_READY;
+        sb->cpu_prev_ms = time_mono_ms(); /* CPU shares do not span the pause */
+        has_init = sb->init_state == INIT_READY && !sb->init_kill_expected;
+        if (has_init && !keep_memory) {
+            sb->init_kill_expected = true;
+            proc_sandbox_dead(sb, "unavailable", "sandbox was resumed without its memory");
+            iso_pidfd_signal(sb->init_pidfd, sb->init_pid,
+                             iso_mode() == ISO_NONE ? SIGTERM : SIGKILL);
+            if (iso_mode() == ISO_NONE)
+                sb->init_kill_at = time_mono_ms() + 3000;
+            has_init = false;
+        }
         rc = 0;
     }
     pthread_mutex_unlock(&sb->mu);
@@ -406,6 +433,32 @@ int sandbox_resume(sandbox_t *sb, int timeout_s)
         json_decref(m);
     }
     return rc;
+}
+
+/* PUT /sandboxes/{id}/network: egress replaced, ingress kept. */
+int sandbox_update_network(sandbox_t *sb, json_t *egress, int allow_internet)
+{
+    pthread_mutex_lock(&sb->mu);
+    if (sb->state != SBX_RUNNING) {
+        pthread_mutex_unlock(&sb->mu);
+        return -1;
+    }
+    json_t *n = json_object();
+    static const char *const ingress[] = {"allowPublicTraffic", "maskRequestHost"};
+    for (size_t i = 0; i < sizeof ingress / sizeof ingress[0]; i++) {
+        json_t *v = sb->network ? json_object_get(sb->network, ingress[i]) : NULL;
+        if (v)
+            json_object_set(n, ingress[i], v);
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(egress, k, v) json_object_set(n, k, v);
+    json_decref(sb->network);
+    sb->network = n;
+    if (allow_internet >= 0)
+        sb->allow_internet = allow_internet;
+    pthread_mutex_unlock(&sb->mu);
+    return 0;
 }
 
 /* Copies the live list (with references) so callers can filter without
@@ -464,7 +517,7 @@ void sandbox_tick(void)
     pthread_mutex_unlock(&g_tab);
     for (size_t i = 0; i < n; i++) {
         if (due[i]->auto_pause)
-            sandbox_pause(due[i], true);
+            sandbox_pause(due[i], due[i]->auto_pause_memory);
         else
             sandbox_kill(due[i], SBX_END_EXPIRED);
         sandbox_unref(due[i]);
@@ -498,9 +551,15 @@ int sandbox_ensure_init(sandbox_t *sb, char *err, size_t errsz)
             snprintf(err, errsz, "sandbox %s is not running", sb->id);
             break;
         }
-        if (sb->init_state == INIT_READY) {
+        if (sb->init_state == INIT_READY && !sb->init_kill_expected) {
             pthread_mutex_unlock(&sb->mu);
             return 0;
+        }
+        if (sb->init_state == INIT_READY) {
+            /* an init killed on purpose (pause or resume without memory) is
+             * still exiting: wait for it, then start a fresh one */
+            pthread_cond_wait(&sb->cond, &sb->mu);
+            continue;
         }
         if (sb->init_state == INIT_FAILED && requested) {
             snprintf(err, errsz, "cannot start the sandbox: %s", sb->init_error);

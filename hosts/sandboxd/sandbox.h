@@ -37,6 +37,7 @@
 
 typedef struct proc proc_t;
 typedef struct ictx ictx_t;
+typedef struct sbx_metric sbx_metric_t;
 
 /* What a descriptor registered with the I/O thread belongs to. */
 typedef enum {
@@ -68,7 +69,11 @@ typedef struct sandbox {
     json_t *env_vars;             /* object of strings */
     uint64_t seq;                 /* creation order (listing, paging) */
     int64_t started_ms;           /* wall clock */
-    bool auto_pause;
+    bool auto_pause;              /* lifecycle.onTimeout = pause (autoPause) */
+    bool auto_pause_memory;       /* autoPauseMemory (default true): keep processes */
+    bool auto_resume;             /* autoResume.enabled: traffic resumes a paused sandbox */
+    int auto_resume_timeout_s;    /* deadline given by an auto-resume */
+    char traffic_token[65];       /* trafficAccessToken (network.allowPublicTraffic=false), or "" */
     char *dir;                    /* <data-dir>/<id> */
     char *root;                   /* <dir>/root: the sandbox's "/" for the files API */
     int root_fd;                  /* O_PATH descriptor of root */
@@ -79,6 +84,10 @@ typedef struct sandbox {
     sbx_state_t state;
     sbx_end_t end_reason;
     int64_t end_ms;               /* wall-clock deadline while running */
+    int64_t paused_ms;            /* wall clock of the last pause */
+    bool paused_memory;           /* that pause kept the processes (memory) */
+    json_t *network;              /* the create body's "network" as stored (or NULL) */
+    int allow_internet;           /* allow_internet_access: -1 not given, 0, 1 */
     bool dir_released;            /* handed to the janitor */
     bool in_table;                /* table lock */
 
@@ -97,6 +106,13 @@ typedef struct sandbox {
     ictx_t *ctxs;                 /* code-interpreter contexts */
     uint64_t ctx_seq;
 
+    /* per-sandbox metrics (metrics.c; guarded by mu) */
+    sbx_metric_t *mring;         /* ring of samples, oldest at mhead */
+    int mcap, mlen, mhead;
+    uint64_t cpu_prev_ticks;      /* CPU ticks of the tree at the previous sample */
+    int64_t cpu_prev_ms;          /* monotonic time of that sample (0 = none) */
+    pid_t cpu_prev_init;          /* init whose tree was measured */
+
     struct sandbox *hnext;        /* hash chain (table lock) */
     struct sandbox *lnext, *lprev;/* creation-order list (table lock) */
     struct sandbox *inext, *iprev;/* sandboxes owning an init (I/O thread) */
@@ -110,6 +126,12 @@ typedef struct sbx_create {
     json_t *env_vars;   /* borrowed; copied */
     bool secure;
     bool auto_pause;
+    bool auto_pause_memory;
+    bool auto_resume;
+    int auto_resume_timeout_s;
+    json_t *network;    /* borrowed; copied (NULL = none) */
+    int allow_internet; /* -1 = not given */
+    bool traffic_token; /* generate a trafficAccessToken */
 } sbx_create_t;
 
 /* Sets the live-sandbox limit and the data directory. */
@@ -142,9 +164,18 @@ void sandbox_extend(sandbox_t *sb, int seconds);
  * dead. */
 int sandbox_pause(sandbox_t *sb, bool keep_memory);
 
-/* Resumes a paused sandbox with a new deadline.  Returns 0 if resumed, 1 if
- * it was running (deadline only extended), -1 if dead, -2 at the limit. */
-int sandbox_resume(sandbox_t *sb, int timeout_s);
+/* Resumes a paused sandbox with a new deadline.  Without keep_memory a
+ * sandbox paused with its memory comes back without its processes (E2B's
+ * connect {"memory":false}: a cold boot from the files).  Returns 0 if
+ * resumed, 1 if it was running (deadline only extended), -1 if dead, -2 at
+ * the limit. */
+int sandbox_resume(sandbox_t *sb, int timeout_s, bool keep_memory);
+
+/* Replaces the network configuration (PUT /sandboxes/{id}/network): egress
+ * keys are replaced, ingress keys kept; allow_internet < 0 keeps the old
+ * value.  `egress` is borrowed.  Returns 0, or -1 if the sandbox is not
+ * running. */
+int sandbox_update_network(sandbox_t *sb, json_t *egress, int allow_internet);
 
 /* References to every live sandbox in creation order; free with
  * sandbox_snapshot_free(). */

@@ -10,6 +10,10 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/../lib/sandboxd.sh"
+# a node new enough for the pinned SDKs (the project-local one if needed)
+source "$HERE/../lib/node.sh"
+node_use
+echo "conformance: node $(node --version) ($(command -v node))"
 
 if [ ! -d "$HERE/node_modules/e2b" ] || [ ! -d "$HERE/node_modules/e2b-250" ] ||
    [ ! -d "$HERE/node_modules/@e2b/code-interpreter" ]; then

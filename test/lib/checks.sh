@@ -44,10 +44,20 @@ wait_for_value() {
     echo "$v"
 }
 
-# worker_cpu_over SECONDS: CPU seconds the (first) worker uses meanwhile
+# worker_pids: pids of this cluster's sandbox workers (the cluster the PG*
+# variables name), from its pg_stat_activity: works with and without the
+# extension installed.  Never look processes up by name on the machine:
+# another cluster's worker would match.
+worker_pids() {
+    q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'sandbox worker' ORDER BY pid"
+}
+
+# worker_cpu_over SECONDS: CPU seconds this cluster's (first) worker uses
+# meanwhile
 worker_cpu_over() {
     local pid t0 t1
-    pid=$(pgrep -f 'postgres: sandbox worker' | head -1)
+    pid=$(worker_pids | head -1)
+    [ -n "$pid" ] || { echo "worker_cpu_over: no sandbox worker in this cluster" >&2; echo 999; return; }
     t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     sleep "$1"
     t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")

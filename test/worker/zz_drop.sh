@@ -35,7 +35,7 @@ for _ in $(seq 1 50); do
     [ "$live" = 0 ] && break; sleep 0.1
 done
 [ "$live" = 0 ] && ok "the dropped run's sandbox was killed" || notok "$live sandboxes live after DROP EXTENSION"
-[ -n "$(pgrep -f 'postgres: sandbox worker')" ] && ok "the worker is still running" || notok "the worker died"
+[ -n "$(worker_pids)" ] && ok "the worker is still running" || notok "the worker died"
 # ... idle, not spinning on a missing extension
 cpu=$(worker_cpu_over 2)
 check "and idles without the extension (CPU over 2 s < 0.2 s; used $cpu s)" "$(python3 -c "print($cpu < 0.2)")" "True"
