@@ -204,7 +204,9 @@ for i in "${!names[@]}"; do
     [ "${result[$i]}" = FAILED ] && failed+=("${names[$i]}")
 done
 if [ ${#failed[@]} -gt 0 ]; then
-    printf 'FAILED: %s' "${failed[0]}"; printf '; %s' "${failed[@]:1}"; echo
+    out="FAILED: ${failed[0]}"
+    for f in "${failed[@]:1}"; do out="$out; $f"; done
+    echo "$out"
     exit 1
 fi
 echo "all test suites passed"
