@@ -13,8 +13,8 @@
 #       (b) in public, where it was granted CREATE         (sec_main)
 #       (c) in public before CREATE EXTENSION, in a database it owns, whose
 #           search_path it sets to public, pg_catalog       (sec_pre)
-#           and between CREATE EXTENSION VERSION '1.0' and ALTER EXTENSION
-#           UPDATE                                          (sec_upd)
+#           before CREATE EXTENSION VERSION '1.0' (bound into its
+#           predicates) and between it and ALTER EXTENSION UPDATE (sec_upd)
 #     then every SQL function, runs, cancels, the worker, the reaper and
 #     retention are exercised by the attacker, a victim role and a superuser;
 #     no planted code may have run as anyone but regress_attacker, and no
@@ -24,9 +24,13 @@
 #     tables (forged events in another role's run), tables without the
 #     expected columns (clean refusal, no crash).
 #  3. cross-role reach: another role's runs, events, sandboxes, forged rows,
-#     worker-only columns, access tokens, API keys.
+#     worker-only columns, access tokens, API keys, DDL on its objects.
+# Lines `not ok - ... # TODO` report weaknesses outside issue 9 (overloading
+# with CREATE on the extension's schema, LISTEN) without failing the suite.
 #
 # KEEP_TMP=1 keeps the cluster's directory (server log) after the run.
+# PG_BINDIR=<bin dir of another installation> runs it against that one (e.g.
+# a relocated copy with an older build of the extension installed in it).
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -48,7 +52,9 @@ check() {
 }
 # check_empty NAME OUTPUT: passes when OUTPUT is empty, else prints it
 check_empty() {
-    if [ -z "$2" ]; then ok "$1"; else notok "$1"; echo "$2" | head -40 | diag; fi
+    local out
+    out=$(printf '%s\n' "$2" | sed '/^[[:space:]]*$/d')
+    if [ -z "$out" ]; then ok "$1"; else notok "$1"; echo "$out" | head -40 | diag; fi
 }
 
 sandboxd_start --max-sandboxes 300 || exit 1
