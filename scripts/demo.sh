@@ -4,9 +4,11 @@
 # E2B-compatible host) and modeld (the scripted model), then shows
 # sandbox_exec, sandbox_run_code and an agent run followed to its end.
 #
-#   sudo ./scripts/demo.sh          # start everything and run the demo
-#   sudo ./scripts/demo.sh stop     # stop the cluster and the servers
+#   ./scripts/demo.sh          # start everything and run the demo
+#   ./scripts/demo.sh stop     # stop the cluster and the servers
 #
+# Run as root (it installs packages and starts PostgreSQL as the postgres
+# user); as another user, with sudo.
 # With E2B_API_KEY set, real E2B is used instead of sandboxd.  With
 # ANTHROPIC_API_KEY set, real Claude is used instead of modeld; with
 # OPENAI_BASE_URL (and OPENAI_API_KEY if needed), any OpenAI-compatible
@@ -15,6 +17,12 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DEMO=${SANDBOX_DEMO_DIR:-/tmp/sandbox-demo}
 cd "$ROOT"
+
+if [ "$(id -u)" != 0 ]; then
+    echo "demo.sh: run as root (it installs Debian packages and runs PostgreSQL as the postgres user):" >&2
+    echo "  sudo $0 ${1:-}" >&2
+    exit 1
+fi
 
 stop_all() {
     if [ -f "$DEMO/pgdata/postmaster.pid" ]; then
@@ -36,6 +44,7 @@ fi
 
 "$ROOT/scripts/install-deps.sh"
 make -s -j2
+make -s -j2 tools          # sandboxd and modeld (hosts/)
 make -s install >/dev/null
 stop_all
 mkdir -p "$DEMO"
@@ -149,4 +158,4 @@ done
 show "SELECT status, plan->>'text' AS plan, result->>'text' AS result, error FROM agent_runs WHERE id = '$RUN';"
 echo
 echo "The cluster keeps running: psql -h 127.0.0.1 -p $PGPORT -U postgres"
-echo "Stop everything with: sudo ./scripts/demo.sh stop"
+echo "Stop everything with: ./scripts/demo.sh stop"
