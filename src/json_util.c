@@ -216,38 +216,25 @@ bool
 json_get_int64(JsonbContainer *c, const char *key, int64 *out)
 {
 	JsonbValue *v = json_get(c, key);
+	char	   *s;
+	char	   *end;
+	long long	x;
 
 	if (v == NULL)
 		return false;
+	/* numbers go through text, so that 1e300 or 1.5 is "not an int64", not an error */
 	if (v->type == jbvNumeric)
-	{
-		/* through text, so that 1e300 or 1.5 is "not an int64", not an error */
-		char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out,
-															NumericGetDatum(v->val.numeric)));
-		char	   *end;
-		long long	x;
-
-		errno = 0;
-		x = strtoll(s, &end, 10);
-		if (end == s || *end != '\0' || errno == ERANGE)
-			return false;
-		*out = (int64) x;
-		return true;
-	}
-	if (v->type == jbvString)
-	{
-		char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
-		char	   *end;
-		long long	x;
-
-		errno = 0;
-		x = strtoll(s, &end, 10);
-		if (end == s || *end != '\0' || errno == ERANGE)
-			return false;
-		*out = (int64) x;
-		return true;
-	}
-	return false;
+		s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	else if (v->type == jbvString)
+		s = pnstrdup(v->val.string.val, v->val.string.len);
+	else
+		return false;
+	errno = 0;
+	x = strtoll(s, &end, 10);
+	if (end == s || *end != '\0' || errno == ERANGE)
+		return false;
+	*out = (int64) x;
+	return true;
 }
 
 /*

@@ -55,6 +55,8 @@ Datum
 sandbox_worker_status(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		identity_known = false;
+	char	   *identity = NULL;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (sandbox_shared == NULL)
@@ -86,10 +88,16 @@ sandbox_worker_status(PG_FUNCTION_ARGS)
 
 		if (last_failure_at > last_error_at)
 		{
+			/* the caller's identity, asked once per call, and only if needed */
+			if (!identity_known && !superuser())
+			{
+				identity = identity_current();
+				identity_known = true;
+			}
 			if (superuser() || (OidIsValid(failure_owner) &&
 								has_privs_of_role(GetUserId(), failure_owner) &&
 								identity_matches(failure_owner_id[0] ? failure_owner_id : NULL,
-												 identity_current())))
+												 identity)))
 				strlcpy(last_error, last_failure, sizeof(last_error));
 			else
 				strlcpy(last_error, "a run of another role failed", sizeof(last_error));

@@ -395,12 +395,17 @@ warn_if_unserved(void)
 		why = "sandbox.workers is 0.";
 		hint = "Set sandbox.workers to 1 or more and restart the server.";
 	}
-	else if (sandbox_database == NULL || strcmp(sandbox_database, get_database_name(MyDatabaseId)) != 0)
+	else
 	{
-		why = psprintf("The workers serve database \"%s\", not this one.",
-					   sandbox_database ? sandbox_database : "");
-		hint = psprintf("Set sandbox.database = '%s' and restart the server, or queue runs in database \"%s\".",
-						get_database_name(MyDatabaseId), sandbox_database ? sandbox_database : "");
+		char	   *here = get_database_name(MyDatabaseId);
+
+		if (sandbox_database == NULL || here == NULL || strcmp(sandbox_database, here) != 0)
+		{
+			why = psprintf("The workers serve database \"%s\", not this one.",
+						   sandbox_database ? sandbox_database : "");
+			hint = psprintf("Set sandbox.database = '%s' and restart the server, or queue runs in database \"%s\".",
+							here ? here : "", sandbox_database ? sandbox_database : "");
+		}
 	}
 	if (why == NULL)
 		return;
