@@ -52,6 +52,9 @@ ALTER TABLE @extschema@.agent_runs
 
 ALTER TABLE @extschema@.sandboxes ADD COLUMN owner_id text;
 ALTER TABLE @extschema@.agent_runs ADD COLUMN owner_id text;
+ALTER TABLE @extschema@.agent_runs ADD COLUMN on_sandbox_lost text NOT NULL DEFAULT 'restart'
+    CONSTRAINT agent_runs_on_sandbox_lost_valid
+    CHECK (on_sandbox_lost OPERATOR(pg_catalog.=) ANY ('{restart,fail}'::text[]));
 
 CREATE FUNCTION @extschema@.sandbox_identity()
 RETURNS text

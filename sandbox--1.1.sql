@@ -226,6 +226,10 @@ CREATE TABLE @extschema@.agent_runs (
     output_tokens bigint NOT NULL DEFAULT 0,
     -- added in 1.1 (an upgrade appends them here too)
     owner_id      text,
+    -- what a rescued run does when its sandbox is gone: a fresh one, or fail
+    on_sandbox_lost text NOT NULL DEFAULT 'restart'
+        CONSTRAINT agent_runs_on_sandbox_lost_valid
+        CHECK (on_sandbox_lost OPERATOR(pg_catalog.=) ANY ('{restart,fail}'::text[])),
     CONSTRAINT agent_runs_prompt_not_empty CHECK (pg_catalog.btrim(prompt) OPERATOR(pg_catalog.<>) ''::text),
     CONSTRAINT agent_runs_max_turns_positive CHECK (max_turns IS NULL OR
         (max_turns OPERATOR(pg_catalog.>=) 1 AND max_turns OPERATOR(pg_catalog.<=) 1000)),

@@ -54,12 +54,13 @@ static bool xact_callback_registered = false;
 /* Columns a user may set when enqueueing; the rest start at defaults. */
 static const char *const user_insert_columns[] = {
 	"id", "prompt", "status", "model", "template", "max_turns", "timeout_s",
-	"priority", "run_after", "metadata", "owner", "created_at", "updated_at", NULL
+	"priority", "run_after", "metadata", "owner", "created_at", "updated_at",
+	"on_sandbox_lost", NULL
 };
 
 /* Columns a user may change while the run is still pending. */
 static const char *const user_pending_columns[] = {
-	"priority", "run_after", "metadata", NULL
+	"priority", "run_after", "metadata", "on_sandbox_lost", NULL
 };
 
 /*
