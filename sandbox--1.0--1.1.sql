@@ -99,6 +99,146 @@ AS $$
 $$;
 
 ------------------------------------------------------------------------------
+-- Pause and resume (issue 14): the state 'paused', each sandbox's lifecycle,
+-- and sandbox_create's new arguments.  A value added to an enum cannot be
+-- used in the transaction that adds it, so nothing below names 'paused'.
+------------------------------------------------------------------------------
+
+ALTER TYPE @extschema@.sandbox_state ADD VALUE 'paused';
+ALTER TABLE @extschema@.sandboxes ADD COLUMN on_timeout text NOT NULL DEFAULT 'kill'
+    CONSTRAINT sandboxes_on_timeout_valid
+    CHECK (on_timeout OPERATOR(pg_catalog.=) ANY ('{kill,pause}'::text[]));
+ALTER TABLE @extschema@.sandboxes ADD COLUMN auto_resume boolean NOT NULL DEFAULT false;
+ALTER TABLE @extschema@.sandboxes ADD COLUMN paused_at timestamptz;
+
+-- The old signature goes, and with it any GRANT on it: run
+-- sandbox_grant_usage(role) again for each role after the update.
+DROP FUNCTION @extschema@.sandbox_create(text, int, jsonb, jsonb);
+CREATE FUNCTION @extschema@.sandbox_create(
+    template       text    DEFAULT NULL,
+    timeout_s      int     DEFAULT NULL,
+    metadata       jsonb   DEFAULT '{}',
+    envs           jsonb   DEFAULT '{}',
+    on_timeout     text    DEFAULT 'kill',
+    auto_resume    boolean DEFAULT false,
+    allow_internet boolean DEFAULT NULL,
+    network        jsonb   DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'sandbox_create' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_create(text, int, jsonb, jsonb, text, boolean, boolean, jsonb) IS
+  'Create an E2B sandbox owned by the current role and return its id';
+REVOKE EXECUTE ON FUNCTION
+    @extschema@.sandbox_create(text, int, jsonb, jsonb, text, boolean, boolean, jsonb)
+FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- Lifecycle beyond create and kill: pause, resume, adopt, hosts, metrics
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.sandbox_pause(sandbox_id text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sandbox_pause' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_pause(text) IS
+  'Pause a sandbox (files and memory kept); true if paused now, false if it was paused already';
+
+CREATE FUNCTION @extschema@.sandbox_resume(sandbox_id text, timeout_s int DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sandbox_resume' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_resume(text, int) IS
+  'Resume a paused sandbox for timeout_s seconds; true if it was paused, false if it was running';
+
+CREATE FUNCTION @extschema@.sandbox_connect(sandbox_id text, timeout_s int DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sandbox_connect' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_connect(text, int) IS
+  'Record a sandbox created elsewhere as the current role''s (resuming it if paused); false if already recorded and running';
+
+CREATE FUNCTION @extschema@.sandbox_host(sandbox_id text, port int)
+RETURNS text
+AS 'MODULE_PATHNAME', 'sandbox_host' LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.sandbox_host(text, int) IS
+  'The host E2B serves a port of the sandbox on: <port>-<id>.<domain>';
+
+CREATE FUNCTION @extschema@.sandbox_metrics(
+    sandbox_id text, since timestamptz DEFAULT NULL,
+    OUT at timestamptz, OUT cpu_count int, OUT cpu_used_pct double precision,
+    OUT mem_used bigint, OUT mem_total bigint, OUT disk_used bigint, OUT disk_total bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'sandbox_metrics' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_metrics(text, timestamptz) IS
+  'CPU, memory and disk use of a sandbox as E2B samples them, oldest first';
+
+------------------------------------------------------------------------------
+-- Background processes
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.sandbox_spawn(
+    sandbox_id text,
+    command    text,
+    cwd        text    DEFAULT NULL,
+    envs       jsonb   DEFAULT NULL,
+    tag        text    DEFAULT NULL,
+    stdin      boolean DEFAULT false,
+    timeout_ms int     DEFAULT 0)
+RETURNS int
+AS 'MODULE_PATHNAME', 'sandbox_spawn' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_spawn(text, text, text, jsonb, text, boolean, int) IS
+  'Start a shell command (bash -l -c) in the background and return its pid';
+
+CREATE FUNCTION @extschema@.sandbox_processes(
+    sandbox_id text,
+    OUT pid int, OUT command text, OUT args text[], OUT cwd text, OUT tag text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'sandbox_processes' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_processes(text) IS
+  'The processes running in a sandbox: pid, command, arguments, directory and tag';
+
+CREATE FUNCTION @extschema@.sandbox_signal(sandbox_id text, pid int, signal text DEFAULT 'SIGKILL')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sandbox_signal' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_signal(text, int, text) IS
+  'Send SIGKILL or SIGTERM to a process of a sandbox; false if there is no such process';
+
+CREATE FUNCTION @extschema@.sandbox_send_stdin(sandbox_id text, pid int, data text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sandbox_send_stdin' LANGUAGE C VOLATILE;
+CREATE FUNCTION @extschema@.sandbox_send_stdin(sandbox_id text, pid int, data bytea)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sandbox_send_stdin' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_send_stdin(text, int, text) IS
+  'Write to the stdin of a process started by sandbox_spawn(..., stdin => true)';
+
+CREATE FUNCTION @extschema@.sandbox_close_stdin(sandbox_id text, pid int)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sandbox_close_stdin' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_close_stdin(text, int) IS
+  'Close the stdin of a process (end of file)';
+
+CREATE FUNCTION @extschema@.sandbox_wait(
+    sandbox_id text, pid int, timeout_ms int DEFAULT NULL,
+    OUT stdout text, OUT stderr text, OUT exit_code int, OUT running boolean,
+    OUT truncated boolean)
+RETURNS record
+AS 'MODULE_PATHNAME', 'sandbox_wait' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_wait(text, int, int) IS
+  'Attach to a process and wait for its end (or timeout_ms): what it prints meanwhile, exit code, whether it still runs';
+
+REVOKE EXECUTE ON FUNCTION
+    @extschema@.sandbox_pause(text),
+    @extschema@.sandbox_resume(text, int),
+    @extschema@.sandbox_connect(text, int),
+    @extschema@.sandbox_host(text, int),
+    @extschema@.sandbox_metrics(text, timestamptz),
+    @extschema@.sandbox_spawn(text, text, text, jsonb, text, boolean, int),
+    @extschema@.sandbox_processes(text),
+    @extschema@.sandbox_signal(text, int, text),
+    @extschema@.sandbox_send_stdin(text, int, text),
+    @extschema@.sandbox_send_stdin(text, int, bytea),
+    @extschema@.sandbox_close_stdin(text, int),
+    @extschema@.sandbox_wait(text, int, int)
+FROM PUBLIC;
+
+------------------------------------------------------------------------------
 -- Trigger functions are internal: not executable by PUBLIC (they still fire,
 -- and refuse to fire on any table but agent_runs).
 ------------------------------------------------------------------------------
@@ -132,7 +272,7 @@ BEGIN
     EXECUTE pg_catalog.format('GRANT UPDATE (status, priority, run_after, metadata) ON %s.agent_runs TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT SELECT ON %s.agent_run_events TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION
-        %1$s.sandbox_create(text, int, jsonb, jsonb),
+        %1$s.sandbox_create(text, int, jsonb, jsonb, text, boolean, boolean, jsonb),
         %1$s.sandbox_exec(text, text, text, jsonb, int),
         %1$s.sandbox_exec(text, jsonb, int, text, text),
         %1$s.sandbox_run_code(text, text, text, text),
@@ -147,6 +287,18 @@ BEGIN
         %1$s.sandbox_set_timeout(text, int),
         %1$s.sandbox_info(text),
         %1$s.sandbox_list(jsonb, boolean),
+        %1$s.sandbox_pause(text),
+        %1$s.sandbox_resume(text, int),
+        %1$s.sandbox_connect(text, int),
+        %1$s.sandbox_host(text, int),
+        %1$s.sandbox_metrics(text, timestamptz),
+        %1$s.sandbox_spawn(text, text, text, jsonb, text, boolean, int),
+        %1$s.sandbox_processes(text),
+        %1$s.sandbox_signal(text, int, text),
+        %1$s.sandbox_send_stdin(text, int, text),
+        %1$s.sandbox_send_stdin(text, int, bytea),
+        %1$s.sandbox_close_stdin(text, int),
+        %1$s.sandbox_wait(text, int, int),
         %1$s.sandbox_cancel_run(uuid),
         %1$s.sandbox_worker_status() TO %2$s', s, r);
 END;

@@ -12,7 +12,8 @@
 -- Sandboxes created through this database
 ------------------------------------------------------------------------------
 
-CREATE TYPE @extschema@.sandbox_state AS ENUM ('running', 'killed', 'expired', 'lost');
+-- 'paused' came in 1.1, last, as ALTER TYPE ... ADD VALUE appends it in an upgrade
+CREATE TYPE @extschema@.sandbox_state AS ENUM ('running', 'killed', 'expired', 'lost', 'paused');
 
 CREATE TABLE @extschema@.sandboxes (
     sandbox_id   text PRIMARY KEY,
@@ -27,7 +28,14 @@ CREATE TABLE @extschema@.sandboxes (
     expires_at   timestamptz,
     killed_at    timestamptz,
     -- the owner's identity beside its role (sandbox.identity_function), or NULL
-    owner_id     text
+    owner_id     text,
+    -- added in 1.1 after owner_id (an upgrade appends them here too): what
+    -- E2B does at the timeout, whether traffic resumes it, when it paused
+    on_timeout   text NOT NULL DEFAULT 'kill'
+        CONSTRAINT sandboxes_on_timeout_valid
+        CHECK (on_timeout OPERATOR(pg_catalog.=) ANY ('{kill,pause}'::text[])),
+    auto_resume  boolean NOT NULL DEFAULT false,
+    paused_at    timestamptz
 );
 COMMENT ON TABLE @extschema@.sandboxes IS
   'Every sandbox the extension created, with its owner role; written before any command runs in it.';
@@ -69,13 +77,17 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.sandbox_access', '');
 ------------------------------------------------------------------------------
 
 CREATE FUNCTION @extschema@.sandbox_create(
-    template  text  DEFAULT NULL,
-    timeout_s int   DEFAULT NULL,
-    metadata  jsonb DEFAULT '{}',
-    envs      jsonb DEFAULT '{}')
+    template       text    DEFAULT NULL,
+    timeout_s      int     DEFAULT NULL,
+    metadata       jsonb   DEFAULT '{}',
+    envs           jsonb   DEFAULT '{}',
+    on_timeout     text    DEFAULT 'kill',
+    auto_resume    boolean DEFAULT false,
+    allow_internet boolean DEFAULT NULL,
+    network        jsonb   DEFAULT NULL)
 RETURNS text
 AS 'MODULE_PATHNAME', 'sandbox_create' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION @extschema@.sandbox_create(text, int, jsonb, jsonb) IS
+COMMENT ON FUNCTION @extschema@.sandbox_create(text, int, jsonb, jsonb, text, boolean, boolean, jsonb) IS
   'Create an E2B sandbox owned by the current role and return its id';
 
 CREATE FUNCTION @extschema@.sandbox_exec(
@@ -168,7 +180,7 @@ AS 'MODULE_PATHNAME', 'sandbox_list' LANGUAGE C VOLATILE;
 -- Nothing is callable by PUBLIC: an administrator grants it (see
 -- sandbox_grant_usage below and docs/sql-reference.md).
 REVOKE EXECUTE ON FUNCTION
-    @extschema@.sandbox_create(text, int, jsonb, jsonb),
+    @extschema@.sandbox_create(text, int, jsonb, jsonb, text, boolean, boolean, jsonb),
     @extschema@.sandbox_exec(text, text, text, jsonb, int),
     @extschema@.sandbox_exec(text, jsonb, int, text, text),
     @extschema@.sandbox_run_code(text, text, text, text),
@@ -183,6 +195,113 @@ REVOKE EXECUTE ON FUNCTION
     @extschema@.sandbox_set_timeout(text, int),
     @extschema@.sandbox_info(text),
     @extschema@.sandbox_list(jsonb, boolean)
+FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- Lifecycle beyond create and kill: pause, resume, adopt, hosts, metrics
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.sandbox_pause(sandbox_id text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sandbox_pause' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_pause(text) IS
+  'Pause a sandbox (files and memory kept); true if paused now, false if it was paused already';
+
+CREATE FUNCTION @extschema@.sandbox_resume(sandbox_id text, timeout_s int DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sandbox_resume' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_resume(text, int) IS
+  'Resume a paused sandbox for timeout_s seconds; true if it was paused, false if it was running';
+
+CREATE FUNCTION @extschema@.sandbox_connect(sandbox_id text, timeout_s int DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sandbox_connect' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_connect(text, int) IS
+  'Record a sandbox created elsewhere as the current role''s (resuming it if paused); false if already recorded and running';
+
+CREATE FUNCTION @extschema@.sandbox_host(sandbox_id text, port int)
+RETURNS text
+AS 'MODULE_PATHNAME', 'sandbox_host' LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.sandbox_host(text, int) IS
+  'The host E2B serves a port of the sandbox on: <port>-<id>.<domain>';
+
+CREATE FUNCTION @extschema@.sandbox_metrics(
+    sandbox_id text, since timestamptz DEFAULT NULL,
+    OUT at timestamptz, OUT cpu_count int, OUT cpu_used_pct double precision,
+    OUT mem_used bigint, OUT mem_total bigint, OUT disk_used bigint, OUT disk_total bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'sandbox_metrics' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_metrics(text, timestamptz) IS
+  'CPU, memory and disk use of a sandbox as E2B samples them, oldest first';
+
+------------------------------------------------------------------------------
+-- Background processes
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.sandbox_spawn(
+    sandbox_id text,
+    command    text,
+    cwd        text    DEFAULT NULL,
+    envs       jsonb   DEFAULT NULL,
+    tag        text    DEFAULT NULL,
+    stdin      boolean DEFAULT false,
+    timeout_ms int     DEFAULT 0)
+RETURNS int
+AS 'MODULE_PATHNAME', 'sandbox_spawn' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_spawn(text, text, text, jsonb, text, boolean, int) IS
+  'Start a shell command (bash -l -c) in the background and return its pid';
+
+CREATE FUNCTION @extschema@.sandbox_processes(
+    sandbox_id text,
+    OUT pid int, OUT command text, OUT args text[], OUT cwd text, OUT tag text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'sandbox_processes' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_processes(text) IS
+  'The processes running in a sandbox: pid, command, arguments, directory and tag';
+
+CREATE FUNCTION @extschema@.sandbox_signal(sandbox_id text, pid int, signal text DEFAULT 'SIGKILL')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sandbox_signal' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_signal(text, int, text) IS
+  'Send SIGKILL or SIGTERM to a process of a sandbox; false if there is no such process';
+
+CREATE FUNCTION @extschema@.sandbox_send_stdin(sandbox_id text, pid int, data text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sandbox_send_stdin' LANGUAGE C VOLATILE;
+CREATE FUNCTION @extschema@.sandbox_send_stdin(sandbox_id text, pid int, data bytea)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sandbox_send_stdin' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_send_stdin(text, int, text) IS
+  'Write to the stdin of a process started by sandbox_spawn(..., stdin => true)';
+
+CREATE FUNCTION @extschema@.sandbox_close_stdin(sandbox_id text, pid int)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sandbox_close_stdin' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_close_stdin(text, int) IS
+  'Close the stdin of a process (end of file)';
+
+CREATE FUNCTION @extschema@.sandbox_wait(
+    sandbox_id text, pid int, timeout_ms int DEFAULT NULL,
+    OUT stdout text, OUT stderr text, OUT exit_code int, OUT running boolean,
+    OUT truncated boolean)
+RETURNS record
+AS 'MODULE_PATHNAME', 'sandbox_wait' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_wait(text, int, int) IS
+  'Attach to a process and wait for its end (or timeout_ms): what it prints meanwhile, exit code, whether it still runs';
+
+REVOKE EXECUTE ON FUNCTION
+    @extschema@.sandbox_pause(text),
+    @extschema@.sandbox_resume(text, int),
+    @extschema@.sandbox_connect(text, int),
+    @extschema@.sandbox_host(text, int),
+    @extschema@.sandbox_metrics(text, timestamptz),
+    @extschema@.sandbox_spawn(text, text, text, jsonb, text, boolean, int),
+    @extschema@.sandbox_processes(text),
+    @extschema@.sandbox_signal(text, int, text),
+    @extschema@.sandbox_send_stdin(text, int, text),
+    @extschema@.sandbox_send_stdin(text, int, bytea),
+    @extschema@.sandbox_close_stdin(text, int),
+    @extschema@.sandbox_wait(text, int, int)
 FROM PUBLIC;
 
 ------------------------------------------------------------------------------
@@ -363,7 +482,7 @@ BEGIN
     EXECUTE pg_catalog.format('GRANT UPDATE (status, priority, run_after, metadata) ON %s.agent_runs TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT SELECT ON %s.agent_run_events TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION
-        %1$s.sandbox_create(text, int, jsonb, jsonb),
+        %1$s.sandbox_create(text, int, jsonb, jsonb, text, boolean, boolean, jsonb),
         %1$s.sandbox_exec(text, text, text, jsonb, int),
         %1$s.sandbox_exec(text, jsonb, int, text, text),
         %1$s.sandbox_run_code(text, text, text, text),
@@ -378,6 +497,18 @@ BEGIN
         %1$s.sandbox_set_timeout(text, int),
         %1$s.sandbox_info(text),
         %1$s.sandbox_list(jsonb, boolean),
+        %1$s.sandbox_pause(text),
+        %1$s.sandbox_resume(text, int),
+        %1$s.sandbox_connect(text, int),
+        %1$s.sandbox_host(text, int),
+        %1$s.sandbox_metrics(text, timestamptz),
+        %1$s.sandbox_spawn(text, text, text, jsonb, text, boolean, int),
+        %1$s.sandbox_processes(text),
+        %1$s.sandbox_signal(text, int, text),
+        %1$s.sandbox_send_stdin(text, int, text),
+        %1$s.sandbox_send_stdin(text, int, bytea),
+        %1$s.sandbox_close_stdin(text, int),
+        %1$s.sandbox_wait(text, int, int),
         %1$s.sandbox_cancel_run(uuid),
         %1$s.sandbox_worker_status() TO %2$s', s, r);
 END;

@@ -83,6 +83,19 @@ HttpRequest *
 e2b_create_request(const char *template_id, int timeout_s,
 				   const char *metadata_json, const char *envs_json)
 {
+	return e2b_create_request_ex(template_id, timeout_s, metadata_json, envs_json, NULL);
+}
+
+/*
+ * e2b_create_request_ex builds POST /sandboxes with the lifecycle and
+ * network options of opts (NULL: none): autoPause, autoResume,
+ * allow_internet_access and network, as the SDKs send them.
+ */
+HttpRequest *
+e2b_create_request_ex(const char *template_id, int timeout_s,
+					  const char *metadata_json, const char *envs_json,
+					  const E2BCreateOptions *opts)
+{
 	HttpRequest *req = e2b_api_request("POST", "/sandboxes");
 	StringInfoData b;
 	bool		first = true;
@@ -98,6 +111,18 @@ e2b_create_request(const char *template_id, int timeout_s,
 	if (envs_json)
 		json_append_kv_raw(&b, &first, "envVars", envs_json);
 	json_append_kv_raw(&b, &first, "secure", "true");
+	if (opts)
+	{
+		if (opts->auto_pause)
+			json_append_kv_raw(&b, &first, "autoPause", "true");
+		if (opts->auto_resume)
+			json_append_kv_raw(&b, &first, "autoResume", "{\"enabled\":true}");
+		if (opts->allow_internet >= 0)
+			json_append_kv_raw(&b, &first, "allow_internet_access",
+							   opts->allow_internet ? "true" : "false");
+		if (opts->network_json)
+			json_append_kv_raw(&b, &first, "network", opts->network_json);
+	}
 	appendStringInfoChar(&b, '}');
 	body = json_body_to_utf8(&b, &len);
 	http_add_header(req, "Content-Type", "application/json");
@@ -177,21 +202,101 @@ e2b_info_request(const char *sandbox_id)
 }
 
 /*
- * e2b_list_request builds GET /v2/sandboxes for running sandboxes whose
- * metadata matches metadata_query ("k=v&k2=v2", unencoded), one page.
+ * e2b_list_request builds GET /v2/sandboxes for sandboxes in the given
+ * states ("running", "running,paused"; NULL means running) whose metadata
+ * matches metadata_query ("k=v&k2=v2", unencoded), one page.
  */
 HttpRequest *
-e2b_list_request(const char *metadata_query, const char *next_token, int limit)
+e2b_list_request(const char *metadata_query, const char *next_token, int limit,
+				 const char *states)
 {
 	StringInfoData path;
 
 	initStringInfo(&path);
-	appendStringInfo(&path, "/v2/sandboxes?state=running&limit=%d", limit);
+	appendStringInfo(&path, "/v2/sandboxes?state=%s&limit=%d",
+					 http_urlencode(states ? states : "running"), limit);
 	if (metadata_query && metadata_query[0])
 		appendStringInfo(&path, "&metadata=%s", http_urlencode(metadata_query));
 	if (next_token && next_token[0])
 		appendStringInfo(&path, "&nextToken=%s", http_urlencode(next_token));
 	return e2b_api_request("GET", path.data);
+}
+
+/*
+ * e2b_pause_request builds POST /sandboxes/{id}/pause, which snapshots a
+ * sandbox with its memory (processes frozen) and stops it: 204 paused, 409
+ * already paused, 404 unknown.
+ */
+HttpRequest *
+e2b_pause_request(const char *sandbox_id)
+{
+	HttpRequest *req = e2b_api_request("POST", psprintf("/sandboxes/%s/pause", sandbox_id));
+
+	http_add_header(req, "Content-Type", "application/json");
+	http_set_body(req, "{}", 2);
+	return req;
+}
+
+/*
+ * e2b_parse_pause reads a pause answer: *paused_now is true for 204, false
+ * for 409 (already paused, as the SDKs read it); anything else fills err.
+ */
+bool
+e2b_parse_pause(HttpRequest *req, bool *paused_now, CallError *err)
+{
+	*paused_now = false;
+	if (!call_error_from_http(req, SERVICE_E2B_API, err))
+	{
+		*paused_now = true;
+		return true;
+	}
+	return req->result == CURLE_OK && req->status == 409;
+}
+
+/*
+ * e2b_resume_request builds POST /sandboxes/{id}/connect {"timeout"}: it
+ * resumes a paused sandbox (201) or extends a running one's lifetime to at
+ * least timeout_s from now (200).  The SQL functions use it for
+ * sandbox_resume, auto-resume and sandbox_connect; the worker for resuming
+ * a run's sandbox and extending it.
+ */
+HttpRequest *
+e2b_resume_request(const char *sandbox_id, int timeout_s)
+{
+	HttpRequest *req = e2b_api_request("POST", psprintf("/sandboxes/%s/connect", sandbox_id));
+	char	   *body = psprintf("{\"timeout\":%d}", timeout_s);
+
+	http_add_header(req, "Content-Type", "application/json");
+	http_set_body(req, body, strlen(body));
+	return req;
+}
+
+/*
+ * e2b_parse_resume reads a connect answer (a Sandbox, with the access token
+ * and domain): *resumed is true for 201 (it was paused), false for 200 (it
+ * was running).  Never throws.
+ */
+bool
+e2b_parse_resume(HttpRequest *req, E2BSandbox *out, bool *resumed, CallError *err)
+{
+	*resumed = false;
+	if (!e2b_parse_sandbox(req, out, err))
+		return false;
+	*resumed = req->status == 201;
+	return true;
+}
+
+/*
+ * e2b_metrics_request builds GET /sandboxes/{id}/metrics, from start_unix
+ * (seconds; 0 = the whole series E2B keeps).
+ */
+HttpRequest *
+e2b_metrics_request(const char *sandbox_id, int64 start_unix)
+{
+	if (start_unix > 0)
+		return e2b_api_request("GET", psprintf("/sandboxes/%s/metrics?start=" INT64_FORMAT,
+											   sandbox_id, start_unix));
+	return e2b_api_request("GET", psprintf("/sandboxes/%s/metrics", sandbox_id));
 }
 
 /*
@@ -268,11 +373,12 @@ e2b_parse_rpc(HttpRequest *req, Jsonb **out, CallError *err)
  * e2b_start_request builds process.Process/Start for `/bin/bash -l -c cmd`
  * (what the SDKs' commands.run sends).  timeout_ms > 0 becomes
  * Connect-Timeout-Ms, which makes envd kill the process at the deadline;
- * our own transfer timeout is a little longer.
+ * our own transfer timeout is a little longer.  tag (or NULL) names the
+ * process for List; with_stdin keeps a stdin pipe open for SendInput.
  */
 HttpRequest *
 e2b_start_request(const E2BTarget *t, const char *cmd, const char *cwd,
-				  const char *envs_json, int timeout_ms)
+				  const char *envs_json, int timeout_ms, const char *tag, bool with_stdin)
 {
 	HttpRequest *req = e2b_envd_request(t, ENVD_PORT, "POST", "/process.Process/Start",
 										"application/connect+json");
@@ -294,7 +400,13 @@ e2b_start_request(const E2BTarget *t, const char *cmd, const char *cwd,
 		json_append_kv_raw(&j, &first, "envs", envs_json);
 	if (cwd)
 		json_append_kv_string(&j, &first, "cwd", cwd);
-	appendStringInfoString(&j, "},\"stdin\":false}");
+	appendStringInfoChar(&j, '}');
+	if (tag)
+	{
+		appendStringInfoString(&j, ",\"tag\":");
+		json_append_string(&j, tag);
+	}
+	appendStringInfo(&j, ",\"stdin\":%s}", with_stdin ? "true" : "false");
 	utf8 = json_body_to_utf8(&j, &len);
 
 	initStringInfo(&env);
@@ -318,7 +430,10 @@ e2b_start_request(const E2BTarget *t, const char *cmd, const char *cwd,
 /*
  * e2b_connect_request builds process.Process/Connect, which reattaches to a
  * running process by pid and streams the rest of its output (start event
- * first, as for Start).  Used when a command's stream broke mid-way.
+ * first, as for Start; earlier output is not replayed).  Used when a
+ * command's stream broke mid-way, and by sandbox_wait.  timeout_ms > 0
+ * ends the stream with deadline_exceeded then, without killing the
+ * process; 0 waits as long as the process runs.
  */
 HttpRequest *
 e2b_connect_request(const E2BTarget *t, int64 pid, int timeout_ms)
@@ -335,11 +450,107 @@ e2b_connect_request(const E2BTarget *t, int64 pid, int timeout_ms)
 	http_add_header(req, "Connect-Protocol-Version", "1");
 	snprintf(buf, sizeof(buf), "%d", KEEPALIVE_INTERVAL_S);
 	http_add_header(req, "Keepalive-Ping-Interval", buf);
-	snprintf(buf, sizeof(buf), "%d", timeout_ms);
-	http_add_header(req, "Connect-Timeout-Ms", buf);
-	http_set_timeouts(req, sandbox_connect_timeout, (long) timeout_ms + DEADLINE_GRACE_MS,
-					  LOW_SPEED_TIME_S);
+	if (timeout_ms > 0)
+	{
+		snprintf(buf, sizeof(buf), "%d", timeout_ms);
+		http_add_header(req, "Connect-Timeout-Ms", buf);
+		http_set_timeouts(req, sandbox_connect_timeout, (long) timeout_ms + DEADLINE_GRACE_MS,
+						  LOW_SPEED_TIME_S);
+	}
+	else
+		http_set_timeouts(req, sandbox_connect_timeout, 0, LOW_SPEED_TIME_S);
 	return req;
+}
+
+/*
+ * e2b_process_list_request builds process.Process/List: the processes
+ * running in the sandbox, with their command, pid and tag.  For
+ * sandbox_processes, and for the worker to find a run's command by tag.
+ */
+HttpRequest *
+e2b_process_list_request(const E2BTarget *t)
+{
+	return e2b_rpc_request(t, "process.Process/List", "{}");
+}
+
+/*
+ * e2b_parse_process_list reads a List answer into a List of E2BProcess
+ * (pid, tag, cmd, args, cwd).  Never throws on a bad answer.
+ */
+bool
+e2b_parse_process_list(HttpRequest *req, List **out, CallError *err)
+{
+	Jsonb	   *j;
+	JsonbContainer *root;
+	JsonbContainer *arr;
+
+	*out = NIL;
+	if (!e2b_parse_rpc(req, &j, err))
+		return false;
+	root = json_root(j);
+	if (!json_is_object(root))
+	{
+		call_error_set(err, CALL_PROTOCOL, "envd's process list is not a JSON object");
+		return false;
+	}
+	arr = json_get_array(root, "processes");
+	if (arr == NULL)
+		return true;			/* proto3 omits an empty list */
+	for (int i = 0; i < jarr_length(arr); i++)
+	{
+		JsonbContainer *p = json_value_container(jarr_get(arr, i));
+		JsonbContainer *config = json_get_object(p, "config");
+		JsonbContainer *args = json_get_array(config, "args");
+		E2BProcess *proc;
+		int64		pid = -1;
+
+		if (p == NULL || !json_get_int64(p, "pid", &pid) || pid <= 0)
+		{
+			call_error_set(err, CALL_PROTOCOL, "envd listed a process without a valid pid");
+			return false;
+		}
+		proc = palloc0(sizeof(E2BProcess));
+		proc->pid = pid;
+		proc->tag = json_get_string(p, "tag");
+		proc->cmd = json_get_string(config, "cmd");
+		proc->cwd = json_get_string(config, "cwd");
+		for (int k = 0; args && k < jarr_length(args); k++)
+			proc->args = lappend(proc->args, json_value_string(jarr_get(args, k)));
+		*out = lappend(*out, proc);
+	}
+	return true;
+}
+
+/*
+ * e2b_send_input_request builds process.Process/SendInput: bytes for the
+ * stdin of a process started with a stdin pipe.
+ */
+HttpRequest *
+e2b_send_input_request(const E2BTarget *t, int64 pid, const char *data, size_t len)
+{
+	int			enclen = pg_b64_enc_len(len);
+	char	   *b64 = palloc(enclen + 1);
+	int			n = pg_b64_encode(data, len, b64, enclen);
+	char	   *body;
+
+	if (n < 0)
+		elog(ERROR, "could not encode process input as base64");
+	b64[n] = '\0';
+	body = psprintf("{\"process\":{\"pid\":" INT64_FORMAT "},\"input\":{\"stdin\":\"%s\"}}",
+					pid, b64);
+	pfree(b64);
+	return e2b_rpc_request(t, "process.Process/SendInput", body);
+}
+
+/*
+ * e2b_close_stdin_request builds process.Process/CloseStdin: end of file on
+ * a process's stdin (envd 0.5.2 and later).
+ */
+HttpRequest *
+e2b_close_stdin_request(const E2BTarget *t, int64 pid)
+{
+	return e2b_rpc_request(t, "process.Process/CloseStdin",
+						   psprintf("{\"process\":{\"pid\":" INT64_FORMAT "}}", pid));
 }
 
 /*

@@ -17,6 +17,7 @@
 
 #include "postgres.h"
 #include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
 #include "call_error.h"
@@ -35,6 +36,25 @@ typedef struct E2BSandbox
 	char	   *access_token;	/* secret: never shown */
 	char	   *domain;
 } E2BSandbox;
+
+/* What POST /sandboxes may carry beside template, timeout, metadata, envs. */
+typedef struct E2BCreateOptions
+{
+	bool		auto_pause;		/* on timeout, pause instead of kill */
+	bool		auto_resume;	/* traffic resumes a paused sandbox */
+	int			allow_internet; /* -1: not sent, 0: false, 1: true */
+	const char *network_json;	/* a JSON object passed through, or NULL */
+} E2BCreateOptions;
+
+/* A process as process.Process/List describes it. */
+typedef struct E2BProcess
+{
+	int64		pid;
+	char	   *tag;			/* or NULL */
+	char	   *cmd;
+	List	   *args;			/* of char * */
+	char	   *cwd;			/* or NULL */
+} E2BProcess;
 
 /* Where to reach a running sandbox. */
 typedef struct E2BTarget
@@ -85,11 +105,20 @@ typedef struct CodeState
 extern HttpRequest *e2b_api_request(const char *method, const char *path);
 extern HttpRequest *e2b_create_request(const char *template_id, int timeout_s,
 									   const char *metadata_json, const char *envs_json);
+extern HttpRequest *e2b_create_request_ex(const char *template_id, int timeout_s,
+										  const char *metadata_json, const char *envs_json,
+										  const E2BCreateOptions *opts);
 extern bool e2b_parse_sandbox(HttpRequest *req, E2BSandbox *out, CallError *err);
 extern HttpRequest *e2b_kill_request(const char *sandbox_id);
 extern HttpRequest *e2b_timeout_request(const char *sandbox_id, int timeout_s);
 extern HttpRequest *e2b_info_request(const char *sandbox_id);
-extern HttpRequest *e2b_list_request(const char *metadata_query, const char *next_token, int limit);
+extern HttpRequest *e2b_list_request(const char *metadata_query, const char *next_token, int limit,
+									 const char *states);
+extern HttpRequest *e2b_pause_request(const char *sandbox_id);
+extern bool e2b_parse_pause(HttpRequest *req, bool *paused_now, CallError *err);
+extern HttpRequest *e2b_resume_request(const char *sandbox_id, int timeout_s);
+extern bool e2b_parse_resume(HttpRequest *req, E2BSandbox *out, bool *resumed, CallError *err);
+extern HttpRequest *e2b_metrics_request(const char *sandbox_id, int64 start_unix);
 
 /* envd */
 extern HttpRequest *e2b_envd_request(const E2BTarget *t, int port, const char *method,
@@ -103,9 +132,15 @@ extern bool e2b_parse_rpc(HttpRequest *req, Jsonb **out, CallError *err);
 #define E2B_MAX_COMMAND_BYTES (128 * 1024 - 1)
 
 extern HttpRequest *e2b_start_request(const E2BTarget *t, const char *cmd, const char *cwd,
-									  const char *envs_json, int timeout_ms);
+									  const char *envs_json, int timeout_ms,
+									  const char *tag, bool with_stdin);
 extern HttpRequest *e2b_signal_request(const E2BTarget *t, int64 pid, const char *signal);
 extern HttpRequest *e2b_connect_request(const E2BTarget *t, int64 pid, int timeout_ms);
+extern HttpRequest *e2b_process_list_request(const E2BTarget *t);
+extern bool e2b_parse_process_list(HttpRequest *req, List **out, CallError *err);
+extern HttpRequest *e2b_send_input_request(const E2BTarget *t, int64 pid,
+										   const char *data, size_t len);
+extern HttpRequest *e2b_close_stdin_request(const E2BTarget *t, int64 pid);
 extern void exec_state_resume(ExecState *st);
 extern void exec_state_init(ExecState *st, size_t max_bytes);
 extern void exec_state_feed(HttpRequest *req, void *arg);

@@ -4,16 +4,23 @@
  *	  Finding sandboxes that nothing live owns, and keeping the `sandboxes`
  *	  table true.
  *
- * Every sandbox.reaper_interval, the worker lists the live sandboxes of
- * this database (metadata pgsandbox_db) page by page, without any
- * transaction open.  Then, inside its loop transaction, it decides:
+ * Every sandbox.reaper_interval, the worker lists the running and paused
+ * sandboxes of this database (metadata pgsandbox_db) page by page, without
+ * any transaction open.  Then, inside its loop transaction, it decides:
  *	- a run's sandbox (pgsandbox_run) is killed when the run is unknown,
- *	  finished, or on another attempt than the one that created it;
+ *	  finished, or on another attempt than the one that created it, unless
+ *	  the run, planning or executing, records it as its sandbox_id (a
+ *	  rescued run resumes in its own sandbox);
  *	- a sandbox made by sandbox_create() is killed when its row says it is
- *	  no longer running, or when it has no row and is older than ten
+ *	  killed, expired or lost, or when it has no row and is older than ten
  *	  minutes (its creator's transaction rolled back, or its backend died);
- *	- rows still "running" whose sandbox E2B no longer lists are marked
- *	  expired.
+ *	  a paused one the table knows as paused is never killed;
+ *	- rows whose sandbox E2B lists as paused (on_timeout 'pause' at its
+ *	  timeout) become paused, and paused rows whose sandbox runs again
+ *	  (resumed by traffic) become running;
+ *	- rows still running or paused whose sandbox E2B no longer lists are
+ *	  marked expired; rows of sandboxes adopted with sandbox_connect() carry
+ *	  no pgsandbox_db, are never listed, and are left alone.
  *
  *-------------------------------------------------------------------------
  */
@@ -41,6 +48,7 @@ typedef struct ReapEntry
 	char	   *run_id;
 	int			attempt;
 	char	   *started_at;
+	char	   *state;			/* running or paused */
 } ReapEntry;
 
 /*
@@ -69,7 +77,7 @@ reaper_start(Reaper *r, EventLoop *ev)
 	r->started_at = GetCurrentTimestamp();
 	old = MemoryContextSwitchTo(r->cxt);
 	r->query = psprintf("%s=%s", METADATA_PREFIX "db", sandbox_database_tag());
-	r->req = e2b_list_request(r->query, NULL, REAPER_PAGE);
+	r->req = e2b_list_request(r->query, NULL, REAPER_PAGE, "running,paused");
 	r->req->owner = r;
 	r->req->owner_tag = REAPER_OWNER_TAG;
 	evloop_add(ev, r->req);
@@ -120,13 +128,16 @@ reaper_on_done(Reaper *r, EventLoop *ev, HttpRequest *req)
 		attempt = json_get_string(meta, METADATA_PREFIX "attempt");
 		e->attempt = attempt ? atoi(attempt) : 0;
 		e->started_at = json_get_string(o, "startedAt");
+		e->state = json_get_string(o, "state");
+		if (e->state == NULL || strcmp(e->state, "paused") != 0)
+			e->state = "running";
 		r->entries = lappend(r->entries, e);
 	}
 	token = req->next_token[0] ? pstrdup(req->next_token) : NULL;
 	http_release(req);
 	if (token && ++r->pages < REAPER_MAX_PAGES)
 	{
-		r->req = e2b_list_request(r->query, token, REAPER_PAGE);
+		r->req = e2b_list_request(r->query, token, REAPER_PAGE, "running,paused");
 		r->req->owner = r;
 		r->req->owner_tag = REAPER_OWNER_TAG;
 		evloop_add(ev, r->req);
@@ -138,8 +149,9 @@ reaper_on_done(Reaper *r, EventLoop *ev, HttpRequest *req)
 
 /*
  * reaper_decide runs in the worker's transaction once a listing is ready:
- * returns the ids of sandboxes to kill (allocated in cxt) and marks rows
- * of sandboxes E2B no longer lists as expired.
+ * returns the ids of sandboxes to kill (allocated in cxt), records which
+ * listed sandboxes are paused or running again, and marks rows of
+ * sandboxes E2B no longer lists as expired.
  */
 List *
 reaper_decide(Reaper *r, const char *schema, MemoryContext cxt)
@@ -147,29 +159,43 @@ reaper_decide(Reaper *r, const char *schema, MemoryContext cxt)
 	static const char *decide_sql =
 		"SELECT c.sandbox_id FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
 		"       pg_catalog.unnest($3), pg_catalog.unnest($4)) AS c(sandbox_id, run_id, attempt, started)"
-		"  LEFT JOIN %1$s.agent_runs r ON c.run_id IS NOT NULL AND r.id = c.run_id::uuid"
+		"  LEFT JOIN %1$s.agent_runs r ON c.run_id IS NOT NULL AND r.id = c.run_id::pg_catalog.uuid"
 		"  LEFT JOIN %1$s.sandboxes s ON s.sandbox_id = c.sandbox_id"
 		" WHERE CASE WHEN c.run_id IS NOT NULL THEN"
 		"         r.id IS NULL OR r.status NOT IN ('planning', 'executing')"
-		"         OR (c.attempt::int > 0 AND r.attempts <> c.attempt::int)"
-		"       ELSE (s.sandbox_id IS NOT NULL AND s.state <> 'running')"
+		"         OR (c.attempt::pg_catalog.int4 > 0 AND r.attempts <> c.attempt::pg_catalog.int4"
+		"             AND r.sandbox_id IS DISTINCT FROM c.sandbox_id)"
+		"       ELSE (s.sandbox_id IS NOT NULL AND s.state NOT IN ('running', 'paused'))"
 		"         OR (s.sandbox_id IS NULL AND"
-		"             COALESCE(c.started::timestamptz, pg_catalog.now()) < pg_catalog.now() - interval '10 minutes')"
+		"             COALESCE(c.started::pg_catalog.timestamptz, pg_catalog.now()) < pg_catalog.now() - interval '10 minutes')"
 		"       END";
+	/* listed states: running rows paused by E2B, paused rows resumed */
+	static const char *state_sql =
+		"UPDATE %1$s.sandboxes s SET state = c.state::%1$s.sandbox_state,"
+		"       paused_at = CASE WHEN c.state = 'paused' THEN pg_catalog.now() END"
+		"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS c(sandbox_id, state)"
+		" WHERE s.sandbox_id = c.sandbox_id AND s.state IN ('running', 'paused')"
+		"   AND s.state::pg_catalog.text <> c.state"
+		"   AND CASE WHEN c.state = 'paused' THEN COALESCE(s.last_used_at, s.created_at) < $3"
+		"            ELSE s.paused_at < $3 END";
 	static const char *expire_sql =
 		"UPDATE %1$s.sandboxes SET state = 'expired', killed_at = pg_catalog.now()"
-		" WHERE state = 'running' AND created_at < $2"
+		" WHERE state IN ('running', 'paused') AND created_at < $2"
+		"   AND metadata ? 'pgsandbox_db'"
 		"   AND NOT (sandbox_id = ANY ($1))";
 	Oid			types[4] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
 	Datum		values[4];
 	List	   *ids = NIL,
 			   *runs = NIL,
 			   *attempts = NIL,
-			   *started = NIL;
+			   *started = NIL,
+			   *states = NIL;
 	List	   *kill = NIL;
 	ListCell   *lc;
 	Oid			etypes[2] = {TEXTARRAYOID, TIMESTAMPTZOID};
 	Datum		evalues[2];
+	Oid			stypes[3] = {TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID};
+	Datum		svalues[3];
 
 	foreach(lc, r->entries)
 	{
@@ -179,6 +205,7 @@ reaper_decide(Reaper *r, const char *schema, MemoryContext cxt)
 		runs = lappend(runs, e->run_id);
 		attempts = lappend(attempts, psprintf("%d", e->attempt));
 		started = lappend(started, e->started_at);
+		states = lappend(states, e->state);
 	}
 	values[0] = text_array_datum(ids);
 	values[1] = text_array_datum(runs);
@@ -195,6 +222,19 @@ reaper_decide(Reaper *r, const char *schema, MemoryContext cxt)
 		kill = lappend(kill, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
 		MemoryContextSwitchTo(old);
 	}
+
+	/*
+	 * A row's state is only changed from a listing that began after the
+	 * row was last used or paused (with a margin for clock skew): a
+	 * sandbox paused, resumed or used by a backend while the listing was
+	 * under way keeps its row until the next listing.
+	 */
+	svalues[0] = values[0];
+	svalues[1] = text_array_datum(states);
+	svalues[2] = TimestampTzGetDatum(r->started_at - 10 * USECS_PER_SEC);
+	if (SPI_execute_with_args(psprintf(state_sql, schema), 3, stypes, svalues, NULL, false, 0) < 0)
+		elog(ERROR, "reaper: recording paused sandboxes failed");
+
 	/*
 	 * Rows of sandboxes that were already gone when the listing began.  A
 	 * row is written after its sandbox was created, so a row older than the

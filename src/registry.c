@@ -36,6 +36,7 @@
 #include "utils/timestamp.h"
 
 #include "identity.h"
+#include "json_util.h"
 #include "registry.h"
 #include "safe_path.h"
 #include "sandbox.h"
@@ -257,16 +258,19 @@ registry_run_as_owner(const ExtensionInfo *ext, const char *sql, int nargs, Oid 
 
 /*
  * registry_insert records a new sandbox, owned by the current role, with
- * its access token in the private table.
+ * its access token in the private table.  on_timeout ('kill' or 'pause')
+ * and auto_resume are its lifecycle as created.
  */
 void
 registry_insert(const E2BSandbox *sb, const char *template_id,
-				const char *metadata_json, int timeout_s, const char *run_id)
+				const char *metadata_json, int timeout_s, const char *run_id,
+				const char *on_timeout, bool auto_resume)
 {
 	ExtensionInfo ext;
-	Oid			types[9] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[9];
-	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			types[11] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, BOOLOID};
+	Datum		values[11];
+	char		nulls[11] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	char	   *sql;
 	char	   *owner_id = identity_current();
 
@@ -292,18 +296,22 @@ registry_insert(const E2BSandbox *sb, const char *template_id,
 		values[7] = CStringGetTextDatum(sb->access_token);
 	else
 		nulls[7] = 'n';
+	values[9] = CStringGetTextDatum(on_timeout ? on_timeout : "kill");
+	values[10] = BoolGetDatum(auto_resume);
 
 	sql = psprintf("WITH s AS (INSERT INTO %s.sandboxes "
-				   "(sandbox_id, owner, template, metadata, expires_at, domain, run_id, last_used_at, owner_id) "
+				   "(sandbox_id, owner, template, metadata, expires_at, domain, run_id, last_used_at, owner_id, "
+				   " on_timeout, auto_resume) "
 				   "VALUES ($1, $2::pg_catalog.regrole, $3, $4::pg_catalog.jsonb, "
-				   "pg_catalog.now() + pg_catalog.make_interval(secs => $5), $6, $7::pg_catalog.uuid, pg_catalog.now(), $9) "
+				   "pg_catalog.now() + pg_catalog.make_interval(secs => $5), $6, $7::pg_catalog.uuid, pg_catalog.now(), $9, "
+				   "$10, $11) "
 				   "RETURNING sandbox_id) "
 				   "INSERT INTO %s.sandbox_access (sandbox_id, access_token, envd_version) "
 				   "SELECT sandbox_id, $8, %s FROM s",
 				   ext.schema_quoted, ext.schema_quoted,
 				   sb->envd_version ? quote_literal_cstr(sb->envd_version) : "NULL");
 	SPI_connect();
-	registry_run_as_owner(&ext, sql, 9, types, values, nulls, false);
+	registry_run_as_owner(&ext, sql, 11, types, values, nulls, false);
 	SPI_finish();
 	cache_put(sb->sandbox_id, GetUserId(), owner_id, sb->access_token, sb->domain);
 }
@@ -327,14 +335,14 @@ fetch_token_from_api(const char *sandbox_id, E2BTarget *target)
 }
 
 /*
- * registry_lookup checks that the current role may use sandbox_id and
- * fills target with how to reach it.  Errors: malformed id, a sandbox not
- * recorded here (unless superuser), another role's sandbox; and, with
- * require_running, a sandbox already killed, expired or lost.  Returns
- * whether the sandbox is recorded as running (or not recorded at all).
+ * registry_check checks that the current role may use sandbox_id and fills
+ * target with how to reach it and *row with what the table says (state is
+ * NULL for a sandbox not recorded here, which only superusers may use).
+ * It raises for a malformed id, an unrecorded sandbox (non-superusers),
+ * and another role's or identity's sandbox; never for its state.
  */
-bool
-registry_lookup(const char *sandbox_id, E2BTarget *target, bool require_running)
+void
+registry_check(const char *sandbox_id, E2BTarget *target, RegistryRow *row)
 {
 	ExtensionInfo ext;
 	Oid			types[1] = {TEXTOID};
@@ -342,16 +350,15 @@ registry_lookup(const char *sandbox_id, E2BTarget *target, bool require_running)
 	char	   *sql;
 	uint64		n;
 	Oid			owner = InvalidOid;
-	char	   *state = NULL;
 	char	   *token = NULL;
 	char	   *domain = NULL;
-	char	   *killed_at = NULL;
 	char	   *owner_id = NULL;
 	char	   *current_id;
 	CachedSandbox *cached;
 	MemoryContext caller = CurrentMemoryContext;
 
 	memset(target, 0, sizeof(*target));
+	memset(row, 0, sizeof(*row));
 	if (sandbox_id == NULL || !e2b_valid_sandbox_id(sandbox_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -366,13 +373,15 @@ registry_lookup(const char *sandbox_id, E2BTarget *target, bool require_running)
 	{
 		target->access_token = cached->access_token ? pstrdup(cached->access_token) : NULL;
 		target->domain = cached->domain ? pstrdup(cached->domain) : NULL;
-		return true;
+		row->state = pstrdup("running");
+		row->owner = cached->owner;
+		return;
 	}
 
 	sandbox_extension_info(&ext, false);
 	values[0] = CStringGetTextDatum(sandbox_id);
 	sql = psprintf("SELECT s.owner::pg_catalog.oid, s.state::pg_catalog.text, a.access_token, s.domain, "
-				   "s.killed_at::pg_catalog.text, s.owner_id "
+				   "s.killed_at::pg_catalog.text, s.owner_id, s.auto_resume, s.on_timeout "
 				   "FROM %s.sandboxes s LEFT JOIN %s.sandbox_access a USING (sandbox_id) "
 				   "WHERE s.sandbox_id = $1",
 				   ext.schema_quoted, ext.schema_quoted);
@@ -383,18 +392,21 @@ registry_lookup(const char *sandbox_id, E2BTarget *target, bool require_running)
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
+		char	   *state = SPI_getvalue(tup, desc, 2);
+		char	   *killed_at = SPI_getvalue(tup, desc, 5);
+		char	   *on_timeout = SPI_getvalue(tup, desc, 8);
 
 		owner = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
-		state = SPI_getvalue(tup, desc, 2);
 		token = SPI_getvalue(tup, desc, 3);
 		domain = SPI_getvalue(tup, desc, 4);
-		killed_at = SPI_getvalue(tup, desc, 5);
 		owner_id = SPI_getvalue(tup, desc, 6);
+		row->auto_resume = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull)) && !isnull;
 		/* copy out of SPI's memory before SPI_finish */
-		state = state ? MemoryContextStrdup(caller, state) : NULL;
+		row->state = state ? MemoryContextStrdup(caller, state) : MemoryContextStrdup(caller, "running");
+		row->killed_at = killed_at ? MemoryContextStrdup(caller, killed_at) : NULL;
+		row->on_timeout = on_timeout ? MemoryContextStrdup(caller, on_timeout) : NULL;
 		token = token ? MemoryContextStrdup(caller, token) : NULL;
 		domain = domain ? MemoryContextStrdup(caller, domain) : NULL;
-		killed_at = killed_at ? MemoryContextStrdup(caller, killed_at) : NULL;
 		owner_id = owner_id ? MemoryContextStrdup(caller, owner_id) : NULL;
 	}
 	SPI_finish();
@@ -406,9 +418,9 @@ registry_lookup(const char *sandbox_id, E2BTarget *target, bool require_running)
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied for sandbox \"%s\"", sandbox_id),
 					 errdetail("The sandbox was not created through sandbox_create() in this database, so it has no recorded owner."),
-					 errhint("Only superusers may use sandboxes that this database did not create.")));
+					 errhint("Record a sandbox created elsewhere as yours with sandbox_connect(); superusers may use any sandbox.")));
 		fetch_token_from_api(sandbox_id, target);
-		return true;
+		return;
 	}
 	if (!superuser() && !has_privs_of_role(GetUserId(), owner))
 		ereport(ERROR,
@@ -422,31 +434,225 @@ registry_lookup(const char *sandbox_id, E2BTarget *target, bool require_running)
 				 errmsg("permission denied for sandbox \"%s\"", sandbox_id),
 				 errdetail("The sandbox belongs to another user (sandbox.identity_function)."),
 				 errhint("Only the user who created it, and superusers, may use it.")));
-	if (state && strcmp(state, "running") != 0)
-	{
-		if (!require_running)
-			return false;
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("sandbox \"%s\" is no longer running", sandbox_id),
-				 killed_at ? errdetail("It was %s at %s.", state, killed_at) :
-				 errdetail("Its state is %s.", state),
-				 errhint("Create a new one with sandbox_create().")));
-	}
+	row->recorded = true;
+	row->owner = owner;
 	target->access_token = token;
 	target->domain = domain;
-	cache_put(sandbox_id, owner, owner_id, token, domain);
-	return true;
+	if (strcmp(row->state, "running") == 0)
+		cache_put(sandbox_id, owner, owner_id, token, domain);
+}
+
+/*
+ * registry_find reads a sandbox's row without any ownership check: for
+ * sandbox_connect, which must know whether another role owns it.  Returns
+ * false when there is no row.  *owner_id may be NULL.
+ */
+bool
+registry_find(const char *sandbox_id, RegistryRow *row, char **owner_id)
+{
+	ExtensionInfo ext;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	uint64		n;
+	MemoryContext caller = CurrentMemoryContext;
+
+	memset(row, 0, sizeof(*row));
+	*owner_id = NULL;
+	sandbox_extension_info(&ext, false);
+	values[0] = CStringGetTextDatum(sandbox_id);
+	SPI_connect();
+	n = registry_run_as_owner(&ext,
+							  psprintf("SELECT owner::pg_catalog.oid, state::pg_catalog.text, owner_id, "
+									   "killed_at::pg_catalog.text, auto_resume, on_timeout "
+									   "FROM %s.sandboxes WHERE sandbox_id = $1", ext.schema_quoted),
+							  1, types, values, NULL, true);
+	if (n > 0)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *v;
+
+		row->recorded = true;
+		row->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		v = SPI_getvalue(tup, desc, 2);
+		row->state = MemoryContextStrdup(caller, v ? v : "running");
+		v = SPI_getvalue(tup, desc, 3);
+		*owner_id = v ? MemoryContextStrdup(caller, v) : NULL;
+		v = SPI_getvalue(tup, desc, 4);
+		row->killed_at = v ? MemoryContextStrdup(caller, v) : NULL;
+		row->auto_resume = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull)) && !isnull;
+		v = SPI_getvalue(tup, desc, 6);
+		row->on_timeout = v ? MemoryContextStrdup(caller, v) : NULL;
+	}
+	SPI_finish();
+	return n > 0;
+}
+
+/*
+ * registry_raise_paused raises the error of a function that needs a
+ * running sandbox but found it paused.
+ */
+void
+registry_raise_paused(const char *sandbox_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("sandbox \"%s\" is paused", sandbox_id),
+			 errhint("Resume it with sandbox_resume(), or create it with auto_resume => true.")));
+}
+
+/*
+ * registry_raise_gone raises the error of a function that needs a live
+ * sandbox but found it killed, expired or lost.
+ */
+void
+registry_raise_gone(const char *sandbox_id, const RegistryRow *row)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("sandbox \"%s\" is no longer running", sandbox_id),
+			 row->killed_at ? errdetail("It was %s at %s.", row->state, row->killed_at) :
+			 errdetail("Its state is %s.", row->state),
+			 errhint("Create a new one with sandbox_create().")));
+}
+
+/*
+ * registry_resume resumes a paused sandbox (or extends a running one) for
+ * timeout_s seconds through E2B's connect call, and records it running.
+ * Returns true when it was paused.  Raises E2B's error.
+ */
+bool
+registry_resume(const char *sandbox_id, int timeout_s)
+{
+	HttpRequest *req = e2b_resume_request(sandbox_id, timeout_s);
+	E2BSandbox	sb;
+	CallError	err;
+	bool		resumed;
+
+	http_perform_sync(req, NULL, NULL);
+	if (!e2b_parse_resume(req, &sb, &resumed, &err))
+		call_error_raise(&err, psprintf("resume sandbox \"%s\"", sandbox_id), NULL);
+	registry_set_running(sandbox_id, timeout_s);
+	return resumed;
+}
+
+/*
+ * registry_lookup checks that the current role may use sandbox_id and
+ * fills target with how to reach it.  Errors: those of registry_check;
+ * and, with require_running, a sandbox already killed, expired or lost,
+ * or paused (which is resumed first instead when it was created with
+ * auto_resume).  Returns whether the sandbox is live: running, paused or
+ * not recorded at all.
+ */
+bool
+registry_lookup(const char *sandbox_id, E2BTarget *target, bool require_running)
+{
+	RegistryRow row;
+
+	registry_check(sandbox_id, target, &row);
+	if (!row.recorded || strcmp(row.state, "running") == 0)
+		return true;
+	if (strcmp(row.state, "paused") == 0)
+	{
+		if (!require_running)
+			return true;
+		if (!row.auto_resume)
+			registry_raise_paused(sandbox_id);
+		(void) registry_resume(sandbox_id, sandbox_sandbox_timeout);
+		return true;
+	}
+	if (!require_running)
+		return false;
+	registry_raise_gone(sandbox_id, &row);
+	return false;				/* not reached */
 }
 
 /*
  * registry_resolve checks that the current role may use sandbox_id, which
- * must still be running, and fills target with how to reach it.
+ * must be running (a paused one with auto_resume is resumed), and fills
+ * target with how to reach it.
  */
 void
 registry_resolve(const char *sandbox_id, E2BTarget *target)
 {
 	(void) registry_lookup(sandbox_id, target, true);
+}
+
+/*
+ * registry_resolve_live checks that the current role may use sandbox_id,
+ * which must be running or paused (it is not resumed), and fills target
+ * and *row.  For the functions that work on a paused sandbox too: pause,
+ * resume, info, host, metrics.
+ */
+void
+registry_resolve_live(const char *sandbox_id, E2BTarget *target, RegistryRow *row)
+{
+	registry_check(sandbox_id, target, row);
+	if (row->recorded && strcmp(row->state, "running") != 0 && strcmp(row->state, "paused") != 0)
+		registry_raise_gone(sandbox_id, row);
+}
+
+/*
+ * registry_check_paused is called when a call to the sandbox itself found
+ * it gone (E2B's proxy: 502 "sandbox was not found").  Another backend may
+ * have paused it, or E2B may have paused it at its timeout (on_timeout
+ * 'pause'), while this backend's cache still said running: when the table
+ * or E2B says paused, raise that instead of a vaguer error.
+ */
+void
+registry_check_paused(const char *sandbox_id)
+{
+	ExtensionInfo ext;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	volatile bool paused = false;
+	bool		ask_e2b = true;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	cache_forget(sandbox_id);
+	if (!sandbox_extension_info(&ext, true))
+		return;
+	values[0] = CStringGetTextDatum(sandbox_id);
+	SPI_connect();
+	if (registry_run_as_owner(&ext,
+							  psprintf("SELECT state::pg_catalog.text FROM %s.sandboxes WHERE sandbox_id = $1",
+									   ext.schema_quoted),
+							  1, types, values, NULL, true) > 0)
+	{
+		char	   *state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		paused = state && strcmp(state, "paused") == 0;
+		ask_e2b = state && strcmp(state, "running") == 0;
+	}
+	SPI_finish();
+	if (!paused && ask_e2b)
+	{
+		/* best effort: an error here must not hide the original one */
+		PG_TRY();
+		{
+			HttpRequest *req = e2b_info_request(sandbox_id);
+			CallError	err;
+
+			http_set_timeouts(req, 2000, 5000, 0);
+			http_perform_sync(req, NULL, NULL);
+			if (!call_error_from_http(req, SERVICE_E2B_API, &err))
+			{
+				Jsonb	   *j = json_parse(http_data(req), http_data_len(req));
+				char	   *state = json_get_string(json_root(j), "state");
+
+				paused = state && strcmp(state, "paused") == 0;
+			}
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			FlushErrorState();
+		}
+		PG_END_TRY();
+	}
+	if (paused)
+		registry_raise_paused(sandbox_id);
 }
 
 /*
@@ -481,7 +687,8 @@ registry_touch(const char *sandbox_id)
 }
 
 /*
- * registry_set_state moves a sandbox to killed, expired or lost.
+ * registry_set_state moves a running or paused sandbox to killed, expired
+ * or lost.
  */
 void
 registry_set_state(const char *sandbox_id, const char *state)
@@ -499,7 +706,7 @@ registry_set_state(const char *sandbox_id, const char *state)
 	registry_run_as_owner(&ext,
 				 psprintf("UPDATE %s.sandboxes SET state = $2::%s.sandbox_state, "
 						  "killed_at = pg_catalog.now() "
-						  "WHERE sandbox_id = $1 AND state = 'running'",
+						  "WHERE sandbox_id = $1 AND state IN ('running', 'paused')",
 						  ext.schema_quoted, ext.schema_quoted),
 				 2, types, values, NULL, false);
 	SPI_finish();
@@ -525,6 +732,54 @@ registry_set_expiry(const char *sandbox_id, int timeout_s)
 						  "pg_catalog.make_interval(secs => $2), last_used_at = pg_catalog.now() "
 						  "WHERE sandbox_id = $1", ext.schema_quoted),
 				 2, types, values, NULL, false);
+	SPI_finish();
+}
+
+/*
+ * registry_set_paused records that a running sandbox was paused.
+ */
+void
+registry_set_paused(const char *sandbox_id)
+{
+	ExtensionInfo ext;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	cache_forget(sandbox_id);
+	if (!sandbox_extension_info(&ext, true))
+		return;
+	values[0] = CStringGetTextDatum(sandbox_id);
+	SPI_connect();
+	registry_run_as_owner(&ext,
+						  psprintf("UPDATE %s.sandboxes SET state = 'paused', paused_at = pg_catalog.now() "
+								   "WHERE sandbox_id = $1 AND state = 'running'", ext.schema_quoted),
+						  1, types, values, NULL, false);
+	SPI_finish();
+}
+
+/*
+ * registry_set_running records that a paused (or running) sandbox runs,
+ * for at least timeout_s more seconds (E2B's connect only extends).
+ */
+void
+registry_set_running(const char *sandbox_id, int timeout_s)
+{
+	ExtensionInfo ext;
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+
+	cache_forget(sandbox_id);
+	if (!sandbox_extension_info(&ext, true))
+		return;
+	values[0] = CStringGetTextDatum(sandbox_id);
+	values[1] = Int32GetDatum(timeout_s);
+	SPI_connect();
+	registry_run_as_owner(&ext,
+						  psprintf("UPDATE %s.sandboxes SET state = 'running', paused_at = NULL, "
+								   "expires_at = GREATEST(expires_at, pg_catalog.now() + pg_catalog.make_interval(secs => $2)), "
+								   "last_used_at = pg_catalog.now() "
+								   "WHERE sandbox_id = $1 AND state IN ('running', 'paused')", ext.schema_quoted),
+						  2, types, values, NULL, false);
 	SPI_finish();
 }
 
@@ -557,7 +812,7 @@ registry_owners(List *ids)
 	SPI_connect();
 	n = registry_run_as_owner(&ext,
 							  psprintf("SELECT sandbox_id, owner::pg_catalog.oid,"
-									   "       state = 'running' AND pg_catalog.pg_has_role($2, owner, 'USAGE')"
+									   "       state IN ('running', 'paused') AND pg_catalog.pg_has_role($2, owner, 'USAGE')"
 									   "       AND COALESCE(owner_id, '') = COALESCE($3, '')"
 									   "  FROM %s.sandboxes WHERE sandbox_id = ANY ($1)", ext.schema_quoted),
 							  3, types, values, nulls, true);

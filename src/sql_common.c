@@ -139,6 +139,24 @@ arg_text_required(FunctionCallInfo fcinfo, int n, const char *argname)
 }
 
 /*
+ * check_command_length refuses a command that Linux would refuse with
+ * "Argument list too long" (E2BIG): it runs as one argument of bash -c.
+ */
+void
+check_command_length(const char *command)
+{
+	size_t		len = strlen(command);
+
+	if (len > E2B_MAX_COMMAND_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("command is too long: %zu bytes", len),
+				 errdetail("A command runs as one argument of /bin/bash -l -c, and Linux limits one argument to %d bytes.",
+						   E2B_MAX_COMMAND_BYTES),
+				 errhint("Write the script to a file with sandbox_write_file() and run that file.")));
+}
+
+/*
  * check_timeout_s validates a sandbox lifetime in seconds (E2B allows up to
  * 24 hours on its largest plans).
  */
@@ -153,6 +171,31 @@ check_timeout_s(int timeout_s, const char *argname)
 }
 
 /*
+ * sandbox_gone reports whether a call to a sandbox's own ports failed
+ * because E2B's proxy has no such running sandbox (502 "not found"): it
+ * was killed, expired, or paused.
+ */
+bool
+sandbox_gone(const CallError *err)
+{
+	return err->kind == CALL_NOT_FOUND && err->status == 502 &&
+		(err->service == SERVICE_ENVD || err->service == SERVICE_INTERPRETER);
+}
+
+/*
+ * raise_sandbox_call_error raises a failed call to a sandbox; when the
+ * sandbox was not found and the table or E2B says it is paused (by
+ * another session, or by E2B at its timeout), the error says so.
+ */
+void
+raise_sandbox_call_error(const CallError *err, const char *action, const char *sandbox_id)
+{
+	if (sandbox_id && sandbox_gone(err))
+		registry_check_paused(sandbox_id);
+	call_error_raise(err, action, sandbox_id);
+}
+
+/*
  * perform_or_raise runs a request and raises its error, if any.
  */
 void
@@ -163,7 +206,7 @@ perform_or_raise(HttpRequest *req, const char *action, const char *sandbox_id,
 
 	http_perform_sync(req, NULL, NULL);
 	if (call_error_from_http(req, service, &err))
-		call_error_raise(&err, action, sandbox_id);
+		raise_sandbox_call_error(&err, action, sandbox_id);
 }
 
 /*

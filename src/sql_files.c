@@ -96,12 +96,12 @@ read_file(FunctionCallInfo fcinfo, E2BTarget *t, char **path_out)
 	http_perform_sync(req, NULL, NULL);
 	if (call_error_from_http(req, SERVICE_ENVD, &err))
 	{
-		if (err.kind == CALL_NOT_FOUND)
+		if (err.kind == CALL_NOT_FOUND && !sandbox_gone(&err))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_FILE),
 					 errmsg("file \"%s\" does not exist in sandbox \"%s\"", path, t->sandbox_id),
 					 errdetail("%s", call_error_describe(&err))));
-		call_error_raise(&err, psprintf("read file \"%s\"", path), t->sandbox_id);
+		raise_sandbox_call_error(&err, psprintf("read file \"%s\"", path), t->sandbox_id);
 	}
 	*path_out = path;
 	return req;
@@ -157,7 +157,7 @@ rpc_or_raise(E2BTarget *t, const char *rpc, const char *body, const char *action
 			*err_out = err;
 			return NULL;
 		}
-		call_error_raise(&err, action, t->sandbox_id);
+		raise_sandbox_call_error(&err, action, t->sandbox_id);
 	}
 	return out;
 }
@@ -210,12 +210,12 @@ sandbox_list_files(PG_FUNCTION_ARGS)
 	out = rpc_or_raise(&t, "filesystem.Filesystem/ListDir", body.data, "list files", &err);
 	if (out == NULL)
 	{
-		if (err.kind == CALL_NOT_FOUND)
+		if (err.kind == CALL_NOT_FOUND && !sandbox_gone(&err))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_FILE),
 					 errmsg("directory \"%s\" does not exist in sandbox \"%s\"", path, t.sandbox_id),
 					 errdetail("%s", call_error_describe(&err))));
-		call_error_raise(&err, psprintf("list \"%s\"", path), t.sandbox_id);
+		raise_sandbox_call_error(&err, psprintf("list \"%s\"", path), t.sandbox_id);
 	}
 	entries = json_get_array(json_root(out), "entries");
 	n = jarr_length(entries);
@@ -261,9 +261,9 @@ sandbox_remove_file(PG_FUNCTION_ARGS)
 	/* envd's Remove succeeds on a missing path: ask first, to answer false */
 	if (rpc_or_raise(&t, "filesystem.Filesystem/Stat", body, "stat", &err) == NULL)
 	{
-		if (err.kind == CALL_NOT_FOUND)
+		if (err.kind == CALL_NOT_FOUND && !sandbox_gone(&err))
 			PG_RETURN_BOOL(false);
-		call_error_raise(&err, psprintf("remove \"%s\"", path), t.sandbox_id);
+		raise_sandbox_call_error(&err, psprintf("remove \"%s\"", path), t.sandbox_id);
 	}
 	(void) rpc_or_raise(&t, "filesystem.Filesystem/Remove", body,
 						psprintf("remove \"%s\"", path), NULL);
@@ -285,7 +285,7 @@ sandbox_make_dir(PG_FUNCTION_ARGS)
 	{
 		if (err.status == 409 || (err.code && strcmp(err.code, "already_exists") == 0))
 			PG_RETURN_BOOL(false);
-		call_error_raise(&err, psprintf("make directory \"%s\"", path), t.sandbox_id);
+		raise_sandbox_call_error(&err, psprintf("make directory \"%s\"", path), t.sandbox_id);
 	}
 	PG_RETURN_BOOL(true);
 }

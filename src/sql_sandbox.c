@@ -4,6 +4,8 @@
  *	  SQL functions for sandbox lifecycle and execution: sandbox_create,
  *	  sandbox_exec (in a sandbox, or one-shot), sandbox_run_code,
  *	  sandbox_kill, sandbox_set_timeout, sandbox_info and sandbox_list.
+ *	  (Pause, resume, connect, hosts and metrics: sql_lifecycle.c;
+ *	  background processes: sql_process.c.)
  *
  * They run synchronously in the caller's backend, never inside libcurl's
  * callbacks, so cancel and statement_timeout simply raise; a command that
@@ -47,7 +49,8 @@ typedef struct ExecResult
  * before returning its id.  If recording fails, the sandbox is killed.
  */
 static E2BSandbox *
-create_sandbox(const char *template_id, int timeout_s, Jsonb *metadata, Jsonb *envs)
+create_sandbox(const char *template_id, int timeout_s, Jsonb *metadata, Jsonb *envs,
+			   const E2BCreateOptions *opts)
 {
 	char	   *meta_json = sandbox_metadata_json(metadata, NULL);
 	char	   *env_json = string_map_to_json(envs, "envs", false);
@@ -59,7 +62,7 @@ create_sandbox(const char *template_id, int timeout_s, Jsonb *metadata, Jsonb *e
 
 	/* installed, and at the library's version: checked before E2B is asked */
 	sandbox_extension_info(&ext, false);
-	req = e2b_create_request(template_id, timeout_s, meta_json, env_json);
+	req = e2b_create_request_ex(template_id, timeout_s, meta_json, env_json, opts);
 
 	http_perform_sync(req, NULL, NULL);
 	if (!e2b_parse_sandbox(req, sb, &err))
@@ -67,7 +70,9 @@ create_sandbox(const char *template_id, int timeout_s, Jsonb *metadata, Jsonb *e
 
 	PG_TRY();
 	{
-		registry_insert(sb, template_id, meta_json, timeout_s, NULL);
+		registry_insert(sb, template_id, meta_json, timeout_s, NULL,
+						opts && opts->auto_pause ? "pause" : "kill",
+						opts && opts->auto_resume);
 		cleanup_track_created(sb->sandbox_id);
 	}
 	PG_CATCH();
@@ -85,8 +90,44 @@ create_sandbox(const char *template_id, int timeout_s, Jsonb *metadata, Jsonb *e
 }
 
 /*
- * sandbox_create(template, timeout_s, metadata, envs) returns the id of a
- * new sandbox owned by the current role.
+ * create_options reads sandbox_create's lifecycle and network arguments
+ * (on_timeout, auto_resume, allow_internet, network) into opts.
+ */
+static void
+create_options(FunctionCallInfo fcinfo, E2BCreateOptions *opts)
+{
+	char	   *on_timeout = arg_text_or_null(fcinfo, 4);
+
+	memset(opts, 0, sizeof(*opts));
+	opts->allow_internet = -1;
+	if (on_timeout != NULL && strcmp(on_timeout, "pause") == 0)
+		opts->auto_pause = true;
+	else if (on_timeout != NULL && strcmp(on_timeout, "kill") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("on_timeout must be 'kill' or 'pause', not \"%s\"", on_timeout),
+				 errhint("'kill' ends the sandbox at its timeout; 'pause' keeps its files and memory until sandbox_resume().")));
+	if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
+		opts->auto_resume = PG_GETARG_BOOL(5);
+	if (PG_NARGS() > 6 && !PG_ARGISNULL(6))
+		opts->allow_internet = PG_GETARG_BOOL(6) ? 1 : 0;
+	if (PG_NARGS() > 7 && !PG_ARGISNULL(7))
+	{
+		Jsonb	   *network = PG_GETARG_JSONB_P(7);
+
+		if (!JB_ROOT_IS_OBJECT(network) || JB_ROOT_IS_SCALAR(network))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("network must be a JSON object"),
+					 errhint("For example: '{\"denyOut\": [\"0.0.0.0/0\"], \"allowOut\": [\"pypi.org\"]}'.")));
+		opts->network_json = JsonbToCString(NULL, &network->root, VARSIZE(network));
+	}
+}
+
+/*
+ * sandbox_create(template, timeout_s, metadata, envs, on_timeout,
+ * auto_resume, allow_internet, network) returns the id of a new sandbox
+ * owned by the current role.
  */
 Datum
 sandbox_create(PG_FUNCTION_ARGS)
@@ -95,12 +136,14 @@ sandbox_create(PG_FUNCTION_ARGS)
 	int			timeout_s = PG_ARGISNULL(1) ? sandbox_sandbox_timeout : PG_GETARG_INT32(1);
 	Jsonb	   *metadata = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 	Jsonb	   *envs = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
+	E2BCreateOptions opts;
 	E2BSandbox *sb;
 
 	if (template_id == NULL || template_id[0] == '\0')
 		template_id = sandbox_template;
 	check_timeout_s(timeout_s, "timeout_s");
-	sb = create_sandbox(template_id, timeout_s, metadata, envs);
+	create_options(fcinfo, &opts);
+	sb = create_sandbox(template_id, timeout_s, metadata, envs, &opts);
 	PG_RETURN_TEXT_P(cstring_to_text(sb->sandbox_id));
 }
 
@@ -114,7 +157,7 @@ static void
 run_command(const E2BTarget *t, const char *cmd, const char *cwd,
 			const char *envs_json, int timeout_ms, ExecResult *res)
 {
-	HttpRequest *req = e2b_start_request(t, cmd, cwd, envs_json, timeout_ms);
+	HttpRequest *req = e2b_start_request(t, cmd, cwd, envs_json, timeout_ms, NULL, false);
 	CallError	err;
 	TimestampTz start = GetCurrentTimestamp();
 	MemoryContext cxt = CurrentMemoryContext;
@@ -153,7 +196,7 @@ run_command(const E2BTarget *t, const char *cmd, const char *cwd,
 					 errdetail("envd stopped it: %s. %d bytes of stdout and %d of stderr had arrived.",
 							   err.message, res->st.out.len, res->st.err.len),
 					 errhint("Pass a larger timeout_ms, or 0 for no limit.")));
-		call_error_raise(&err, "run a command", t->sandbox_id);
+		raise_sandbox_call_error(&err, "run a command", t->sandbox_id);
 	}
 }
 
@@ -179,24 +222,6 @@ exec_result_datum(FunctionCallInfo fcinfo, ExecResult *res)
 	values[3] = BoolGetDatum(res->st.truncated);
 	values[4] = Float8GetDatum(res->duration_ms);
 	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
-}
-
-/*
- * check_command_length refuses a command that Linux would refuse with
- * "Argument list too long" (E2BIG): it runs as one argument of bash -c.
- */
-static void
-check_command_length(const char *command)
-{
-	size_t		len = strlen(command);
-
-	if (len > E2B_MAX_COMMAND_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("command is too long: %zu bytes", len),
-				 errdetail("A command runs as one argument of /bin/bash -l -c, and Linux limits one argument to %d bytes.",
-						   E2B_MAX_COMMAND_BYTES),
-				 errhint("Write the script to a file with sandbox_write_file() and run that file.")));
 }
 
 /*
@@ -263,7 +288,7 @@ sandbox_exec_once(PG_FUNCTION_ARGS)
 	if (template_id == NULL || template_id[0] == '\0')
 		template_id = sandbox_template;
 	life_s = timeout_ms > 0 ? Min(timeout_ms / 1000 + 60, 86400) : sandbox_sandbox_timeout;
-	sb = create_sandbox(template_id, life_s, NULL, NULL);
+	sb = create_sandbox(template_id, life_s, NULL, NULL, NULL);
 	memset(&t, 0, sizeof(t));
 	t.sandbox_id = sb->sandbox_id;
 	t.access_token = sb->access_token;
@@ -343,7 +368,7 @@ sandbox_run_code(PG_FUNCTION_ARGS)
 					 errmsg("sandbox \"%s\" has no code interpreter", sandbox_id),
 					 errdetail("%s", call_error_describe(&err)),
 					 errhint("Create the sandbox from a template that has one, such as code-interpreter-v1.")));
-		call_error_raise(&err, "run code", sandbox_id);
+		raise_sandbox_call_error(&err, "run code", sandbox_id);
 	}
 	PG_RETURN_JSONB_P(DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 														 CStringGetDatum(code_state_json(&st)))));
@@ -402,18 +427,19 @@ sandbox_set_timeout(PG_FUNCTION_ARGS)
 
 /*
  * sandbox_info(sandbox_id) returns E2B's description of the sandbox,
- * without its access token.
+ * without its access token; a paused sandbox is described, not resumed.
  */
 Datum
 sandbox_info(PG_FUNCTION_ARGS)
 {
 	char	   *sandbox_id = arg_text_required(fcinfo, 0, "sandbox_id");
 	E2BTarget	t;
+	RegistryRow row;
 	HttpRequest *req;
 	CallError	err;
 	Jsonb	   *j;
 
-	registry_resolve(sandbox_id, &t);
+	registry_resolve_live(sandbox_id, &t, &row);
 	req = e2b_info_request(sandbox_id);
 	http_perform_sync(req, NULL, NULL);
 	if (call_error_from_http(req, SERVICE_E2B_API, &err))
@@ -464,7 +490,7 @@ metadata_query(Jsonb *filter, bool all)
 }
 
 /*
- * sandbox_list(metadata, all_databases) lists running sandboxes: those of
+ * sandbox_list(metadata, all_databases) lists running and paused sandboxes: those of
  * this database (by the pgsandbox_db metadata key), matching the optional
  * metadata filter.  Non-superusers see only sandboxes they may use;
  * all_databases (superuser only) lists the whole E2B account.
@@ -489,7 +515,7 @@ sandbox_list(PG_FUNCTION_ARGS)
 
 	do
 	{
-		HttpRequest *req = e2b_list_request(query, token, 100);
+		HttpRequest *req = e2b_list_request(query, token, 100, "running,paused");
 		CallError	err;
 		Jsonb	   *j;
 		JsonbContainer *arr;
