@@ -303,3 +303,19 @@ BEGIN
         %1$s.sandbox_worker_status() TO %2$s', s, r);
 END;
 $$;
+
+-- sandbox_worker_status() shows each worker's circuit breakers (a new OUT
+-- column, so the function is made again: re-run sandbox_grant_usage()).
+DROP FUNCTION @extschema@.sandbox_worker_status();
+CREATE FUNCTION @extschema@.sandbox_worker_status(
+    OUT worker int, OUT pid int, OUT state text, OUT started_at timestamptz,
+    OUT runs_in_flight int, OUT requests_in_flight int,
+    OUT runs_claimed bigint, OUT runs_completed bigint, OUT runs_failed bigint,
+    OUT runs_cancelled bigint, OUT runs_rescued bigint, OUT http_requests bigint,
+    OUT http_retries bigint, OUT sandboxes_created bigint, OUT sandboxes_killed bigint,
+    OUT last_error text, OUT last_error_at timestamptz, OUT breakers jsonb)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'sandbox_worker_status' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_worker_status() IS
+  'One row per agent-run worker: pid, what it is doing, its counters and its circuit breakers';
+REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_worker_status() FROM PUBLIC;

@@ -449,11 +449,11 @@ CREATE FUNCTION @extschema@.sandbox_worker_status(
     OUT runs_claimed bigint, OUT runs_completed bigint, OUT runs_failed bigint,
     OUT runs_cancelled bigint, OUT runs_rescued bigint, OUT http_requests bigint,
     OUT http_retries bigint, OUT sandboxes_created bigint, OUT sandboxes_killed bigint,
-    OUT last_error text, OUT last_error_at timestamptz)
+    OUT last_error text, OUT last_error_at timestamptz, OUT breakers jsonb)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'sandbox_worker_status' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION @extschema@.sandbox_worker_status() IS
-  'One row per agent-run worker: pid, what it is doing, and its counters';
+  'One row per agent-run worker: pid, what it is doing, its counters and its circuit breakers';
 REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_worker_status() FROM PUBLIC;
 
 ------------------------------------------------------------------------------

@@ -26,6 +26,7 @@
 #include "agent.h"
 #include "json_util.h"
 #include "registry.h"
+#include "resume.h"
 #include "sandbox.h"
 #include "sql_common.h"
 
@@ -33,6 +34,7 @@
 #define MAX_TRIES_LLM 6
 #define MAX_TRIES_KILL 4
 #define MAX_RECONNECTS 2
+#define MAX_SANDBOX_RESTARTS 3	/* fresh sandboxes after lost ones, per attempt */
 #define RETRY_BASE_MS 500
 #define RETRY_CAP_MS 30000
 #define EXCERPT_BYTES 2000
@@ -42,7 +44,8 @@
 #define SANDBOX_EXTEND_AHEAD_S 300	/* extend at most this long before expiry */
 
 static const char *const op_names[OP_NUM_KINDS] = {
-	"create_sandbox", "plan", "llm", "tool", "kill_sandbox", "extend_sandbox"
+	"create_sandbox", "plan", "llm", "tool", "kill_sandbox", "extend_sandbox",
+	"reconnect_sandbox"
 };
 
 static const char *const status_names[] = {
@@ -203,7 +206,7 @@ bool
 agent_has_staged(Run *run)
 {
 	return run->events != NIL || run->transition || run->record_sandbox ||
-		run->sandbox_extended || run->mark_sandbox != NULL;
+		run->sandbox_extended || run->mark_sandbox != NULL || run->lost_sandbox_id != NULL;
 }
 
 /*
@@ -219,6 +222,7 @@ agent_clear_staged(Run *run)
 	run->record_sandbox = false;
 	run->sandbox_extended = false;
 	run->mark_sandbox = NULL;
+	run->lost_sandbox_id = NULL;
 	run->add_calls = run->add_in = run->add_out = 0;
 	MemoryContextReset(run->stage_cxt);
 	if (run->dirty_linked)
@@ -407,6 +411,17 @@ tool_arg(RunOp *op, const char *name)
 }
 
 /*
+ * tool_tag is the envd tag of a tool call's process: a resumed attempt
+ * finds a command its predecessor started by this tag, and follows it
+ * instead of starting it again.
+ */
+static char *
+tool_tag(Run *run, LlmToolCall *tc)
+{
+	return psprintf("pgsandbox-run-%s-%s", run->id, tc->id);
+}
+
+/*
  * build_request creates the HTTP request of an operation (in op->cxt).
  */
 static HttpRequest *
@@ -434,11 +449,19 @@ build_request(AgentEnv *env, Run *run, RunOp *op)
 			req = llm_request(run->provider, run->model, executor_system, &run->conv, true, true);
 			break;
 		case OP_TOOL:
+			if (op->follow)
+			{
+				/* a resumed call that may be running: look for its process */
+				req = e2b_process_list_request(&t);
+				op->listing = true;
+				break;
+			}
 			switch (op->tool_kind)
 			{
 				case TOOL_RUN_COMMAND:
 					req = e2b_start_request(&t, tool_arg(op, "command"), tool_arg(op, "cwd"),
-											NULL, tool_timeout_ms(run, op));
+											NULL, tool_timeout_ms(run, op),
+											tool_tag(run, op->tool), false);
 					exec_state_init(&op->exec, (size_t) sandbox_max_output_bytes);
 					req->stream_fn = exec_state_feed;
 					req->stream_arg = &op->exec;
@@ -468,6 +491,7 @@ build_request(AgentEnv *env, Run *run, RunOp *op)
 			req = e2b_kill_request(run->sandbox.sandbox_id);
 			break;
 		case OP_EXTEND:
+		case OP_RECONNECT:
 			op->timeout_s = sandbox_life_s(run);
 			req = e2b_timeout_request(run->sandbox.sandbox_id, op->timeout_s);
 			break;
@@ -475,6 +499,88 @@ build_request(AgentEnv *env, Run *run, RunOp *op)
 			break;
 	}
 	return req;
+}
+
+/*
+ * op_breaker is the circuit breaker of the endpoint an operation calls.
+ */
+static Breaker *
+op_breaker(AgentEnv *env, RunOp *op)
+{
+	switch (op->kind)
+	{
+		case OP_PLAN:
+		case OP_LLM:
+			return &env->breakers[BREAKER_MODEL];
+		case OP_TOOL:
+			return &env->breakers[BREAKER_ENVD];
+		default:
+			return &env->breakers[BREAKER_E2B_API];
+	}
+}
+
+/*
+ * note_outcome tells an operation's breaker what its answer says of the
+ * endpoint: no answer or a 5xx is a transient failure; any other answer
+ * shows the endpoint works.  A 429 says nothing of an outage, nor does
+ * envd's 502 for a sandbox that is gone.
+ */
+static void
+note_outcome(AgentEnv *env, RunOp *op, HttpRequest *req)
+{
+	Breaker    *b = op_breaker(env, op);
+
+	if (req->result != CURLE_OK && !req->too_large && !req->oom)
+		breaker_failure(b, GetCurrentTimestamp());
+	else if (req->status == 429 || (op->kind == OP_TOOL && req->status == 502))
+		return;
+	else if (req->status >= 500)
+		breaker_failure(b, GetCurrentTimestamp());
+	else if (req->status > 0)
+		breaker_success(b);
+}
+
+/*
+ * agent_claim_limit is how many new runs the worker may claim now, given
+ * its capacity: none while an endpoint is in an outage (a breaker open and
+ * its probe not due), one at a time while a probe is due or out, so that
+ * a worker with nothing in flight still finds out when the outage ends.
+ */
+int
+agent_claim_limit(AgentEnv *env, int capacity, TimestampTz now)
+{
+	int			limit = capacity;
+
+	for (int i = 0; i < BREAKER_NUM; i++)
+	{
+		Breaker    *b = &env->breakers[i];
+
+		if (b->state == BREAKER_OPEN && now < b->probe_at)
+			return 0;
+		if (b->state != BREAKER_CLOSED)
+			limit = Min(limit, 1);
+	}
+	return limit;
+}
+
+/*
+ * agent_publish_breakers copies the breakers into the worker's slot, where
+ * sandbox_worker_status() reads them.
+ */
+void
+agent_publish_breakers(AgentEnv *env)
+{
+	for (int i = 0; i < BREAKER_NUM; i++)
+	{
+		Breaker    *b = &env->breakers[i];
+
+		pg_atomic_write_u32(&env->slot->breaker_state[i], (uint32) b->state);
+		pg_atomic_write_u32(&env->slot->breaker_failures[i], (uint32) b->failures);
+		pg_atomic_write_u64(&env->slot->breaker_opened_at[i],
+							b->state == BREAKER_CLOSED ? 0 : (uint64) b->opened_at);
+		pg_atomic_write_u64(&env->slot->breaker_opens[i], b->opens);
+		pg_atomic_write_u64(&env->slot->breaker_held[i], b->held);
+	}
 }
 
 /*
@@ -490,6 +596,15 @@ start_op(AgentEnv *env, Run *run, OpKind kind)
 	HttpRequest *volatile req = NULL;
 
 	stop_op(env, op);
+	/* an endpoint in an outage: wait for its probe, using up no try */
+	if (!breaker_allows(op_breaker(env, op), GetCurrentTimestamp()))
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		op->retry_at = breaker_next_try(op_breaker(env, op), now) +
+			(TimestampTz) (1000000 * pg_prng_double(&pg_global_prng_state));
+		return;
+	}
 	MemoryContextReset(op->cxt);
 	old = MemoryContextSwitchTo(op->cxt);
 	PG_TRY();
@@ -581,7 +696,25 @@ static bool
 retry_later(AgentEnv *env, Run *run, RunOp *op, CallError *err, int max_tries)
 {
 	long		delay;
+	Breaker    *b = op_breaker(env, op);
 
+	/*
+	 * An outage of the endpoint (its breaker is open) holds the operation
+	 * until the breaker's probe, without using up its tries: the run waits
+	 * as long as its deadline allows.
+	 */
+	if (call_error_retryable(err) && b->state != BREAKER_CLOSED)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		delay = (long) ((breaker_next_try(b, now) - now) / 1000) +
+			(long) (1000 * pg_prng_double(&pg_global_prng_state));
+		if (delay >= remaining_ms(run))
+			return false;
+		op->tries = Max(op->tries - 1, 0);
+		schedule_retry(env, run, op, err, delay);
+		return true;
+	}
 	if (!call_error_retryable(err) || op->tries >= max_tries)
 		return false;
 	delay = retry_delay_ms(op, err);
@@ -595,6 +728,25 @@ retry_later(AgentEnv *env, Run *run, RunOp *op, CallError *err, int max_tries)
  * Life of a run
  * --------------------------------------------------------------------- */
 
+static void lost_sandbox(AgentEnv *env, Run *run, const char *why);
+static void continue_resumed(AgentEnv *env, Run *run);
+static void next_tool(AgentEnv *env, Run *run);
+static ToolKind tool_kind_of(const char *name);
+static char *validate_tool(LlmToolCall *tc, ToolKind kind);
+static void tool_interrupted(Run *run, LlmToolCall *tc, const char *why);
+static bool attach_command(AgentEnv *env, Run *run, RunOp *op, long left_ms);
+
+/*
+ * first_user_message is the conversation's opening: the task and the plan.
+ * A resumed attempt makes it again from the recorded plan.
+ */
+static char *
+first_user_message(Run *run)
+{
+	return psprintf("Task:\n%s\n\nPlan:\n%s\n\nCarry out the task now.",
+					run->prompt, run->plan_text);
+}
+
 /*
  * agent_start begins a freshly claimed run (its claim is committed):
  * create the sandbox and ask for the plan at the same time.
@@ -603,14 +755,49 @@ void
 agent_start(AgentEnv *env, Run *run)
 {
 	MemoryContext old = MemoryContextSwitchTo(run->cxt);
+	RunHistory *h = run->history;
+	char	   *problem = NULL;
 
 	/* the conversation, and its provider, live as long as the run */
 	run->provider = env->provider;
 	llm_conversation_init(&run->conv, run->provider);
-	MemoryContextSwitchTo(old);
 	run->phase = PHASE_SETUP;
-	start_op(env, run, OP_CREATE);
-	if (run->phase == PHASE_SETUP)
+	if (h)
+	{
+		/* the run's totals so far, for its result */
+		run->llm_calls = (int) h->llm_calls;
+		run->in_tokens = h->input_tokens;
+		run->out_tokens = h->output_tokens;
+		if (h->plan_text)
+		{
+			run->plan_text = pstrdup(h->plan_text);
+			run->resuming = true;
+			if (resume_rebuild(run, first_user_message(run), &run->resume_pending, &problem))
+				run->resume_from = run->tool_calls - list_length(run->tool_queue) + 1;
+		}
+		if (h->sandbox_id)
+		{
+			run->sandbox.sandbox_id = pstrdup(h->sandbox_id);
+			run->sandbox.access_token = h->access_token ? pstrdup(h->access_token) : NULL;
+			run->sandbox.domain = h->domain ? pstrdup(h->domain) : NULL;
+			run->sandbox.envd_version = h->envd_version ? pstrdup(h->envd_version) : NULL;
+		}
+	}
+	MemoryContextSwitchTo(old);
+
+	if (problem)
+	{
+		agent_fail(env, run, "attempt %d cannot resume the run: %s; its earlier tool calls are not run again",
+				   run->attempt, problem);
+		return;
+	}
+	if (h && h->sandbox_id && h->sandbox_running)
+		start_op(env, run, OP_RECONNECT);	/* its own sandbox, if alive */
+	else if (h && h->sandbox_id)
+		lost_sandbox(env, run, "its row in sandboxes says it is no longer running");
+	else
+		start_op(env, run, OP_CREATE);
+	if (run->phase == PHASE_SETUP && run->plan_text == NULL)
 		start_op(env, run, OP_PLAN);
 }
 
@@ -677,11 +864,15 @@ static void
 maybe_begin_execution(AgentEnv *env, Run *run)
 {
 	StringInfoData plan;
-	StringInfoData first_msg;
 	bool		first = true;
 
 	if (run->phase != PHASE_SETUP || !run->have_sandbox || run->plan_text == NULL)
 		return;
+	if (run->resuming)
+	{
+		continue_resumed(env, run);
+		return;
+	}
 	initStringInfo(&plan);
 	appendStringInfoChar(&plan, '{');
 	json_append_kv_string(&plan, &first, "text", run->plan_text);
@@ -693,17 +884,82 @@ maybe_begin_execution(AgentEnv *env, Run *run)
 	stage_transition(run, RS_EXECUTING);
 	run->set_plan = stage_strdup(run, plan.data);
 	run->phase = PHASE_EXECUTING;
-
-	initStringInfo(&first_msg);
-	appendStringInfo(&first_msg, "Task:\n%s\n\nPlan:\n%s\n\nCarry out the task now.",
-					 run->prompt, run->plan_text);
 	{
 		MemoryContext old = MemoryContextSwitchTo(run->cxt);
 
-		llm_add_user_text(&run->conv, first_msg.data);
+		llm_add_user_text(&run->conv, first_user_message(run));
 		MemoryContextSwitchTo(old);
 	}
 	defer_op(run, OP_LLM);
+}
+
+/*
+ * continue_resumed moves a resumed run to executing once its sandbox is
+ * back (its own, or a fresh one), says so in a "resumed" event, and goes
+ * on at the next step: the call that may have started is followed (a
+ * command), reported interrupted (code), or repeated (file calls, which
+ * are idempotent); otherwise the remaining calls run, or the model is
+ * asked again.
+ */
+static void
+continue_resumed(AgentEnv *env, Run *run)
+{
+	StringInfoData d;
+	bool		first = true;
+	LlmToolCall *tc = run->resume_pending;
+
+	stage_transition(run, RS_EXECUTING);
+	run->phase = PHASE_EXECUTING;
+	run->resuming = false;
+	run->resume_pending = NULL;
+
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	json_append_kv_int(&d, &first, "attempt", run->attempt);
+	json_append_kv_string(&d, &first, "sandbox_id", run->sandbox.sandbox_id);
+	json_append_kv_raw(&d, &first, "same_sandbox",
+					   run->sandbox_restarts == 0 ? "true" : "false");
+	json_append_kv_int(&d, &first, "from_step", run->resume_from);
+	json_append_kv_int(&d, &first, "turn", run->turns);
+	if (tc)
+	{
+		json_append_kv_string(&d, &first, "pending_call", tc->id);
+		json_append_kv_string(&d, &first, "pending_tool", tc->name);
+	}
+	appendStringInfoChar(&d, '}');
+	stage_event(run, "resumed", d.data);
+
+	if (tc && validate_tool(tc, tool_kind_of(tc->name)) == NULL)
+	{
+		ToolKind	kind = tool_kind_of(tc->name);
+
+		if (kind == TOOL_RUN_COMMAND)
+		{
+			RunOp	   *op = &run->ops[OP_TOOL];
+
+			run->tool_queue = list_delete_first(run->tool_queue);
+			op->tool = tc;
+			op->tool_kind = kind;
+			op->tries = 0;
+			op->reconnects = 0;
+			op->follow = true;
+			op->reattached = false;
+			defer_op(run, OP_TOOL);
+			return;
+		}
+		if (kind == TOOL_RUN_CODE)
+		{
+			run->tool_queue = list_delete_first(run->tool_queue);
+			tool_interrupted(run, tc, "code runs at most once");
+		}
+	}
+	if (run->turns == 0 && run->tool_queue == NIL && run->tool_results == NIL)
+	{
+		run->ops[OP_LLM].tries = 0;
+		defer_op(run, OP_LLM);
+		return;
+	}
+	next_tool(env, run);
 }
 
 /*
@@ -720,6 +976,22 @@ on_create_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 
 	if (!e2b_parse_sandbox(req, &sb, &err))
 	{
+		/*
+		 * E2B's concurrent-sandbox limit: wait for capacity, as long as the
+		 * deadline allows, without using up the tries meant for failures.
+		 */
+		if (err.status == 429)
+		{
+			long		delay = err.retry_after_ms >= 0 ? Min(err.retry_after_ms, 30000) :
+				1000 + (long) (2000 * pg_prng_double(&pg_global_prng_state));
+
+			if (delay < remaining_ms(run))
+			{
+				op->tries = Max(op->tries - 1, 0);
+				schedule_retry(env, run, op, &err, delay);
+				return;
+			}
+		}
 		if (!retry_later(env, run, op, &err, MAX_TRIES_E2B))
 			agent_fail(env, run, "could not create a sandbox: %s", call_error_describe(&err));
 		return;
@@ -748,6 +1020,17 @@ on_create_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	/* a run that failed or was abandoned meanwhile records it, then kills it */
 	if (run->phase == PHASE_SETUP)
 		maybe_begin_execution(env, run);
+	else if (run->phase == PHASE_EXECUTING)
+	{
+		/* a fresh sandbox for a lost one: back to the model (after the commit) */
+		if (run->tool_results == NIL && run->tool_queue == NIL)
+		{
+			run->ops[OP_LLM].tries = 0;
+			defer_op(run, OP_LLM);
+		}
+		else
+			next_tool(env, run);
+	}
 	else if (run->phase == PHASE_FINISHING || run->phase == PHASE_ABANDONING)
 		start_op(env, run, OP_KILL);
 }
@@ -787,6 +1070,9 @@ llm_response_event(Run *run, const char *purpose, LlmAnswer *a, double ms)
 					   psprintf("{\"input_tokens\":" INT64_FORMAT ",\"output_tokens\":" INT64_FORMAT "}",
 								a->input_tokens, a->output_tokens));
 	json_append_kv_int(&d, &first, "duration_ms", (int64) ms);
+	/* the durable log: the turn as the conversation holds it (resume.c) */
+	if (strcmp(purpose, "execute") == 0 && a->assistant_json)
+		json_append_kv_raw(&d, &first, "message", a->assistant_json);
 	appendStringInfoChar(&d, '}');
 	stage_event(run, "llm_response", d.data);
 }
@@ -904,13 +1190,49 @@ add_tool_result(Run *run, LlmToolCall *tc, const char *content, bool is_error,
 {
 	MemoryContext old = MemoryContextSwitchTo(run->cxt);
 	LlmToolResult *r = palloc0(sizeof(LlmToolResult));
+	StringInfoData d;
+	size_t		n = strlen(event_json);
+	bool		first;
 
 	r->tool_call_id = pstrdup(tc->id);
 	r->content = pstrdup(content);
 	r->is_error = is_error;
 	run->tool_results = lappend(run->tool_results, r);
 	MemoryContextSwitchTo(old);
-	stage_event(run, "tool_result", event_json);
+
+	/* the durable log: what the model is sent, for a resumed attempt */
+	Assert(n >= 2 && event_json[n - 1] == '}');
+	initStringInfo(&d);
+	appendBinaryStringInfo(&d, event_json, (int) n - 1);
+	first = (n == 2);
+	json_append_kv_string(&d, &first, "content", content);
+	json_append_kv_raw(&d, &first, "is_error", is_error ? "true" : "false");
+	appendStringInfoChar(&d, '}');
+	stage_event(run, "tool_result", d.data);
+}
+
+/*
+ * tool_interrupted answers a call that a stopped worker may have started
+ * and whose outcome is unknown: it is never started again (at most once).
+ */
+static void
+tool_interrupted(Run *run, LlmToolCall *tc, const char *why)
+{
+	StringInfoData d;
+	bool		first = true;
+	char	   *content;
+
+	content = psprintf("error: interrupted: the worker driving this run stopped while this call may have been running, and %s. "
+					   "It was not started again: it may have completed fully, partly or not at all, "
+					   "so check its effects before repeating it.", why);
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	json_append_kv_string(&d, &first, "id", tc->id);
+	json_append_kv_string(&d, &first, "name", tc->name);
+	json_append_kv_raw(&d, &first, "interrupted", "true");
+	json_append_kv_string(&d, &first, "error", why);
+	appendStringInfoChar(&d, '}');
+	add_tool_result(run, tc, content, true, d.data);
 }
 
 /*
@@ -995,6 +1317,8 @@ next_tool(AgentEnv *env, Run *run)
 		op->tool_kind = kind;
 		op->tries = 0;
 		op->reconnects = 0;
+		op->follow = false;
+		op->reattached = false;
 		defer_op(run, OP_TOOL);
 		return;
 	}
@@ -1002,7 +1326,11 @@ next_tool(AgentEnv *env, Run *run)
 	{
 		MemoryContext old = MemoryContextSwitchTo(run->cxt);
 
-		llm_add_tool_results(&run->conv, run->tool_results);
+		run->last_results = run->tool_results;
+		run->last_results_n = run->conv.nmessages;
+		run->last_results_len = run->conv.messages.len;
+		llm_add_tool_results(&run->conv, run->tool_results, run->lost_note);
+		run->lost_note = NULL;
 		run->tool_results = NIL;
 		MemoryContextSwitchTo(old);
 	}
@@ -1134,17 +1462,115 @@ tool_failure(Run *run, RunOp *op, CallError *err)
 }
 
 /*
- * sandbox_lost fails a run whose sandbox vanished under it (expired, or
- * killed behind our back): nothing more can run there, and its row says so.
+ * lost_call_answer answers a call that a lost sandbox leaves unfinished or
+ * never started.
  */
 static void
-sandbox_lost(AgentEnv *env, Run *run, CallError *err)
+lost_call_answer(Run *run, LlmToolCall *tc, const char *sandbox_id, bool started)
 {
+	StringInfoData d;
+	bool		first = true;
+	char	   *what = started ?
+		psprintf("not completed: sandbox %s was lost while this call ran", sandbox_id) :
+		psprintf("not run: sandbox %s was lost before this call", sandbox_id);
+
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	json_append_kv_string(&d, &first, "id", tc->id);
+	json_append_kv_string(&d, &first, "name", tc->name);
+	json_append_kv_string(&d, &first, "error", what);
+	json_append_kv_raw(&d, &first, "sandbox_lost", "true");
+	appendStringInfoChar(&d, '}');
+	add_tool_result(run, tc, psprintf("error: %s", what), true, d.data);
+}
+
+/*
+ * lost_sandbox handles a run whose sandbox vanished (expired, or killed
+ * behind our back), found by a call to it or when a resumed attempt looks
+ * for it.  The run's on_sandbox_lost decides: 'fail' ends the run; the
+ * default 'restart' answers the calls it leaves unfinished, creates a fresh
+ * sandbox and tells the model with the next tool results that the
+ * workspace is gone (at most MAX_SANDBOX_RESTARTS times an attempt).
+ */
+static void
+lost_sandbox(AgentEnv *env, Run *run, const char *why)
+{
+	char	   *id = run->sandbox.sandbox_id ? pstrdup(run->sandbox.sandbox_id) : pstrdup("?");
+	RunOp	   *tool = &run->ops[OP_TOOL];
+	StringInfoData d;
+	bool		first = true;
+	bool		restart = !run->lost_fails && run->sandbox_restarts < MAX_SANDBOX_RESTARTS;
+	char	   *note = NULL;
+	ListCell   *lc;
+
 	run->sandbox_gone = true;
-	run->mark_sandbox = "lost";
+	run->lost_sandbox_id = stage_strdup(run, id);
 	mark_dirty(run);
-	agent_fail(env, run, "sandbox \"%s\" is gone (expired or killed): %s",
-			   run->sandbox.sandbox_id, call_error_describe(err));
+	if (run->turns > 0 && restart)
+		note = psprintf("Note: your sandbox %s was lost (%s) and replaced by a fresh one. "
+						"Files, installed packages and processes from before are gone; "
+						"calls that had not finished were not completed.", id, why);
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	json_append_kv_string(&d, &first, "sandbox_id", id);
+	json_append_kv_string(&d, &first, "policy", run->lost_fails ? "fail" : "restart");
+	json_append_kv_string(&d, &first, "error", why);
+	json_append_kv_int(&d, &first, "restarts", run->sandbox_restarts);
+	if (note)
+		json_append_kv_string(&d, &first, "note", note);
+	appendStringInfoChar(&d, '}');
+	stage_event(run, "sandbox_lost", d.data);
+
+	if (!restart)
+	{
+		if (run->lost_fails)
+			agent_fail(env, run, "sandbox \"%s\" was lost (%s), and the run's on_sandbox_lost is 'fail'",
+					   id, why);
+		else
+			agent_fail(env, run, "sandbox \"%s\" was lost (%s); %d sandboxes were lost already in this attempt, so it gives up",
+					   id, why, run->sandbox_restarts);
+		return;
+	}
+
+	/* every operation waits for the fresh sandbox */
+	for (int i = 0; i < OP_NUM_KINDS; i++)
+		if (i != OP_CREATE)
+			stop_op(env, &run->ops[i]);
+	if (run->phase == PHASE_EXECUTING)
+	{
+		/* the unfinished calls are answered; the others of the turn never run */
+		if (tool->tool)
+			lost_call_answer(run, tool->tool, id, true);
+		tool->tool = NULL;
+		tool->follow = tool->listing = tool->reattached = false;
+		foreach(lc, run->tool_queue)
+			lost_call_answer(run, lfirst(lc), id, false);
+		run->tool_queue = NIL;
+		if (run->tool_results == NIL && run->turns > 0)
+		{
+			/* the model had its results already: send them again with the note */
+			llm_conversation_truncate(&run->conv, run->last_results_n, run->last_results_len);
+			run->tool_results = run->last_results;
+		}
+	}
+	else if (run->resume_pending)
+	{
+		/* resuming: the call that may have started cannot be followed */
+		foreach(lc, run->tool_queue)
+			lost_call_answer(run, lfirst(lc), id, lfirst(lc) == run->resume_pending);
+		run->tool_queue = NIL;
+		run->resume_pending = NULL;
+	}
+	if (note)
+		run->lost_note = MemoryContextStrdup(run->cxt, note);
+	run->sandbox_restarts++;
+	memset(&run->sandbox, 0, sizeof(run->sandbox));
+	run->have_sandbox = false;
+	run->sandbox_recorded = false;
+	run->sandbox_gone = false;
+	run->extend_refused = false;
+	run->ops[OP_CREATE].tries = 0;
+	start_op(env, run, OP_CREATE);
 }
 
 /*
@@ -1157,10 +1583,6 @@ sandbox_lost(AgentEnv *env, Run *run, CallError *err)
 static bool
 reconnect_command(AgentEnv *env, Run *run, RunOp *op, CallError *err)
 {
-	E2BTarget	t = run_target(run);
-	MemoryContext old;
-	MemoryContext caller = CurrentMemoryContext;
-	HttpRequest *volatile req = NULL;
 	long		left = tool_timeout_ms(run, op) -
 		(long) ((GetCurrentTimestamp() - op->began) / 1000);
 	StringInfoData d;
@@ -1168,6 +1590,35 @@ reconnect_command(AgentEnv *env, Run *run, RunOp *op, CallError *err)
 
 	if (op->reconnects >= MAX_RECONNECTS || op->exec.pid <= 0 || left < 1000)
 		return false;
+	if (!attach_command(env, run, op, left))
+		return false;
+	op->reconnects++;
+
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	json_append_kv_string(&d, &first, "op", "reattach_command");
+	json_append_kv_string(&d, &first, "id", op->tool->id);
+	json_append_kv_int(&d, &first, "pid", op->exec.pid);
+	json_append_kv_string(&d, &first, "error", call_error_describe(err));
+	appendStringInfoChar(&d, '}');
+	stage_event(run, "retry", d.data);
+	return true;
+}
+
+/*
+ * attach_command follows the process op->exec.pid with envd's Connect for
+ * up to left_ms: its output from now on, and its end.  Returns false when
+ * the request cannot be made.
+ */
+static bool
+attach_command(AgentEnv *env, Run *run, RunOp *op, long left_ms)
+{
+	E2BTarget	t = run_target(run);
+	MemoryContext old;
+	MemoryContext caller = CurrentMemoryContext;
+	HttpRequest *volatile req = NULL;
+	long		left = left_ms;
+
 	old = MemoryContextSwitchTo(op->cxt);
 	PG_TRY();
 	{
@@ -1189,18 +1640,67 @@ reconnect_command(AgentEnv *env, Run *run, RunOp *op, CallError *err)
 	if (req == NULL)
 		return false;
 	op->req = req;
-	op->reconnects++;
 	pg_atomic_fetch_add_u32(&env->slot->requests_in_flight, 1);
 	sandbox_counter_add(env->slot, WC_HTTP_REQUESTS, 1);
+	return true;
+}
 
-	initStringInfo(&d);
-	appendStringInfoChar(&d, '{');
-	json_append_kv_string(&d, &first, "op", "reattach_command");
-	json_append_kv_string(&d, &first, "id", op->tool->id);
-	json_append_kv_int(&d, &first, "pid", op->exec.pid);
-	json_append_kv_string(&d, &first, "error", call_error_describe(err));
-	appendStringInfoChar(&d, '}');
-	stage_event(run, "retry", d.data);
+/*
+ * on_follow_listed handles the process list of a resumed run's sandbox:
+ * the command its predecessor may have started is followed by its tag
+ * while it still runs, and otherwise reported interrupted.  Returns true
+ * when the tool goes on (followed, or retried), false when it is answered.
+ */
+static bool
+on_follow_listed(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
+{
+	List	   *procs = NIL;
+	CallError	err;
+	char	   *tag = tool_tag(run, op->tool);
+	ListCell   *lc;
+	int64		pid = 0;
+
+	op->listing = false;
+	if (!e2b_parse_process_list(req, &procs, &err))
+	{
+		if (err.kind == CALL_NOT_FOUND && err.status == 502)
+		{
+			lost_sandbox(env, run, call_error_describe(&err));
+			return true;
+		}
+		if (retry_later(env, run, op, &err, MAX_TRIES_E2B))
+			return true;
+		tool_interrupted(run, op->tool,
+						 psprintf("its process could not be looked for (%s)", call_error_describe(&err)));
+		return false;
+	}
+	foreach(lc, procs)
+	{
+		E2BProcess *p = lfirst(lc);
+
+		if (p->tag && strcmp(p->tag, tag) == 0)
+			pid = p->pid;
+	}
+	if (pid <= 0)
+	{
+		tool_interrupted(run, op->tool, "its process was no longer running when the run resumed");
+		return false;
+	}
+	{
+		MemoryContext old = MemoryContextSwitchTo(op->cxt);
+
+		exec_state_init(&op->exec, (size_t) sandbox_max_output_bytes);
+		op->exec.pid = pid;
+		MemoryContextSwitchTo(old);
+	}
+	op->follow = false;
+	op->began = GetCurrentTimestamp();
+	if (!attach_command(env, run, op, tool_timeout_ms(run, op)))
+	{
+		tool_interrupted(run, op->tool, "its running process could not be followed");
+		return false;
+	}
+	op->reattached = true;
 	return true;
 }
 
@@ -1215,6 +1715,16 @@ on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	StringInfoData content;
 	bool		first = true;
 
+	if (op->follow && op->listing)
+	{
+		if (!on_follow_listed(env, run, op, req))
+		{
+			op->tool = NULL;
+			op->follow = false;
+			next_tool(env, run);
+		}
+		return;
+	}
 	initStringInfo(&d);
 	initStringInfo(&content);
 	appendStringInfoChar(&d, '{');
@@ -1245,7 +1755,7 @@ on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 					/* the proxy's 502 "sandbox was not found", not a process not found */
 					if (err.kind == CALL_NOT_FOUND && err.status == 502)
 					{
-						sandbox_lost(env, run, &err);
+						lost_sandbox(env, run, call_error_describe(&err));
 						return;
 					}
 					tool_failure(run, op, &err);
@@ -1263,6 +1773,8 @@ on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 					appendStringInfo(&content, "\n[output truncated at %d bytes]", sandbox_max_output_bytes);
 				if (op->reconnects > 0)
 					appendStringInfoString(&content, "\n[the output stream broke and was resumed: some output may be missing]");
+				if (op->reattached)
+					appendStringInfoString(&content, "\n[the worker stopped while this command ran; the resumed run followed the same process, so output printed before that is missing]");
 				if (ok)
 					json_append_kv_int(&d, &first, "exit_code", st->exit_code);
 				else
@@ -1272,6 +1784,8 @@ on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 				json_append_kv_raw(&d, &first, "truncated", st->truncated ? "true" : "false");
 				if (op->reconnects > 0)
 					json_append_kv_raw(&d, &first, "stream_resumed", "true");
+				if (op->reattached)
+					json_append_kv_raw(&d, &first, "reattached", "true");
 				appendStringInfoChar(&d, '}');
 				add_tool_result(run, op->tool, content.data, !ok || st->exit_code != 0, d.data);
 				break;
@@ -1284,7 +1798,7 @@ on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 					return;
 				if (err.kind == CALL_NOT_FOUND && op->tool_kind == TOOL_WRITE_FILE)
 				{
-					sandbox_lost(env, run, &err);
+					lost_sandbox(env, run, call_error_describe(&err));
 					return;
 				}
 				tool_failure(run, op, &err);
@@ -1328,6 +1842,7 @@ on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 			break;
 	}
 	op->tool = NULL;
+	op->reattached = false;
 	next_tool(env, run);
 }
 
@@ -1425,7 +1940,7 @@ on_extend_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 		}
 		if (err.kind == CALL_NOT_FOUND)
 		{
-			sandbox_lost(env, run, &err);
+			lost_sandbox(env, run, call_error_describe(&err));
 			return;
 		}
 		/* refused (a timeout beyond the plan's limit, say): stop asking */
@@ -1445,6 +1960,34 @@ on_extend_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 }
 
 /*
+ * on_reconnect_done handles the answer to "extend the sandbox's timeout"
+ * sent by a resumed attempt for its own sandbox: alive, it is the run's
+ * again; gone, the run's on_sandbox_lost decides.
+ */
+static void
+on_reconnect_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
+{
+	CallError	err;
+
+	if (call_error_from_http(req, SERVICE_E2B_API, &err))
+	{
+		if (err.kind == CALL_NOT_FOUND)
+		{
+			lost_sandbox(env, run, call_error_describe(&err));
+			return;
+		}
+		if (!retry_later(env, run, op, &err, MAX_TRIES_E2B))
+			agent_fail(env, run, "could not reconnect to sandbox \"%s\" to resume the run: %s",
+					   run->sandbox.sandbox_id, call_error_describe(&err));
+		return;
+	}
+	run->sandbox_expires = op->began + (TimestampTz) op->timeout_s * USECS_PER_SEC;
+	run->have_sandbox = true;
+	run->sandbox_recorded = true;
+	maybe_begin_execution(env, run);
+}
+
+/*
  * agent_on_done dispatches a finished HTTP request to its run.
  */
 void
@@ -1455,6 +1998,7 @@ agent_on_done(AgentEnv *env, HttpRequest *req)
 
 	pg_atomic_fetch_sub_u32(&env->slot->requests_in_flight, 1);
 	op->req = NULL;
+	note_outcome(env, op, req);
 	switch (op->kind)
 	{
 		case OP_CREATE:
@@ -1478,6 +2022,10 @@ agent_on_done(AgentEnv *env, HttpRequest *req)
 			break;
 		case OP_EXTEND:
 			on_extend_done(env, run, op, req);
+			break;
+		case OP_RECONNECT:
+			if (run->phase == PHASE_SETUP)
+				on_reconnect_done(env, run, op, req);
 			break;
 		case OP_NUM_KINDS:
 			break;
@@ -1623,7 +2171,16 @@ agent_lost(AgentEnv *env, Run *run, bool cancelled, const char *why)
 		appendStringInfoChar(&d, '}');
 		stage_event(run, "cancelled", d.data);
 	}
-	if (run->have_sandbox && !run->sandbox_gone)
+	if (run->have_sandbox && !run->sandbox_gone && !cancelled && run->sandbox_recorded)
+	{
+		/*
+		 * Taken over: the run's recorded sandbox is where its new attempt
+		 * resumes, so it is left alive (the reaper kills it once the run
+		 * is over).
+		 */
+		set_done(run);
+	}
+	else if (run->have_sandbox && !run->sandbox_gone)
 	{
 		/* the sandbox may not be recorded yet: record it to keep it tracked */
 		if (!run->sandbox_recorded)
@@ -1638,14 +2195,19 @@ agent_lost(AgentEnv *env, Run *run, bool cancelled, const char *why)
 }
 
 /*
- * agent_shutdown stops a run because the worker is stopping: operations
- * end and the sandbox is killed; the run goes back to the queue (done by
- * the worker's release statement).
+ * agent_shutdown stops a run because the worker is stopping.  A live run
+ * goes back to the queue (the worker's release statement) and keeps its
+ * recorded sandbox, with any command still running there: its next
+ * attempt resumes in it.  A run already finishing kills its sandbox as
+ * usual; a sandbox not recorded yet is killed, since no attempt could
+ * find it.
  */
 void
 agent_shutdown(AgentEnv *env, Run *run)
 {
+	bool		live = run->phase == PHASE_SETUP || run->phase == PHASE_EXECUTING;
+
 	stop_all_ops(env, run);
-	if (run->have_sandbox && !run->sandbox_gone)
+	if (run->have_sandbox && !run->sandbox_gone && !(live && run->sandbox_recorded))
 		start_op(env, run, OP_KILL);
 }

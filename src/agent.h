@@ -26,6 +26,7 @@
 #include "lib/pairingheap.h"
 #include "nodes/pg_list.h"
 
+#include "breaker.h"
 #include "e2b.h"
 #include "evloop.h"
 #include "llm.h"
@@ -58,6 +59,7 @@ typedef enum OpKind
 	OP_TOOL,
 	OP_KILL,
 	OP_EXTEND,
+	OP_RECONNECT,				/* a resumed run's own sandbox: alive? extend it */
 	OP_NUM_KINDS
 } OpKind;
 
@@ -89,9 +91,38 @@ typedef struct RunOp
 	ExecState	exec;
 	CodeState	code;
 	int			reconnects;		/* reattachments to a command after a broken stream */
+	bool		follow;			/* a resumed call that may have started: find its process */
+	bool		listing;		/* follow: the process list is in flight */
+	bool		reattached;		/* follow: the output comes from a reattachment */
 	/* OP_EXTEND */
 	int			timeout_s;		/* the E2B timeout asked for */
 } RunOp;
+
+/* One event of a run's durable log, read back to resume it. */
+typedef struct RunLogEntry
+{
+	int			seq;
+	char	   *kind;
+	Jsonb	   *data;
+} RunLogEntry;
+
+/*
+ * What a new attempt of a run finds of the earlier ones: its plan, its
+ * sandbox and the events from which its conversation is rebuilt.
+ */
+typedef struct RunHistory
+{
+	char	   *plan_text;		/* the recorded plan, or NULL */
+	char	   *sandbox_id;		/* agent_runs.sandbox_id, or NULL */
+	bool		sandbox_running;	/* its row still says running */
+	char	   *access_token;	/* secret: never shown */
+	char	   *domain;
+	char	   *envd_version;
+	List	   *log;			/* RunLogEntry *, in seq order */
+	int64		llm_calls;		/* the run's totals so far */
+	int64		input_tokens;
+	int64		output_tokens;
+} RunHistory;
 
 /* A staged event: committed with the run's next write. */
 typedef struct RunEvent
@@ -120,6 +151,8 @@ typedef struct Run
 	char	   *template_id;
 	int			max_turns;
 	TimestampTz deadline;
+	bool		lost_fails;		/* on_sandbox_lost = 'fail' */
+	RunHistory *history;		/* earlier attempts, or NULL for a first one */
 	RunStatus	status;			/* as committed */
 	RunPhase	phase;
 	MemoryContext cxt;
@@ -145,6 +178,14 @@ typedef struct Run
 	int			tool_calls;
 	List	   *tool_queue;		/* LlmToolCall * still to run this turn */
 	List	   *tool_results;	/* LlmToolResult * gathered this turn */
+	char	   *lost_note;		/* told to the model with the next tool results */
+	int			sandbox_restarts;	/* fresh sandboxes after a lost one */
+	LlmToolCall *resume_pending;	/* resumed: the call that may have started */
+	List	   *last_results;	/* the results last sent, and where they begin */
+	int			last_results_n;
+	int			last_results_len;
+	bool		resuming;		/* a resumed attempt, not yet executing */
+	int			resume_from;	/* the step it resumes at (1 = the first tool call) */
 
 	RunOp		ops[OP_NUM_KINDS];
 
@@ -158,6 +199,7 @@ typedef struct Run
 	bool		record_sandbox;
 	bool		sandbox_extended;	/* write the new sandbox_expires to its row */
 	const char *mark_sandbox;	/* set the sandbox's row to this state, or NULL */
+	char	   *lost_sandbox_id;	/* mark this (earlier) sandbox lost, or NULL */
 	int64		add_calls;
 	int64		add_in;
 	int64		add_out;
@@ -177,6 +219,7 @@ typedef struct AgentEnv
 	LlmProvider provider;
 	dlist_head	dirty;			/* runs with staged writes */
 	bool		some_done;		/* a run reached PHASE_DONE: reap */
+	Breaker		breakers[BREAKER_NUM];	/* per endpoint, for all runs */
 } AgentEnv;
 
 extern const char *run_status_name(RunStatus s);
@@ -194,5 +237,7 @@ extern bool agent_has_staged(Run *run);
 extern void agent_clear_staged(Run *run);
 extern void agent_fail(AgentEnv *env, Run *run, const char *fmt,...) pg_attribute_printf(3, 4);
 extern void agent_free(Run *run);
+extern int	agent_claim_limit(AgentEnv *env, int capacity, TimestampTz now);
+extern void agent_publish_breakers(AgentEnv *env);
 
 #endif							/* SANDBOX_AGENT_H */

@@ -74,6 +74,20 @@ llm_conversation_init(LlmConversation *c, LlmProvider provider)
 }
 
 /*
+ * llm_conversation_truncate forgets the messages after the first n: a run
+ * whose sandbox was lost while the model was thinking takes back its last
+ * tool results, to send them again with a note.
+ */
+void
+llm_conversation_truncate(LlmConversation *c, int n, int len)
+{
+	Assert(n <= c->nmessages && len <= c->messages.len);
+	c->nmessages = n;
+	c->messages.len = len;
+	c->messages.data[len] = '\0';
+}
+
+/*
  * append_message adds one message (JSON text) to the conversation.
  */
 static void
@@ -114,10 +128,12 @@ llm_add_assistant(LlmConversation *c, const LlmAnswer *a)
 /*
  * llm_add_tool_results appends the results of the last turn's tool calls:
  * for Anthropic one user turn of tool_result blocks, for OpenAI one tool
- * message per call.
+ * message per call.  A note (or NULL), such as "your sandbox was lost",
+ * follows them: a text block of the same user turn for Anthropic (whose
+ * roles must alternate), a user message for OpenAI.
  */
 void
-llm_add_tool_results(LlmConversation *c, List *results)
+llm_add_tool_results(LlmConversation *c, List *results, const char *note)
 {
 	ListCell   *lc;
 
@@ -144,6 +160,17 @@ llm_add_tool_results(LlmConversation *c, List *results)
 				json_append_kv_raw(&m, &first, "is_error", "true");
 			appendStringInfoChar(&m, '}');
 		}
+		if (note)
+		{
+			bool		first = true;
+
+			if (!firstblock)
+				appendStringInfoChar(&m, ',');
+			appendStringInfoChar(&m, '{');
+			json_append_kv_string(&m, &first, "type", "text");
+			json_append_kv_string(&m, &first, "text", note);
+			appendStringInfoChar(&m, '}');
+		}
 		appendStringInfoString(&m, "]}");
 		append_message(c, m.data);
 		return;
@@ -162,6 +189,8 @@ llm_add_tool_results(LlmConversation *c, List *results)
 		appendStringInfoChar(&m, '}');
 		append_message(c, m.data);
 	}
+	if (note)
+		llm_add_user_text(c, note);
 }
 
 /*

@@ -58,8 +58,9 @@ typedef struct LlmConversation
 
 extern void llm_conversation_init(LlmConversation *c, LlmProvider provider);
 extern void llm_add_user_text(LlmConversation *c, const char *text);
+extern void llm_conversation_truncate(LlmConversation *c, int n, int len);
 extern void llm_add_assistant(LlmConversation *c, const LlmAnswer *a);
-extern void llm_add_tool_results(LlmConversation *c, List *results);
+extern void llm_add_tool_results(LlmConversation *c, List *results, const char *note);
 
 /* One tool's outcome, to send back. */
 typedef struct LlmToolResult

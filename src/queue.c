@@ -43,6 +43,8 @@ typedef enum QueuePlan
 	QP_RESCUE,
 	QP_RELEASE,
 	QP_PRUNE_RUNS,
+	QP_HISTORY_SANDBOX,
+	QP_HISTORY_LOG,
 	QP_NUM
 } QueuePlan;
 
@@ -229,6 +231,68 @@ getint(HeapTuple tup, TupleDesc desc, int col, int dflt)
 }
 
 /*
+ * load_history reads, for a run claimed again, its recorded sandbox (with
+ * how to reach it) and the events its conversation is rebuilt from: the
+ * model's answers, the tool calls and their results, lost sandboxes.
+ * SPI is connected; everything is copied into cxt.
+ */
+static void
+load_history(ClaimedRun *c, MemoryContext cxt)
+{
+	static const char *sandbox_sql =
+		"SELECT s.state = 'running', a.access_token, s.domain, a.envd_version"
+		"  FROM %1$s.sandboxes s LEFT JOIN %1$s.sandbox_access a USING (sandbox_id)"
+		" WHERE s.sandbox_id = $1";
+	static const char *log_sql =
+		"SELECT seq, kind, data FROM %1$s.agent_run_events"
+		" WHERE run_id = $1::uuid"
+		"   AND kind = ANY ('{llm_response,tool_call,tool_result,sandbox_lost}'::text[])"
+		" ORDER BY seq";
+	RunHistory *h = c->history;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	if (h->sandbox_id)
+	{
+		values[0] = CStringGetTextDatum(h->sandbox_id);
+		if (SPI_execute_plan(plan_for(QP_HISTORY_SANDBOX, sandbox_sql, 1, types), values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "reading the sandbox of run %s failed", c->id);
+		if (SPI_processed > 0)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[0];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+
+			h->sandbox_running = DatumGetBool(SPI_getbinval(tup, desc, 1, &isnull)) && !isnull;
+			h->access_token = getstr(tup, desc, 2, cxt);
+			h->domain = getstr(tup, desc, 3, cxt);
+			h->envd_version = getstr(tup, desc, 4, cxt);
+		}
+	}
+	if (h->plan_text == NULL)
+		return;					/* nothing to rebuild: it plans again */
+	values[0] = CStringGetTextDatum(c->id);
+	if (SPI_execute_plan(plan_for(QP_HISTORY_LOG, log_sql, 1, types), values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading the events of run %s failed", c->id);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		d;
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		RunLogEntry *e = palloc0(sizeof(RunLogEntry));
+
+		e->seq = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		e->kind = pstrdup(SPI_getvalue(tup, desc, 2));
+		d = SPI_getbinval(tup, desc, 3, &isnull);
+		e->data = isnull ? NULL : DatumGetJsonbPCopy(d);
+		h->log = lappend(h->log, e);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/*
  * queue_claim takes up to n runs that are due, highest priority first,
  * (due by the clock, not by now(): a run inserted by a transaction that
  * began after ours is due as soon as its commit is visible to us)
@@ -253,7 +317,8 @@ queue_claim(int n, int lease_s, MemoryContext cxt)
 		"    worker_pid = $4, last_seq = r.last_seq + 1, error = NULL, updated_at = pg_catalog.now()"
 		"   FROM c WHERE r.id = c.id"
 		"   RETURNING r.id, r.prompt, r.model, r.template, r.max_turns, r.attempts,"
-		"             r.owner, r.deadline_at, r.last_seq, r.owner_id),"
+		"             r.owner, r.deadline_at, r.last_seq, r.owner_id, r.on_sandbox_lost,"
+		"             r.plan, r.sandbox_id, r.llm_calls, r.input_tokens, r.output_tokens),"
 		" e AS ("
 		"  INSERT INTO %1$s.agent_run_events (run_id, seq, attempt, kind, data)"
 		"  SELECT id, last_seq, attempts, 'status',"
@@ -261,10 +326,12 @@ queue_claim(int n, int lease_s, MemoryContext cxt)
 		"                                       'attempt', attempts, 'worker_pid', $4)"
 		"    FROM u)"
 		" SELECT id::text, prompt, model, template, max_turns, attempts, owner::oid,"
-		"        deadline_at, owner::text, owner_id FROM u";
+		"        deadline_at, owner::text, owner_id, on_sandbox_lost = 'fail',"
+		"        plan ->> 'text', sandbox_id, llm_calls, input_tokens, output_tokens FROM u";
 	Oid			types[4] = {INT4OID, INT4OID, INT4OID, INT4OID};
 	Datum		values[4];
 	List	   *claimed = NIL;
+	ListCell   *lc;
 
 	values[0] = Int32GetDatum(n);
 	values[1] = Int32GetDatum(lease_s);
@@ -291,6 +358,18 @@ queue_claim(int n, int lease_s, MemoryContext cxt)
 		c->deadline = DatumGetTimestampTz(SPI_getbinval(tup, desc, 8, &isnull));
 		c->owner_name = getstr(tup, desc, 9, cxt);
 		c->owner_id = getstr(tup, desc, 10, cxt);
+		c->lost_fails = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull)) && !isnull;
+		if (c->attempt > 1)
+		{
+			RunHistory *h = MemoryContextAllocZero(cxt, sizeof(RunHistory));
+
+			h->plan_text = getstr(tup, desc, 12, cxt);
+			h->sandbox_id = getstr(tup, desc, 13, cxt);
+			h->llm_calls = getint(tup, desc, 14, 0);
+			h->input_tokens = DatumGetInt64(SPI_getbinval(tup, desc, 15, &isnull));
+			h->output_tokens = DatumGetInt64(SPI_getbinval(tup, desc, 16, &isnull));
+			c->history = h;
+		}
 		{
 			/* the list must outlive SPI's memory */
 			MemoryContext old = MemoryContextSwitchTo(cxt);
@@ -298,6 +377,14 @@ queue_claim(int n, int lease_s, MemoryContext cxt)
 			claimed = lappend(claimed, c);
 			MemoryContextSwitchTo(old);
 		}
+	}
+	/* later attempts resume: what their earlier attempts left */
+	foreach(lc, claimed)
+	{
+		ClaimedRun *c = lfirst(lc);
+
+		if (c->history)
+			load_history(c, cxt);
 	}
 	SPI_finish();
 	return claimed;
@@ -493,6 +580,8 @@ queue_apply(Run *run, int lease_s, bool *fenced_out)
 		SPI_finish();
 		if (run->mark_sandbox && run->have_sandbox)
 			queue_mark_sandbox(run->sandbox.sandbox_id, run->mark_sandbox);
+		if (run->lost_sandbox_id)
+			queue_mark_sandbox(run->lost_sandbox_id, "lost");
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -685,7 +774,9 @@ worker_pids(int healthy_s)
  * queue_rescue finds runs in flight that no worker will finish, and puts
  * them back to pending with a backoff, or to failed when they used
  * sandbox.max_attempts.  Each gets a "rescued" event.  Returns the ids of
- * the abandoned attempts' sandboxes, to be killed.  A run is rescued when
+ * the sandboxes of runs that failed for good, to be killed; a run put back
+ * to pending keeps its sandbox, where its next attempt resumes.  A run is
+ * rescued when
  *   - its worker process is gone (crash, kill -9, restart), or
  *   - its lease lapsed and its worker has not gone round its loop with
  *     a working database pass for a lease (a stalled or failing worker), or
@@ -734,7 +825,8 @@ queue_rescue(int max_attempts, List *held, int lease_s, MemoryContext cxt, int *
 		"           'next_try_at', CASE WHEN status = 'pending' THEN run_after END)"
 		"    FROM u)"
 		" SELECT u.id::text, s.sandbox_id"
-		"   FROM u LEFT JOIN %1$s.sandboxes s ON s.run_id = u.id AND s.state = 'running'";
+		"   FROM u LEFT JOIN %1$s.sandboxes s ON s.run_id = u.id AND s.state = 'running'"
+		"        AND u.status = 'failed'";
 	Oid			types[6] = {INT4OID, INT4ARRAYOID, INT4ARRAYOID, INT4OID, TEXTARRAYOID, INT4ARRAYOID};
 	Datum		values[6];
 	List	   *orphans = NIL;

@@ -30,6 +30,8 @@ typedef struct ClaimedRun
 	char	   *owner_name;
 	char	   *owner_id;		/* identity beside the role, or NULL */
 	TimestampTz deadline;
+	bool		lost_fails;		/* on_sandbox_lost = 'fail' */
+	RunHistory *history;		/* a later attempt: what the earlier ones left */
 } ClaimedRun;
 
 /* A run in flight whose row no longer matches what we hold. */

@@ -8,9 +8,9 @@
  * sandboxes of this database (metadata pgsandbox_db) page by page, without
  * any transaction open.  Then, inside its loop transaction, it decides:
  *	- a run's sandbox (pgsandbox_run) is killed when the run is unknown,
- *	  finished, or on another attempt than the one that created it, unless
- *	  the run, planning or executing, records it as its sandbox_id (a
- *	  rescued run resumes in its own sandbox);
+ *	  finished, or pending or on another attempt than the one that created
+ *	  it, unless the run (pending, planning or executing) records it as its
+ *	  sandbox_id (a rescued run resumes in its own sandbox);
  *	- a sandbox made by sandbox_create() is killed when its row says it is
  *	  killed, expired or lost, or when it has no row and is older than ten
  *	  minutes (its creator's transaction rolled back, or its backend died);
@@ -162,9 +162,9 @@ reaper_decide(Reaper *r, const char *schema, MemoryContext cxt)
 		"  LEFT JOIN %1$s.agent_runs r ON c.run_id IS NOT NULL AND r.id = c.run_id::pg_catalog.uuid"
 		"  LEFT JOIN %1$s.sandboxes s ON s.sandbox_id = c.sandbox_id"
 		" WHERE CASE WHEN c.run_id IS NOT NULL THEN"
-		"         r.id IS NULL OR r.status NOT IN ('planning', 'executing')"
-		"         OR (c.attempt::pg_catalog.int4 > 0 AND r.attempts <> c.attempt::pg_catalog.int4"
-		"             AND r.sandbox_id IS DISTINCT FROM c.sandbox_id)"
+		"         r.id IS NULL OR r.status NOT IN ('pending', 'planning', 'executing')"
+		"         OR (r.sandbox_id IS DISTINCT FROM c.sandbox_id AND (r.status = 'pending'"
+		"             OR (c.attempt::pg_catalog.int4 > 0 AND r.attempts <> c.attempt::pg_catalog.int4)))"
 		"       ELSE (s.sandbox_id IS NOT NULL AND s.state NOT IN ('running', 'paused'))"
 		"         OR (s.sandbox_id IS NULL AND"
 		"             COALESCE(c.started::pg_catalog.timestamptz, pg_catalog.now()) < pg_catalog.now() - interval '10 minutes')"

@@ -64,6 +64,14 @@ shmem_startup(void)
 			pg_atomic_init_u64(&s->heartbeat, 0);
 			for (int c = 0; c < WC_NUM_COUNTERS; c++)
 				pg_atomic_init_u64(&s->counters[c], 0);
+			for (int b = 0; b < BREAKER_NUM; b++)
+			{
+				pg_atomic_init_u32(&s->breaker_state[b], BREAKER_CLOSED);
+				pg_atomic_init_u32(&s->breaker_failures[b], 0);
+				pg_atomic_init_u64(&s->breaker_opened_at[b], 0);
+				pg_atomic_init_u64(&s->breaker_opens[b], 0);
+				pg_atomic_init_u64(&s->breaker_held[b], 0);
+			}
 		}
 	}
 	LWLockRelease(AddinShmemInitLock);

@@ -16,6 +16,7 @@
 #include "port/atomics.h"
 #include "storage/spin.h"
 
+#include "breaker.h"
 #include "worker.h"
 
 typedef enum WorkerState
@@ -63,6 +64,12 @@ typedef struct WorkerSlot
 	pg_atomic_uint32 requests_in_flight;
 	pg_atomic_uint64 heartbeat;	/* TimestampTz of the loop's last pass */
 	pg_atomic_uint64 counters[WC_NUM_COUNTERS];
+	/* the worker's circuit breakers, copied from its memory each pass */
+	pg_atomic_uint32 breaker_state[BREAKER_NUM];
+	pg_atomic_uint32 breaker_failures[BREAKER_NUM];
+	pg_atomic_uint64 breaker_opened_at[BREAKER_NUM];	/* TimestampTz, 0 = never */
+	pg_atomic_uint64 breaker_opens[BREAKER_NUM];
+	pg_atomic_uint64 breaker_held[BREAKER_NUM];
 } WorkerSlot;
 
 typedef struct SandboxShared

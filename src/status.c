@@ -15,6 +15,7 @@
 #include "utils/timestamp.h"
 
 #include "identity.h"
+#include "json_util.h"
 #include "sandbox.h"
 #include "shmem.h"
 
@@ -43,6 +44,42 @@ state_name(WorkerState s)
 }
 
 /*
+ * breakers_json renders a worker's circuit breakers: per endpoint its
+ * state, failures in a row, when it opened, how often it opened and how
+ * many requests it held back.
+ */
+static Datum
+breakers_json(WorkerSlot *s)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	appendStringInfoChar(&b, '{');
+	for (int i = 0; i < BREAKER_NUM; i++)
+	{
+		bool		first = true;
+		uint64		opened = pg_atomic_read_u64(&s->breaker_opened_at[i]);
+
+		if (i > 0)
+			appendStringInfoChar(&b, ',');
+		json_append_string(&b, breaker_endpoint_name((BreakerEndpoint) i));
+		appendStringInfoString(&b, ":{");
+		json_append_kv_string(&b, &first, "state",
+							  breaker_state_name((BreakerState) pg_atomic_read_u32(&s->breaker_state[i])));
+		json_append_kv_int(&b, &first, "failures", pg_atomic_read_u32(&s->breaker_failures[i]));
+		if (opened)
+			json_append_kv_string(&b, &first, "opened_at", timestamptz_to_str((TimestampTz) opened));
+		else
+			json_append_kv_raw(&b, &first, "opened_at", "null");
+		json_append_kv_int(&b, &first, "opens", (int64) pg_atomic_read_u64(&s->breaker_opens[i]));
+		json_append_kv_int(&b, &first, "held", (int64) pg_atomic_read_u64(&s->breaker_held[i]));
+		appendStringInfoChar(&b, '}');
+	}
+	appendStringInfoChar(&b, '}');
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(b.data));
+}
+
+/*
  * sandbox_worker_status returns one row per configured worker.  Without
  * shared_preload_libraries there are no workers, and no rows.  last_error
  * is the latest trouble still current: the worker's own error (until a
@@ -64,8 +101,8 @@ sandbox_worker_status(PG_FUNCTION_ARGS)
 	for (int i = 0; i < sandbox_workers; i++)
 	{
 		WorkerSlot *s = &sandbox_shared->slots[i];
-		Datum		values[17];
-		bool		nulls[17] = {0};
+		Datum		values[18];
+		bool		nulls[18] = {0};
 		pid_t		pid;
 		TimestampTz started;
 		char		last_error[256];
@@ -118,6 +155,9 @@ sandbox_worker_status(PG_FUNCTION_ARGS)
 		nulls[15] = last_error[0] == '\0';
 		values[16] = TimestampTzGetDatum(last_error_at);
 		nulls[16] = last_error_at == 0;
+		/* a 1.1 schema has the breakers column */
+		if (rsinfo->setDesc->natts > 17)
+			values[17] = breakers_json(s);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -40,6 +40,7 @@
 #include "evloop.h"
 #include "queue.h"
 #include "reaper.h"
+#include "resume.h"
 #include "safe_path.h"
 #include "sandbox.h"
 #include "shmem.h"
@@ -528,7 +529,7 @@ db_pass(Worker *w, PassResult *res)
 	 */
 	if ((woken || now >= w->next_claim) && !got_sigterm)
 	{
-		int			capacity = claim_capacity(w);
+		int			capacity = agent_claim_limit(&w->env, claim_capacity(w), now);
 
 		w->next_claim = after_ms(MAX_SLEEP_MS);
 		if (capacity > 0)
@@ -606,6 +607,8 @@ after_commit(Worker *w, PassResult *res)
 		r->template_id = pstrdup(c->template_id ? c->template_id : sandbox_template);
 		r->max_turns = c->max_turns > 0 ? c->max_turns : sandbox_max_turns;
 		r->deadline = c->deadline;
+		r->lost_fails = c->lost_fails;
+		r->history = c->history ? resume_copy_history(c->history) : NULL;
 		r->status = RS_PLANNING;
 		r->last_lease = GetCurrentTimestamp();
 		MemoryContextSwitchTo(old);
@@ -885,7 +888,19 @@ shutdown_worker(Worker *w)
 			if (queue_open(&ext) == QUEUE_OPEN)
 			{
 				foreach(lc, live)
-					queue_release((Run *) lfirst(lc), "the worker is shutting down");
+				{
+					Run		   *r = (Run *) lfirst(lc);
+					bool		fenced;
+
+					/*
+					 * What the run learnt before the stop (a tool's result, a
+					 * model's answer) is written first: its next attempt
+					 * resumes from there instead of asking again.
+					 */
+					if (r->events != NIL)
+						(void) queue_apply(r, sandbox_lease_time, &fenced);
+					queue_release(r, "the worker is shutting down");
+				}
 				dlist_foreach(it, &w->runs)
 				{
 					Run		   *r = dlist_container(Run, node, it.cur);
@@ -934,6 +949,7 @@ describe_activity(Worker *w)
 	char		buf[128];
 
 	pg_atomic_write_u32(&w->slot->runs_in_flight, (uint32) w->nruns);
+	agent_publish_breakers(&w->env);
 	snprintf(buf, sizeof(buf), "sandbox worker: %d runs in flight, %d requests",
 			 w->nruns, evloop_count(&w->ev));
 	pgstat_report_activity(w->nruns > 0 ? STATE_RUNNING : STATE_IDLE, buf);
