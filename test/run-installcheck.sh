@@ -7,7 +7,8 @@
 # for PGXS, with the extension installed there (`make install`), preloaded
 # or not; the connecting role must be a superuser.  The suite's E2B is a
 # sandboxd of its own: this script
-#   - starts one on loopback ports with a random key (hosts/sandboxd, built
+#   - starts one on loopback ports with a random key, its sandboxes' hosts
+#     under localhost:<sandbox port> (hosts/sandboxd, built
 #     with `make sandboxd` when missing: needs pkg-config, libmicrohttpd-dev,
 #     libjansson-dev),
 #   - points the suite's sessions at it, and only them: PGOPTIONS carries
@@ -38,7 +39,10 @@ fi
 
 source "$ROOT/test/lib/sandboxd.sh"
 trap sandboxd_stop_all EXIT
-sandboxd_start --max-sandboxes 50
+# --domain: sandbox_host() names a host sandboxd serves (as E2B's per-port
+# hosts: http://<port>-<id>.localhost:<sandbox port>/, which curl resolves
+# to loopback); --metrics-interval 1: sandbox_metrics() has samples soon.
+sandboxd_start --max-sandboxes 50 --domain 'localhost:{sandbox_port}' --metrics-interval 1
 
 # The suite's sessions (and only they) use this sandboxd.  Superuser-only
 # settings are accepted in PGOPTIONS from a superuser, and are applied
