@@ -177,7 +177,7 @@ reaper_decide(Reaper *r, const char *schema, MemoryContext cxt)
 		" WHERE s.sandbox_id = c.sandbox_id AND s.state IN ('running', 'paused')"
 		"   AND s.state::pg_catalog.text <> c.state"
 		"   AND CASE WHEN c.state = 'paused' THEN COALESCE(s.last_used_at, s.created_at) < $3"
-		"            ELSE s.paused_at < $3 END";
+		"            ELSE COALESCE(s.paused_at, s.created_at) < $3 END";
 	static const char *expire_sql =
 		"UPDATE %1$s.sandboxes SET state = 'expired', killed_at = pg_catalog.now()"
 		" WHERE state IN ('running', 'paused') AND created_at < $2"
@@ -225,13 +225,13 @@ reaper_decide(Reaper *r, const char *schema, MemoryContext cxt)
 
 	/*
 	 * A row's state is only changed from a listing that began after the
-	 * row was last used or paused (with a margin for clock skew): a
-	 * sandbox paused, resumed or used by a backend while the listing was
-	 * under way keeps its row until the next listing.
+	 * row was last paused or resumed (both record the clock's time on this
+	 * host; a second of margin): a sandbox paused or resumed by a backend
+	 * while the listing was under way keeps its row until the next one.
 	 */
 	svalues[0] = values[0];
 	svalues[1] = text_array_datum(states);
-	svalues[2] = TimestampTzGetDatum(r->started_at - 10 * USECS_PER_SEC);
+	svalues[2] = TimestampTzGetDatum(r->started_at - USECS_PER_SEC);
 	if (SPI_execute_with_args(psprintf(state_sql, schema), 3, stypes, svalues, NULL, false, 0) < 0)
 		elog(ERROR, "reaper: recording paused sandboxes failed");
 

@@ -736,7 +736,9 @@ registry_set_expiry(const char *sandbox_id, int timeout_s)
 }
 
 /*
- * registry_set_paused records that a running sandbox was paused.
+ * registry_set_paused records that a running sandbox was paused.  The
+ * time is the clock's, not the transaction's start: the reaper compares it
+ * with when its listing began.
  */
 void
 registry_set_paused(const char *sandbox_id)
@@ -751,7 +753,7 @@ registry_set_paused(const char *sandbox_id)
 	values[0] = CStringGetTextDatum(sandbox_id);
 	SPI_connect();
 	registry_run_as_owner(&ext,
-						  psprintf("UPDATE %s.sandboxes SET state = 'paused', paused_at = pg_catalog.now() "
+						  psprintf("UPDATE %s.sandboxes SET state = 'paused', paused_at = pg_catalog.clock_timestamp() "
 								   "WHERE sandbox_id = $1 AND state = 'running'", ext.schema_quoted),
 						  1, types, values, NULL, false);
 	SPI_finish();
@@ -759,7 +761,8 @@ registry_set_paused(const char *sandbox_id)
 
 /*
  * registry_set_running records that a paused (or running) sandbox runs,
- * for at least timeout_s more seconds (E2B's connect only extends).
+ * for at least timeout_s more seconds (E2B's connect only extends), and
+ * when (the clock's time, as for a pause).
  */
 void
 registry_set_running(const char *sandbox_id, int timeout_s)
@@ -777,7 +780,7 @@ registry_set_running(const char *sandbox_id, int timeout_s)
 	registry_run_as_owner(&ext,
 						  psprintf("UPDATE %s.sandboxes SET state = 'running', paused_at = NULL, "
 								   "expires_at = GREATEST(expires_at, pg_catalog.now() + pg_catalog.make_interval(secs => $2)), "
-								   "last_used_at = pg_catalog.now() "
+								   "last_used_at = pg_catalog.clock_timestamp() "
 								   "WHERE sandbox_id = $1 AND state IN ('running', 'paused')", ext.schema_quoted),
 						  2, types, values, NULL, false);
 	SPI_finish();

@@ -184,13 +184,15 @@ sandbox_gone(const CallError *err)
 
 /*
  * raise_sandbox_call_error raises a failed call to a sandbox; when the
- * sandbox was not found and the table or E2B says it is paused (by
- * another session, or by E2B at its timeout), the error says so.
+ * sandbox was not found, or a stream to it ended as unavailable (E2B stops
+ * a sandbox it pauses), and the table or E2B says it is paused (by another
+ * session, or by E2B at its timeout), the error says so.
  */
 void
 raise_sandbox_call_error(const CallError *err, const char *action, const char *sandbox_id)
 {
-	if (sandbox_id && sandbox_gone(err))
+	if (sandbox_id && (sandbox_gone(err) ||
+					   (err->code && strcmp(err->code, "unavailable") == 0)))
 		registry_check_paused(sandbox_id);
 	call_error_raise(err, action, sandbox_id);
 }
