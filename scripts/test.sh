@@ -32,6 +32,7 @@ cd "$ROOT"
 # that `make installcheck` runs pg_regress through, exercised by
 # test/run-regress.sh.)
 SUITES=(
+    "durable runs: resume, lost sandboxes, model outage|test/run-durable.sh|timing"
     "worker (pgTAP, LISTEN)|test/run-worker.sh|timing"
     "crashes and faults, beside a neighbour cluster|test/run-neighbour.sh test/run-faults.sh|timing"
     "sandboxd protocol tests|test/sandboxd/run.sh|"

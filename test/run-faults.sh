@@ -26,7 +26,11 @@
 #
 # Also the soak test: RUNS=10000 KILL_EVERY=10 test/run-faults.sh soak
 # (it prints runs completed, failed with reasons, duplicates, leaks and wall
-# time, and writes bench/results/soak.txt).  Assumes `make install`.
+# time, and writes bench/results/soak.txt, or $SOAK_REPORT).  Every soak
+# run's command counts itself on a counting server (test/lib/counter.py,
+# key soak-<run>-s<step>), so the soak also reports the commands executed
+# and those executed more than once, which must be none: a command is never
+# run twice, whatever the crashes (issue 10).  Assumes `make install`.
 # Modes: ci (default: A, B, C), crash (A, B), faults (C), soak.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -34,6 +38,7 @@ MODE=${1:-ci}
 source "$ROOT/test/lib/sandboxd.sh"
 source "$ROOT/test/lib/modeld.sh"
 source "$ROOT/test/lib/pg.sh"
+source "$ROOT/test/lib/counter.sh"
 
 sandboxd_start --max-sandboxes 2000
 SBD_API_PORT=$SANDBOXD_API_PORT; SBD_SB_PORT=$SANDBOXD_SANDBOX_PORT; SBD_KEY=$SANDBOXD_API_KEY
@@ -54,7 +59,7 @@ pg_start "shared_preload_libraries = 'sandbox'" \
          "restart_after_crash = on"
 SBD_EXTRA_PID=""
 cleanup() {
-    pg_cleanup; modeld_stop; sandboxd_stop_all
+    pg_cleanup; modeld_stop; sandboxd_stop_all; counter_stop
     [ -n "$SBD_EXTRA_PID" ] && kill "$SBD_EXTRA_PID" 2>/dev/null
     return 0
 }
@@ -163,15 +168,38 @@ restart_sandboxd() {
     echo "  restarted sandboxd (pid $SBD_EXTRA_PID); $(echo $LOST_SANDBOXES | wc -w) sandboxes died with the old one"
 }
 
-# enqueue N LABEL SLEEP: N runs whose command sleeps SLEEP seconds.
+# enqueue N LABEL SLEEP [COUNT]: N runs whose command sleeps SLEEP seconds.
+# With COUNT (the counter's URL), the command first counts itself there:
+# GET COUNT/hit/LABEL-<i>-s1 (i: the run's number in the batch, s1: its
+# first and only step).
 enqueue() {
+    local hit=""
+    [ -n "${4:-}" ] && hit="curl -fsS -o /dev/null $4/hit/$2-%s-s1; "
     q "INSERT INTO agent_runs (prompt, metadata)
        SELECT format(\$p\$Batch %s run %s.
 \`\`\`bash
-sleep $3; echo done-%s
+${hit}sleep $3; echo done-%s
 \`\`\`
-\$p\$, '$2', i, i), jsonb_build_object('batch', '$2')
+\$p\$, '$2', i, ${hit:+i, }i), jsonb_build_object('batch', '$2', 'i', i)
          FROM generate_series(1, $1) i" >/dev/null
+}
+
+# command_counts LABEL N: from the counter, for the batch's N runs (one
+# step each): "<commands executed> <commands executed twice or more>
+# <extra executions> <runs completed without their command counted>"
+command_counts() {
+    local completed
+    completed=$(q "SELECT coalesce(string_agg(metadata->>'i', ','), '') FROM agent_runs
+                   WHERE metadata->>'batch' = '$1' AND status = 'completed'")
+    counter_counts | python3 -c "
+import json, sys
+c = json.load(sys.stdin)
+keys = ['$1-%d-s1' % i for i in range(1, $2 + 1)]
+done = [int(i) for i in '$completed'.split(',') if i]
+print(sum(c.get(k, 0) for k in keys),
+      sum(1 for k in keys if c.get(k, 0) > 1),
+      sum(c.get(k, 0) - 1 for k in keys if c.get(k, 0) > 1),
+      sum(1 for i in done if c.get('$1-%d-s1' % i, 0) == 0))"
 }
 
 # wait_batch LABEL TIMEOUT: waits until no run of the batch is live.
@@ -401,14 +429,16 @@ fault_phase() {
 
 soak() {
     local label=soak n=${RUNS:-10000} every=${KILL_EVERY:-10} start end kills=0
-    echo "soak: $n runs under faults, the worker killed every $every s"
+    local executed twice extra uncounted
+    echo "soak: $n runs under faults, the worker killed every $every s; every command counts itself"
+    counter_start
     local rules='{"rules":[
         {"error_rate":0.05,"error_status":503,"rate_limit_rate":0.02,"retry_after":1,"drop_rate":0.01,"cut_rate":0.02}]}'
     curl -sS -o /dev/null -X PUT -H "X-API-Key: $SBD_KEY" -H 'Content-Type: application/json' \
         --data-binary "$rules" "$E2B_API_URL/admin/faults"
     modeld_admin PUT /admin/faults '{"rules":[{"error_rate":0.05,"error_status":529,"rate_limit_rate":0.02,"retry_after":1,"drop_rate":0.01}]}' >/dev/null
     start=$(date +%s)
-    enqueue "$n" "$label" 0.1
+    enqueue "$n" "$label" 0.1 "$COUNTER_URL"
     while :; do
         left=$(q "SELECT count(*) FROM agent_runs WHERE metadata->>'batch' = '$label'
                   AND status IN ('pending', 'planning', 'executing')")
@@ -425,10 +455,18 @@ soak() {
     modeld_admin DELETE /admin/faults >/dev/null
     check "$label"
     check_no_leaks
-    local report="$ROOT/bench/results/soak.txt"
+    read -r executed twice extra uncounted <<<"$(command_counts "$label" "$n")"
+    echo "  commands executed: $executed; executed twice or more: $twice ($extra extra executions);" \
+         "completed runs whose command was never counted: $uncounted"
+    [ "$twice" = 0 ] || notok "$label: $twice commands executed more than once ($extra extra executions)"
+    # (a completed run whose command never ran is possible: a dropped Start
+    # whose outcome the worker cannot know goes to the model as a tool
+    # error; so that figure is reported, not a failure)
+    local report=${SOAK_REPORT:-$ROOT/bench/results/soak.txt}
     {
         echo "soak: $n agent runs through sandboxd and modeld under faults (5% 5xx, 2% 429 + Retry-After,"
-        echo "1% dropped connections, 2% cut streams), the worker killed with SIGKILL every $every s"
+        echo "1% dropped connections, 2% cut streams), the worker killed with SIGKILL every $every s;"
+        echo "every run's command counts itself on a counting server (one key per run and step)"
         echo "rerun: sudo RUNS=$n KILL_EVERY=$every test/run-faults.sh soak"
         echo "date: $(date -u +%FT%TZ)   host: $(hostname) ($(nproc) cores)"
         echo
@@ -441,6 +479,9 @@ soak() {
                                       AND status NOT IN ('completed', 'failed', 'cancelled')")"
         echo "completed twice:     $(q "SELECT count(*) FROM (SELECT run_id FROM agent_run_events
                                       WHERE kind = 'status' AND data->>'to' = 'completed' GROUP BY run_id HAVING count(*) > 1) d")"
+        echo "commands executed:   $executed (one command per run)"
+        echo "commands executed twice or more: $twice ($extra extra executions)"
+        echo "completed runs whose command was never counted: $uncounted"
         echo "leaked sandboxes:    $(curl -sS -H "X-API-Key: $SBD_KEY" "$E2B_API_URL/admin/stats" |
                                       python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"]["sandboxes_live"])')"
         echo "retries:             $(q "SELECT count(*) FROM agent_run_events WHERE kind = 'retry'")"
