@@ -774,6 +774,7 @@ agent_start(AgentEnv *env, Run *run)
 			run->resuming = true;
 			if (resume_rebuild(run, first_user_message(run), &run->resume_pending, &problem))
 				run->resume_from = run->tool_calls - list_length(run->tool_queue) + 1;
+			resume_forget_log(h);
 		}
 		if (h->sandbox_id)
 		{
@@ -2145,11 +2146,13 @@ agent_after_commit(AgentEnv *env, Run *run, bool applied)
 
 /*
  * agent_lost abandons a run that is no longer ours: cancelled by a user,
- * or taken over (its lease lapsed and another attempt owns it now).  Its
- * operations stop at once and its sandbox is killed.
+ * taken over (its lease lapsed and another attempt owns it now), finished
+ * elsewhere, or its extension dropped.  Its operations stop at once.  Its
+ * sandbox is killed, except with keep_sandbox (taken over) when it is
+ * recorded as the run's: the new attempt resumes there.
  */
 void
-agent_lost(AgentEnv *env, Run *run, bool cancelled, const char *why)
+agent_lost(AgentEnv *env, Run *run, bool cancelled, bool keep_sandbox, const char *why)
 {
 	if (run->lost)
 		return;
@@ -2171,7 +2174,8 @@ agent_lost(AgentEnv *env, Run *run, bool cancelled, const char *why)
 		appendStringInfoChar(&d, '}');
 		stage_event(run, "cancelled", d.data);
 	}
-	if (run->have_sandbox && !run->sandbox_gone && !cancelled && run->sandbox_recorded)
+	if (run->have_sandbox && !run->sandbox_gone && keep_sandbox && !cancelled &&
+		run->sandbox_recorded)
 	{
 		/*
 		 * Taken over: the run's recorded sandbox is where its new attempt

@@ -231,7 +231,8 @@ extern void agent_on_timers(AgentEnv *env, Run *run, TimestampTz now);
 extern TimestampTz agent_next_timer(Run *run);
 extern void agent_refresh_timer(Run *run);
 extern void agent_after_commit(AgentEnv *env, Run *run, bool applied);
-extern void agent_lost(AgentEnv *env, Run *run, bool cancelled, const char *why);
+extern void agent_lost(AgentEnv *env, Run *run, bool cancelled, bool keep_sandbox,
+					   const char *why);
 extern void agent_shutdown(AgentEnv *env, Run *run);
 extern bool agent_has_staged(Run *run);
 extern void agent_clear_staged(Run *run);

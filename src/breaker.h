@@ -22,7 +22,7 @@
 
 #define BREAKER_THRESHOLD 5
 #define BREAKER_FIRST_WAIT_MS 2000
-#define BREAKER_MAX_WAIT_MS 30000
+#define BREAKER_MAX_WAIT_MS 15000
 #define BREAKER_PROBE_TIMEOUT_MS 120000	/* a probe never heard of: another */
 
 typedef enum BreakerEndpoint

@@ -672,6 +672,10 @@ queue_find_lost(List *runs, MemoryContext cxt)
 			l = MemoryContextAllocZero(cxt, sizeof(LostRun));
 			l->run = r;
 			l->cancelled = status != NULL && attempts == r->attempt && strcmp(status, "cancelled") == 0;
+			/* taken over by an attempt that is live or waits: it resumes there */
+			l->keep_sandbox = status != NULL && attempts != r->attempt &&
+				(strcmp(status, "pending") == 0 || strcmp(status, "planning") == 0 ||
+				 strcmp(status, "executing") == 0);
 			l->why = MemoryContextStrdup(cxt, status == NULL ? "the run was deleted" :
 										 l->cancelled ? "cancelled by a user" :
 										 attempts != r->attempt ? "another attempt took the run over" :

@@ -39,6 +39,7 @@ typedef struct LostRun
 {
 	Run		   *run;
 	bool		cancelled;
+	bool		keep_sandbox;	/* another attempt may resume in it */
 	char	   *why;
 } LostRun;
 

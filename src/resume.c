@@ -83,6 +83,29 @@ resume_copy_history(const RunHistory *h)
 }
 
 /*
+ * resume_forget_log frees the events read back once the conversation is
+ * rebuilt (the rebuilt state holds copies), so a resumed run holds its
+ * log's size only while it starts.
+ */
+void
+resume_forget_log(RunHistory *h)
+{
+	ListCell   *lc;
+
+	foreach(lc, h->log)
+	{
+		RunLogEntry *e = lfirst(lc);
+
+		if (e->data)
+			pfree(e->data);
+		pfree(e->kind);
+		pfree(e);
+	}
+	list_free(h->log);
+	h->log = NIL;
+}
+
+/*
  * flush_turn appends the answers of a completed turn to the conversation
  * (with the note of a lost sandbox, if one is pending).  Returns false when
  * a call of the turn has no recorded answer.

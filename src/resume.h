@@ -12,6 +12,7 @@
 #include "agent.h"
 
 extern RunHistory *resume_copy_history(const RunHistory *h);
+extern void resume_forget_log(RunHistory *h);
 extern bool resume_rebuild(Run *run, const char *first_message, LlmToolCall **maybe_started,
 						   char **problem);
 

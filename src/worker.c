@@ -426,6 +426,7 @@ db_pass(Worker *w, PassResult *res)
 			LostRun    *l = palloc0(sizeof(LostRun));
 
 			l->run = r;
+			l->keep_sandbox = true; /* unless the look-up below knows better */
 			res->lost = lappend(res->lost, l);
 		}
 		else
@@ -471,6 +472,7 @@ db_pass(Worker *w, PassResult *res)
 
 			l->run = lfirst(lc);
 			l->why = "its lease could not be renewed";
+			l->keep_sandbox = true;
 			res->lost = lappend(res->lost, l);
 		}
 		w->next_renew = after_ms(lease_s * 1000L / 3);
@@ -560,7 +562,7 @@ after_commit(Worker *w, PassResult *res)
 
 		if (l->cancelled)
 			sandbox_counter_add(w->slot, WC_RUNS_CANCELLED, 1);
-		agent_lost(&w->env, l->run, l->cancelled, l->why ? l->why : "lost");
+		agent_lost(&w->env, l->run, l->cancelled, l->keep_sandbox, l->why ? l->why : "lost");
 		schedule_run(w, l->run);
 	}
 	foreach(lc, res->applied)
