@@ -92,6 +92,7 @@ SELECT i->'allowInternetAccess' AS allow_internet, i->'network' AS network
 SELECT * FROM test_error('SELECT sandbox_create(network => ''["0.0.0.0/0"]'')');
 SELECT * FROM test_error('SELECT sandbox_create(network => ''{"denyOut": ["not-a-cidr"]}'')');
 SELECT * FROM test_error('SELECT sandbox_create(network => ''{"allowOut": ["pypi.org"]}'')');
+SELECT * FROM test_error('SELECT sandbox_create(network => ''{"egressProxy": {"url": "http://proxy.example"}}'')');
 SELECT count(*) AS unrecorded FROM sandboxes WHERE state = 'running'
    AND sandbox_id NOT IN (:'sb', :'ar', :'tp', :'net');
 

@@ -375,6 +375,7 @@ registry_check(const char *sandbox_id, E2BTarget *target, RegistryRow *row)
 		target->domain = cached->domain ? pstrdup(cached->domain) : NULL;
 		row->state = pstrdup("running");
 		row->owner = cached->owner;
+		row->recorded = true;
 		return;
 	}
 

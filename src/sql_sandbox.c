@@ -66,7 +66,16 @@ create_sandbox(const char *template_id, int timeout_s, Jsonb *metadata, Jsonb *e
 
 	http_perform_sync(req, NULL, NULL);
 	if (!e2b_parse_sandbox(req, sb, &err))
+	{
+		/* a 403 to a valid key is E2B refusing a network option to the team */
+		if (err.status == 403 && opts && opts->network_json)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("could not create a sandbox: E2B refused its network options"),
+					 errdetail("%s", call_error_describe(&err)),
+					 errhint("Leave out the network option E2B names; some are enabled per team.")));
 		call_error_raise(&err, "create a sandbox", NULL);
+	}
 
 	PG_TRY();
 	{
