@@ -122,6 +122,10 @@ SELECT count(*) > 0 AS sampled,
 SELECT count(*) > 0 AS recent FROM sandbox_metrics(:'sb', now() - interval '1 minute');
 SELECT sandbox_pause(:'sb');
 SELECT count(*) > 0 AS while_paused FROM sandbox_metrics(:'sb');
+-- after the resume, its processes go on where they were
+SELECT sandbox_resume(:'sb') AS resumed;
+SELECT count(*) AS web_still_running FROM sandbox_processes(:'sb') WHERE tag = 'web';
+\! curl -s "http://$TEST_HOST/hello.txt"; echo
 SELECT * FROM test_error(format('SELECT * FROM sandbox_metrics(%L, ''infinity'')', :'sb'));
 
 RESET ROLE;
