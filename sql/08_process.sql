@@ -35,31 +35,31 @@ SELECT sqlstate, regexp_replace(message, 'process [0-9]+ ', 'process <pid> ') AS
   FROM test_error(format('SELECT sandbox_send_stdin(%L, %s, ''x'')', :'sb', :sleeper));
 -- SIGKILL (the default): true, then the process is gone
 SELECT sandbox_signal(:'sb', :sleeper) AS signalled;
-SELECT pg_sleep(0.2);
+SELECT pg_sleep(0.5);
 SELECT count(*) AS still_running FROM sandbox_processes(:'sb') WHERE pid = :sleeper;
 SELECT sandbox_signal(:'sb', :sleeper) AS signalled_again;
 
 -- SIGTERM while a wait is attached: the wait returns the exit code
-SELECT sandbox_spawn(:'sb', 'trap ''sleep 2; echo terminated; exit 7'' TERM; sleep 60 & wait') AS trapper \gset
-SELECT pg_sleep(0.3);
+SELECT sandbox_spawn(:'sb', 'trap ''sleep 2; echo terminated; exit 7'' TERM; touch trap.set; sleep 60 & wait') AS trapper \gset
+SELECT stdout FROM sandbox_exec(:'sb', 'for i in $(seq 200); do [ -e trap.set ] && echo trap set && exit; sleep 0.05; done');
 SELECT sandbox_signal(:'sb', :trapper, 'SIGTERM') AS signalled;
 SELECT stdout, stderr, exit_code, running FROM sandbox_wait(:'sb', :trapper, 10000);
 
 -- stdin: what is sent reaches the process; the wait returns what it
 -- prints while attached (envd does not replay earlier output)
-SELECT sandbox_spawn(:'sb', 'read line; sleep 1; echo "got $line"; read rest; echo "then $rest" >&2',
+SELECT sandbox_spawn(:'sb', 'read line; sleep 2; echo "got $line"; read rest; echo "then $rest" >&2',
                      stdin => true, tag => 'reader') AS reader \gset
 SELECT sandbox_send_stdin(:'sb', :reader, E'hello\n');
 SELECT sandbox_send_stdin(:'sb', :reader, '\x776f726c640a'::bytea);
 SELECT stdout, stderr, exit_code, running, truncated FROM sandbox_wait(:'sb', :reader, 10000);
 -- closing stdin gives end of file
-SELECT sandbox_spawn(:'sb', 'sleep 1; cat; echo eof', stdin => true) AS cat \gset
+SELECT sandbox_spawn(:'sb', 'sleep 2; cat; echo eof', stdin => true) AS cat \gset
 SELECT sandbox_send_stdin(:'sb', :cat, E'abc\n');
 SELECT sandbox_close_stdin(:'sb', :cat);
 SELECT stdout, exit_code, running FROM sandbox_wait(:'sb', :cat, 10000);
 
 -- cwd, envs; a timeout_ms makes envd end the process then
-SELECT sandbox_spawn(:'sb', 'sleep 1; echo "$GREETING from $(pwd)"', cwd => '/tmp',
+SELECT sandbox_spawn(:'sb', 'sleep 2; echo "$GREETING from $(pwd)"', cwd => '/tmp',
                      envs => '{"GREETING": "hi"}') AS env \gset
 SELECT stdout, exit_code FROM sandbox_wait(:'sb', :env, 10000);
 SELECT sandbox_spawn(:'sb', 'sleep 60', timeout_ms => 500, tag => 'limited') AS limited \gset
@@ -67,7 +67,7 @@ SELECT pg_sleep(1.5);
 SELECT count(*) AS still_running FROM sandbox_processes(:'sb') WHERE tag = 'limited';
 -- output is bounded by sandbox.max_output_bytes
 SET sandbox.max_output_bytes = 1024;
-SELECT sandbox_spawn(:'sb', 'sleep 1; seq 1 1000') AS seq \gset
+SELECT sandbox_spawn(:'sb', 'sleep 2; seq 1 1000') AS seq \gset
 SELECT length(stdout) AS stdout_bytes, exit_code, truncated FROM sandbox_wait(:'sb', :seq, 10000);
 RESET sandbox.max_output_bytes;
 
