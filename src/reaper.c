@@ -19,8 +19,9 @@
  *	  timeout) become paused, and paused rows whose sandbox runs again
  *	  (resumed by traffic) become running;
  *	- rows still running or paused whose sandbox E2B no longer lists are
- *	  marked expired; rows of sandboxes adopted with sandbox_connect() carry
- *	  no pgsandbox_db, are never listed, and are left alone.
+ *	  marked expired (a run's, or one whose metadata names this database);
+ *	  rows of sandboxes adopted with sandbox_connect() carry no pgsandbox_db
+ *	  of this database, are never listed, and are left alone.
  *
  *-------------------------------------------------------------------------
  */
@@ -181,7 +182,7 @@ reaper_decide(Reaper *r, const char *schema, MemoryContext cxt)
 	static const char *expire_sql =
 		"UPDATE %1$s.sandboxes SET state = 'expired', killed_at = pg_catalog.now()"
 		" WHERE state IN ('running', 'paused') AND created_at < $2"
-		"   AND metadata ? 'pgsandbox_db'"
+		"   AND (run_id IS NOT NULL OR metadata->>'pgsandbox_db' = $3)"
 		"   AND NOT (sandbox_id = ANY ($1))";
 	Oid			types[4] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
 	Datum		values[4];
@@ -192,8 +193,8 @@ reaper_decide(Reaper *r, const char *schema, MemoryContext cxt)
 			   *states = NIL;
 	List	   *kill = NIL;
 	ListCell   *lc;
-	Oid			etypes[2] = {TEXTARRAYOID, TIMESTAMPTZOID};
-	Datum		evalues[2];
+	Oid			etypes[3] = {TEXTARRAYOID, TIMESTAMPTZOID, TEXTOID};
+	Datum		evalues[3];
 	Oid			stypes[3] = {TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID};
 	Datum		svalues[3];
 
@@ -239,11 +240,14 @@ reaper_decide(Reaper *r, const char *schema, MemoryContext cxt)
 	 * Rows of sandboxes that were already gone when the listing began.  A
 	 * row is written after its sandbox was created, so a row older than the
 	 * listing (with a margin for clock skew) names a sandbox E2B would have
-	 * listed had it been alive.
+	 * listed had it been alive: a run's, or one whose metadata names this
+	 * database.  A sandbox adopted with sandbox_connect() has no such
+	 * metadata (or another database's), is never listed, and keeps its row.
 	 */
 	evalues[0] = values[0];
 	evalues[1] = TimestampTzGetDatum(r->started_at - 10 * USECS_PER_SEC);
-	if (SPI_execute_with_args(psprintf(expire_sql, schema), 2, etypes, evalues, NULL, false, 0) < 0)
+	evalues[2] = CStringGetTextDatum(sandbox_database_tag());
+	if (SPI_execute_with_args(psprintf(expire_sql, schema), 3, etypes, evalues, NULL, false, 0) < 0)
 		elog(ERROR, "reaper: marking expired sandboxes failed");
 	r->expired = SPI_processed;
 	SPI_finish();

@@ -11,7 +11,10 @@
 #   3. a paused row whose sandbox is gone (killed behind the extension's
 #      back) becomes 'expired';
 #   4. a sandbox adopted with sandbox_connect() (no pgsandbox_db metadata,
-#      never listed) keeps its 'running' row and is not killed.
+#      never listed) keeps its 'running' row and is not killed;
+#   5. a run's row (metadata pgsandbox_run only, as the worker writes it)
+#      whose sandbox is gone becomes 'expired'; another database's adopted
+#      sandbox keeps its row.
 # Exit status 0 when all hold and no backend crashed.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -99,6 +102,24 @@ if [ "$(q "SELECT state FROM sandboxes WHERE sandbox_id = '$adopted'")" = runnin
 else
     not_ok "the adopted sandbox: row $(q "SELECT state FROM sandboxes WHERE sandbox_id = '$adopted'"), HTTP $(api "$E2B_API_URL/sandboxes/$adopted")"
 fi
+
+# 5. rows of sandboxes gone: a run's (metadata pgsandbox_run only, as the
+#    worker writes it) becomes expired; an adopted one from another database
+#    (never listed here) is left alone
+q "INSERT INTO sandboxes (sandbox_id, owner, run_id, template, metadata, created_at)
+   VALUES ('igonerun000000000000', 'postgres', '00000000-0000-0000-0000-000000000005', 'base',
+           '{\"pgsandbox_run\": \"00000000-0000-0000-0000-000000000005\"}', now() - interval '1 minute'),
+          ('iotherdb000000000000', 'postgres', NULL, 'base',
+           '{\"pgsandbox_db\": \"1-1\"}', now() - interval '1 minute')"
+if wait_state igonerun000000000000 expired; then
+    ok "a run's row whose sandbox is gone becomes expired"
+else
+    not_ok "a run's row whose sandbox is gone: $(q "SELECT state FROM sandboxes WHERE sandbox_id = 'igonerun000000000000'")"
+fi
+[ "$(q "SELECT state FROM sandboxes WHERE sandbox_id = 'iotherdb000000000000'")" = running ] \
+    && ok "another database's adopted sandbox keeps its row" \
+    || not_ok "another database's adopted sandbox: $(q "SELECT state FROM sandboxes WHERE sandbox_id = 'iotherdb000000000000'")"
+q "DELETE FROM sandboxes WHERE sandbox_id IN ('igonerun000000000000', 'iotherdb000000000000')"
 
 q "SELECT count(sandbox_kill(sandbox_id)) FROM sandboxes WHERE state IN ('running', 'paused')" >/dev/null
 pg_check_no_crash || status=1
