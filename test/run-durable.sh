@@ -43,6 +43,11 @@
 #             (sandbox_lost {sandbox_id, policy} then a second
 #             sandbox_created), 'fail' fails naming the sandbox; no command
 #             runs twice.
+#   capacity  sandboxd at its concurrent-sandbox limit (the test fills it
+#             with sandboxes of its own: E2B's 429) for $CAPACITY_HOLD_S s,
+#             longer than the retries of one call, while 3 runs wait for a
+#             sandbox: none fails meanwhile; once the test frees its
+#             sandboxes all complete on attempt 1, each command once.
 #   outage    the model answers 503 to everything for $OUTAGE_S s (modeld's
 #             fault API) while $OUTAGE_RUNS runs (two commands each) are
 #             pending or in flight: none fails, all on attempt 1, every
@@ -58,7 +63,8 @@
 # Assumes `make install`.  The worker is found through this cluster
 # (sandbox_worker_status()), never by name: other clusters run here too.
 #
-# Environment: CASES (e.g. "kill9 outage"), CMD2_SLEEP (4: cmd2 of the
+# Environment: CASES (e.g. "kill9 outage"), MAX_SANDBOXES (sandboxd's limit,
+# 60: more than CONCURRENCY), CAPACITY_HOLD_S (25), CMD2_SLEEP (4: cmd2 of the
 # runs whose sandbox is deleted), OUTAGE_RUNS (100),
 # OUTAGE_S (60), OUTAGE_RECOVER_S (120), RUN_WAIT_S (90: how long a resumed
 # run may take to end), CONCURRENCY (50: so that, of the outage's runs,
@@ -71,7 +77,9 @@ source "$ROOT/test/lib/modeld.sh"
 source "$ROOT/test/lib/counter.sh"
 source "$ROOT/test/lib/pg.sh"
 
-CASES=${CASES:-"kill9 immediate sigterm lost outage"}
+CASES=${CASES:-"kill9 immediate sigterm lost capacity outage"}
+MAX_SANDBOXES=${MAX_SANDBOXES:-60}
+CAPACITY_HOLD_S=${CAPACITY_HOLD_S:-25}
 CMD2_SLEEP=${CMD2_SLEEP:-4}
 OUTAGE_RUNS=${OUTAGE_RUNS:-100}
 OUTAGE_S=${OUTAGE_S:-60}
@@ -79,7 +87,7 @@ OUTAGE_RECOVER_S=${OUTAGE_RECOVER_S:-120}
 RUN_WAIT_S=${RUN_WAIT_S:-90}
 T_SUITE=$(date +%s)
 
-sandboxd_start --max-sandboxes 400
+sandboxd_start --max-sandboxes "$MAX_SANDBOXES"
 modeld_start
 counter_start
 export TEST_DB=sandbox_durable
@@ -469,6 +477,56 @@ case_lost() {
     check "lost: the worker kept its pid" "$(worker_pid)" "$wpid"
 }
 
+# --- sandboxd at its concurrent-sandbox limit (E2B's 429) ----------------------
+case_capacity() {
+    local batch=cap-$RUN_TAG live free ids=() id code t0 i failed notdone att twice missing
+    echo "# capacity: sandboxd at its limit of $MAX_SANDBOXES sandboxes for $CAPACITY_HOLD_S s while 3 runs wait"
+    live=$(sbd_live)
+    free=$(( MAX_SANDBOXES - live ))
+    # (four at a time)
+    mapfile -t ids < <(seq 1 "$free" | xargs -P 4 -I{} curl -sS -X POST -H "X-API-Key: $SANDBOXD_API_KEY" \
+                           -H 'Content-Type: application/json' --data-binary '{"templateID":"base","timeout":300}' \
+                           -w '\n' "$E2B_API_URL/sandboxes" | grep -o '"sandboxID": *"[^"]*"' | cut -d'"' -f4)
+    code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST -H "X-API-Key: $SANDBOXD_API_KEY" \
+                -H 'Content-Type: application/json' --data-binary '{"templateID":"base","timeout":10}' "$E2B_API_URL/sandboxes")
+    check "capacity: sandboxd is full (${#ids[@]} sandboxes of ours, $live of the runs'; one more is refused)" "$code" 429
+    q "INSERT INTO agent_runs (prompt, metadata)
+       SELECT format(\$p\$Capacity run %s.
+\`\`\`bash
+curl -fsS $COUNTER_URL/hit/$batch-%s-cmd1; echo cap-%s
+\`\`\`
+\$p\$, i, i, i), jsonb_build_object('batch', '$batch', 'i', i)
+         FROM generate_series(1, 3) i" >/dev/null
+    t0=$(date +%s)
+    sleep "$CAPACITY_HOLD_S"
+    note "capacity: after $CAPACITY_HOLD_S s at the limit, runs:" \
+         "$(q "SELECT string_agg(status || ' ' || c, ', ') FROM (SELECT status, count(*) c FROM agent_runs
+               WHERE metadata->>'batch' = '$batch' GROUP BY status ORDER BY status) s");" \
+         "e2b_api breaker: $(q "SELECT breakers->'e2b_api' FROM sandbox_worker_status() WHERE pid IS NOT NULL LIMIT 1")"
+    check "capacity: no run failed while sandboxd was full" \
+          "$(q "SELECT count(*) FROM agent_runs WHERE metadata->>'batch' = '$batch' AND status = 'failed'")" 0
+    for id in "${ids[@]}"; do sbd_delete "$id" >/dev/null; done
+    note "capacity: deleted our ${#ids[@]} sandboxes"
+    for _ in $(seq 1 $(( RUN_WAIT_S * 2 ))); do
+        [ "$(q "SELECT count(*) FROM agent_runs WHERE metadata->>'batch' = '$batch'
+                AND status NOT IN ('completed', 'failed', 'cancelled')")" = 0 ] && break
+        sleep 0.5
+    done
+    note "capacity: runs ended $(( $(date +%s) - t0 - CAPACITY_HOLD_S )) s after the sandboxes were freed"
+    CASE_FAILED=
+    check "capacity: every run completed" \
+          "$(q "SELECT count(*) FROM agent_runs WHERE metadata->>'batch' = '$batch' AND status <> 'completed'")" 0
+    check "capacity: every run on its first attempt" \
+          "$(q "SELECT count(*) FROM agent_runs WHERE metadata->>'batch' = '$batch' AND attempts <> 1")" 0
+    check "capacity: each command executed once" \
+          "$(counter_get "$batch-1-cmd1") $(counter_get "$batch-2-cmd1") $(counter_get "$batch-3-cmd1")" "1 1 1"
+    if [ -n "$CASE_FAILED" ] || [ -n "${DURABLE_VERBOSE:-}" ]; then
+        for i in 1 2 3; do
+            dump_run "$(q "SELECT id FROM agent_runs WHERE metadata->>'batch' = '$batch' AND metadata->>'i' = '$i'")" "$batch-$i"
+        done
+    fi
+}
+
 # --- the model answering 503 for OUTAGE_S seconds ---------------------------------
 case_outage() {
     local n=$OUTAGE_RUNS batch=outage-$RUN_TAG hits t_fault t_end t_done now states="" st out
@@ -478,25 +536,29 @@ case_outage() {
     q "INSERT INTO agent_runs (prompt, metadata)
        SELECT format(\$p\$Outage run %s.
 \`\`\`bash
-curl -fsS $COUNTER_URL/hit/$batch-%s-cmd1; sleep 2; echo one-%s
+curl -fsS $COUNTER_URL/hit/$batch-%s-cmd1; sleep 3; echo one-%s
 \`\`\`
 \`\`\`bash
 curl -fsS $COUNTER_URL/hit/$batch-%s-cmd2; echo two-%s
 \`\`\`
 \$p\$, i, i, i, i, i), jsonb_build_object('batch', '$batch', 'i', i)
          FROM generate_series(1, $n) i" >/dev/null
-    # the outage starts once a quarter of the runs are running commands: the
-    # others are pending, planning or between turns
-    for _ in $(seq 1 200); do
-        hits=$(counter_counts | python3 -c "import json,sys; print(sum(1 for k in json.load(sys.stdin) if k.startswith('$batch-')))")
-        [ "$hits" -ge $(( n / 4 )) ] && break
+    # the outage starts once a tenth of the runs run their first command
+    # (3 s long, so that none can complete before): the others are pending
+    # (CONCURRENCY < OUTAGE_RUNS), planning or waiting for a model turn
+    for _ in $(seq 1 300); do
+        hits=$(counter_counts | python3 -c "import json,sys; print(sum(1 for k in json.load(sys.stdin) if k.startswith('$batch-') and k.endswith('-cmd1')))")
+        [ "$hits" -ge $(( (n + 9) / 10 )) ] && break
         sleep 0.1
     done
     modeld_admin PUT /admin/faults '{"rules":[{"server":"model","error_rate":1,"error_status":503}]}' >/dev/null
     t_fault=$(date +%s)
-    note "outage: 503 from $(date -u +%T) ($hits commands had started); status:" \
+    note "outage: 503 from $(date -u +%T) ($hits first commands had started); runs:" \
          "$(q "SELECT string_agg(status || ' ' || c, ', ') FROM (SELECT status, count(*) c FROM agent_runs
                WHERE metadata->>'batch' = '$batch' GROUP BY status ORDER BY status) s")"
+    check "outage: every run pending or in flight as the outage began (runs ended before it)" \
+          "$(q "SELECT count(*) FROM agent_runs WHERE metadata->>'batch' = '$batch'
+                AND status IN ('completed', 'failed', 'cancelled')")" 0
     next_note=$(( t_fault + 10 ))
     while :; do
         now=$(date +%s)
@@ -576,7 +638,7 @@ echo "# durable runs: cases '$CASES'; counter at $COUNTER_URL; cluster 127.0.0.1
 for c in $CASES; do
     t=$(date +%s)
     case $c in
-        kill9|immediate|sigterm|lost|outage) "case_$c" ;;
+        kill9|immediate|sigterm|lost|capacity|outage) "case_$c" ;;
         *) notok "unknown case '$c'" ;;
     esac
     note "case $c: $(( $(date +%s) - t )) s"
