@@ -365,9 +365,12 @@ CREATE TABLE @extschema@.agent_runs (
 COMMENT ON TABLE @extschema@.agent_runs IS
   'Agent runs: INSERT (prompt) enqueues, the background worker drives each run to completed, failed or cancelled.';
 
--- Claiming is an index scan of pending rows only, however many runs have
--- finished; rescuing is an index scan of in-flight rows only.
-CREATE INDEX agent_runs_claim ON @extschema@.agent_runs (priority DESC, run_after, created_at)
+-- Rescuing is an index scan of in-flight rows only.
+-- Claiming walks the owners with pending runs (one index probe each) and
+-- takes each owner's best runs in turn, however many runs have finished.
+CREATE INDEX agent_runs_claim ON @extschema@.agent_runs
+    ((owner::pg_catalog.oid), (COALESCE(owner_id, ''::text) COLLATE pg_catalog."C"),
+     priority DESC, run_after, created_at)
     WHERE status OPERATOR(pg_catalog.=) 'pending'::@extschema@.agent_run_status;
 CREATE INDEX agent_runs_in_flight ON @extschema@.agent_runs (lease_until)
     WHERE status OPERATOR(pg_catalog.=) ANY ('{planning,executing}'::@extschema@.agent_run_status[]);
@@ -449,11 +452,12 @@ CREATE FUNCTION @extschema@.sandbox_worker_status(
     OUT runs_claimed bigint, OUT runs_completed bigint, OUT runs_failed bigint,
     OUT runs_cancelled bigint, OUT runs_rescued bigint, OUT http_requests bigint,
     OUT http_retries bigint, OUT sandboxes_created bigint, OUT sandboxes_killed bigint,
-    OUT last_error text, OUT last_error_at timestamptz, OUT breakers jsonb)
+    OUT last_error text, OUT last_error_at timestamptz, OUT breakers jsonb,
+    OUT database name)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'sandbox_worker_status' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION @extschema@.sandbox_worker_status() IS
-  'One row per agent-run worker: pid, what it is doing, its counters and its circuit breakers';
+  'One row per agent-run worker of this database: pid, what it is doing, its counters and its circuit breakers';
 REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_worker_status() FROM PUBLIC;
 
 ------------------------------------------------------------------------------
@@ -517,3 +521,13 @@ REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_grant_usage(pg_catalog.regrole) F
 COMMENT ON FUNCTION @extschema@.sandbox_grant_usage(pg_catalog.regrole) IS
   'Grant a role the use of the sandbox functions and its own rows';
 
+-- sandbox_limits() shows the provider limits the workers share (1.1).
+CREATE FUNCTION @extschema@.sandbox_limits(
+    OUT name text, OUT rate_per_s double precision, OUT capacity double precision,
+    OUT available double precision, OUT blocked_until timestamptz,
+    OUT taken bigint, OUT held bigint, OUT provider_waits bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'sandbox_limits' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_limits() IS
+  'The provider limits all workers share: token buckets, waits a provider asked for, sandboxes held';
+REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_limits() FROM PUBLIC;

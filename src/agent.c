@@ -25,6 +25,7 @@
 
 #include "agent.h"
 #include "json_util.h"
+#include "ratelimit.h"
 #include "registry.h"
 #include "resume.h"
 #include "sandbox.h"
@@ -541,6 +542,151 @@ note_outcome(AgentEnv *env, RunOp *op, HttpRequest *req)
 }
 
 /*
+ * worker_index is this worker's slot number, which the shared sandbox
+ * count is kept by.
+ */
+static int
+worker_index(AgentEnv *env)
+{
+	return sandbox_shared ? (int) (env->slot - sandbox_shared->slots) : -1;
+}
+
+/*
+ * within_limits takes what an operation needs from the provider limits
+ * (ratelimit.c), or sets *retry_at and returns false: a model call takes
+ * a request and its estimated input tokens (a quarter of its text), a
+ * sandbox creation takes a creation and needs room under
+ * sandbox.e2b_max_sandboxes.  Nothing else is limited.
+ */
+static bool
+within_limits(AgentEnv *env, Run *run, RunOp *op, TimestampTz now, TimestampTz *retry_at)
+{
+	switch (op->kind)
+	{
+		case OP_PLAN:
+		case OP_LLM:
+			{
+				double		est = (double) (op->kind == OP_PLAN ? strlen(run->prompt) :
+											run->conv.messages.len) / 4.0 + 500;
+
+				if (sandbox_llm_input_tokens_per_minute > 0 &&
+					!ratelimit_take(RATE_LLM_INPUT_TOKENS, est, now, retry_at))
+					return false;
+				if (!ratelimit_take(RATE_LLM_REQUESTS, 1, now, retry_at))
+				{
+					if (sandbox_llm_input_tokens_per_minute > 0)
+						ratelimit_give_back(RATE_LLM_INPUT_TOKENS, est);
+					return false;
+				}
+				return true;
+			}
+		case OP_CREATE:
+			if (!ratelimit_sandbox_room(worker_index(env), env->sandboxes_held))
+			{
+				*retry_at = now + 500 * 1000;
+				return false;
+			}
+			if (!ratelimit_take(RATE_E2B_CREATES, 1, now, retry_at))
+				return false;
+			env->sandboxes_held++;	/* counted until the next census */
+			return true;
+		default:
+			return true;
+	}
+}
+
+/*
+ * rfc3339_or_zero reads a header's RFC 3339 time ("2026-11-30T12:00:30Z",
+ * an offset or fractional seconds allowed), or returns 0: a malformed
+ * header is ignored, never an error.
+ */
+static TimestampTz
+rfc3339_or_zero(const char *s)
+{
+	struct pg_tm tm;
+	int			consumed = 0;
+	const char *p;
+	int			offset_s = 0;
+	TimestampTz t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+							&tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6)
+		return 0;
+	p = s + consumed;
+	if (*p == '.')
+		while (*++p >= '0' && *p <= '9')
+			;
+	if ((*p == '+' || *p == '-') && strlen(p) >= 6)
+	{
+		int			h = 0,
+					m = 0;
+
+		if (sscanf(p + 1, "%2d:%2d", &h, &m) == 2)
+			offset_s = (*p == '+' ? 1 : -1) * (h * 3600 + m * 60);
+	}
+	if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+		tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 ||
+		tm2timestamp(&tm, 0, NULL, &t) != 0)
+		return 0;
+	return t - (TimestampTz) offset_s * USECS_PER_SEC;
+}
+
+/*
+ * note_limits hears what a provider says of its limits: a 429 blocks that
+ * kind of call for everyone until its Retry-After (1 s without one);
+ * Anthropic's anthropic-ratelimit-*-remaining at 0 blocks until its reset.
+ */
+static void
+note_limits(RunOp *op, HttpRequest *req)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	bool		model = op->kind == OP_PLAN || op->kind == OP_LLM;
+
+	if (!model && op->kind != OP_CREATE)
+		return;
+	if (req->status == 429)
+	{
+		int			ms = http_retry_after_ms(req);
+
+		ratelimit_block(model ? RATE_LLM_REQUESTS : RATE_E2B_CREATES,
+						now + (TimestampTz) (ms >= 0 ? Min(ms, 300000) : 1000) * 1000);
+	}
+	if (model)
+	{
+		TimestampTz reset;
+
+		if (strcmp(req->rl_requests_remaining, "0") == 0 &&
+			(reset = rfc3339_or_zero(req->rl_requests_reset)) > now)
+			ratelimit_block(RATE_LLM_REQUESTS, Min(reset, now + 300 * USECS_PER_SEC));
+		if (strcmp(req->rl_input_remaining, "0") == 0 &&
+			(reset = rfc3339_or_zero(req->rl_input_reset)) > now)
+			ratelimit_block(RATE_LLM_INPUT_TOKENS, Min(reset, now + 300 * USECS_PER_SEC));
+	}
+}
+
+/*
+ * agent_census counts the runs' sandboxes this worker holds (alive, or
+ * being created) and publishes it for sandbox.e2b_max_sandboxes.
+ */
+void
+agent_census(AgentEnv *env, int held)
+{
+	env->sandboxes_held = held;
+	ratelimit_set_sandboxes(worker_index(env), (uint32) held);
+}
+
+/*
+ * agent_holds_sandbox tells whether a run counts against
+ * sandbox.e2b_max_sandboxes: its sandbox is alive or being created.
+ */
+bool
+agent_holds_sandbox(Run *run)
+{
+	return (run->have_sandbox && !run->sandbox_gone) || run->ops[OP_CREATE].req != NULL;
+}
+
+/*
  * agent_claim_limit is how many new runs the worker may claim now, given
  * its capacity: none while an endpoint is in an outage (a breaker open and
  * its probe not due), one at a time while a probe is due or out, so that
@@ -604,6 +750,19 @@ start_op(AgentEnv *env, Run *run, OpKind kind)
 		op->retry_at = breaker_next_try(op_breaker(env, op), now) +
 			(TimestampTz) (1000000 * pg_prng_double(&pg_global_prng_state));
 		return;
+	}
+	/* a provider limit: wait for room, using up no try either */
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		TimestampTz retry_at = 0;
+
+		if (!within_limits(env, run, op, now, &retry_at))
+		{
+			op->retry_at = Max(retry_at, now + 1000) +
+				(TimestampTz) (50000 * pg_prng_double(&pg_global_prng_state));
+			op->limited++;
+			return;
+		}
 	}
 	MemoryContextReset(op->cxt);
 	old = MemoryContextSwitchTo(op->cxt);
@@ -2000,6 +2159,7 @@ agent_on_done(AgentEnv *env, HttpRequest *req)
 	pg_atomic_fetch_sub_u32(&env->slot->requests_in_flight, 1);
 	op->req = NULL;
 	note_outcome(env, op, req);
+	note_limits(op, req);
 	switch (op->kind)
 	{
 		case OP_CREATE:

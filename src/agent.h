@@ -94,6 +94,7 @@ typedef struct RunOp
 	bool		follow;			/* a resumed call that may have started: find its process */
 	bool		listing;		/* follow: the process list is in flight */
 	bool		reattached;		/* follow: the output comes from a reattachment */
+	int			limited;		/* times a provider limit held it back */
 	/* OP_EXTEND */
 	int			timeout_s;		/* the E2B timeout asked for */
 } RunOp;
@@ -220,6 +221,7 @@ typedef struct AgentEnv
 	dlist_head	dirty;			/* runs with staged writes */
 	bool		some_done;		/* a run reached PHASE_DONE: reap */
 	Breaker		breakers[BREAKER_NUM];	/* per endpoint, for all runs */
+	int			sandboxes_held; /* runs' sandboxes alive or being created */
 } AgentEnv;
 
 extern const char *run_status_name(RunStatus s);
@@ -240,5 +242,7 @@ extern void agent_fail(AgentEnv *env, Run *run, const char *fmt,...) pg_attribut
 extern void agent_free(Run *run);
 extern int	agent_claim_limit(AgentEnv *env, int capacity, TimestampTz now);
 extern void agent_publish_breakers(AgentEnv *env);
+extern void agent_census(AgentEnv *env, int held);
+extern bool agent_holds_sandbox(Run *run);
 
 #endif							/* SANDBOX_AGENT_H */

@@ -61,6 +61,11 @@ struct HttpRequest
 	char		retry_after_ms[32];
 	char		next_token[512];
 	char		request_id[128];
+	/* a provider's own account of its limits (anthropic-ratelimit-*) */
+	char		rl_requests_remaining[24];
+	char		rl_requests_reset[48];	/* RFC 3339 */
+	char		rl_input_remaining[24];
+	char		rl_input_reset[48];
 	char		errbuf[CURL_ERROR_SIZE];
 
 	/* completion */

@@ -231,6 +231,19 @@ getint(HeapTuple tup, TupleDesc desc, int col, int dflt)
 }
 
 /*
+ * claim_key_cmp orders owners as the claim walks them: by role oid, then
+ * identity ('' for none) bytewise, as the claim's statement and index do
+ * (COLLATE "C").
+ */
+static int
+claim_key_cmp(Oid a, const char *a_id, Oid b, const char *b_id)
+{
+	if (a != b)
+		return a < b ? -1 : 1;
+	return strcmp(a_id, b_id);
+}
+
+/*
  * load_history reads, for a run claimed again, its recorded sandbox (with
  * how to reach it) and the events its conversation is rebuilt from: the
  * model's answers, the tool calls and their results, lost sandboxes.
@@ -293,22 +306,78 @@ load_history(ClaimedRun *c, MemoryContext cxt)
 }
 
 /*
- * queue_claim takes up to n runs that are due, highest priority first,
- * (due by the clock, not by now(): a run inserted by a transaction that
- * began after ours is due as soon as its commit is visible to us)
- * with FOR UPDATE SKIP LOCKED (so several workers never take the same
- * run), moves them to planning with a lease and a new attempt number, and
- * writes their status events.
+ * queue_claim takes up to n runs that are due (by the clock, not by now():
+ * a run inserted by a transaction that began after ours is due as soon as
+ * its commit is visible to us), fairly across owners (role and identity):
+ *
+ *	- the owners with pending runs are walked in a fixed order (a loose
+ *	  index scan of agent_runs_claim: one probe per owner, however many
+ *	  runs each has), starting after *cursor, the last owner served, and
+ *	  wrapping around, so that many owners take turns over passes;
+ *	- each owner offers its best runs (priority, then run_after, then
+ *	  created_at), at most sandbox.max_runs_per_owner minus its runs in
+ *	  flight when that is set;
+ *	- the first of every owner go before the second of any, and so on.
+ *
+ * So one owner's 100,000 pending runs delay another owner's new run by one
+ * pass, not by 100,000 runs.  The chosen rows are locked with FOR UPDATE
+ * SKIP LOCKED (several workers never take the same run), moved to planning
+ * with a lease and a new attempt number, and get their status events.
  */
 List *
-queue_claim(int n, int lease_s, MemoryContext cxt)
+queue_claim(int n, int lease_s, ClaimCursor *cursor, MemoryContext cxt)
 {
 	static const char *sql =
-		"WITH c AS ("
-		"  SELECT id FROM %1$s.agent_runs"
-		"   WHERE status = 'pending' AND run_after <= pg_catalog.clock_timestamp()"
-		"   ORDER BY priority DESC, run_after, created_at"
-		"   LIMIT $1 FOR UPDATE SKIP LOCKED),"
+		"WITH RECURSIVE"
+		" o1(owner, oid2, n) AS ("
+		"  (SELECT owner::pg_catalog.oid, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\"), 1 FROM %1$s.agent_runs"
+		"    WHERE status = 'pending' AND (owner::pg_catalog.oid, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\")) > ($5, $6)"
+		"    ORDER BY owner::pg_catalog.oid, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\") LIMIT 1)"
+		"  UNION ALL"
+		"  SELECT x.owner, x.oid2, o1.n + 1 FROM o1, LATERAL ("
+		"    SELECT a.owner::pg_catalog.oid AS owner, (COALESCE(a.owner_id, '') COLLATE pg_catalog.\"C\") AS oid2"
+		"      FROM %1$s.agent_runs a"
+		"     WHERE a.status = 'pending'"
+		"       AND (a.owner::pg_catalog.oid, (COALESCE(a.owner_id, '') COLLATE pg_catalog.\"C\")) > (o1.owner, o1.oid2)"
+		"     ORDER BY a.owner::pg_catalog.oid, (COALESCE(a.owner_id, '') COLLATE pg_catalog.\"C\") LIMIT 1) x"
+		"   WHERE o1.n < $1),"
+		" o2(owner, oid2, n) AS ("
+		"  (SELECT owner::pg_catalog.oid, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\"), 1 FROM %1$s.agent_runs"
+		"    WHERE status = 'pending' AND (owner::pg_catalog.oid, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\")) > (0::pg_catalog.oid, '')"
+		"      AND (owner::pg_catalog.oid, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\")) <= ($5, $6)"
+		"    ORDER BY owner::pg_catalog.oid, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\") LIMIT 1)"
+		"  UNION ALL"
+		"  SELECT x.owner, x.oid2, o2.n + 1 FROM o2, LATERAL ("
+		"    SELECT a.owner::pg_catalog.oid AS owner, (COALESCE(a.owner_id, '') COLLATE pg_catalog.\"C\") AS oid2"
+		"      FROM %1$s.agent_runs a"
+		"     WHERE a.status = 'pending'"
+		"       AND (a.owner::pg_catalog.oid, (COALESCE(a.owner_id, '') COLLATE pg_catalog.\"C\")) > (o2.owner, o2.oid2)"
+		"       AND (a.owner::pg_catalog.oid, (COALESCE(a.owner_id, '') COLLATE pg_catalog.\"C\")) <= ($5, $6)"
+		"     ORDER BY a.owner::pg_catalog.oid, (COALESCE(a.owner_id, '') COLLATE pg_catalog.\"C\") LIMIT 1) x"
+		"   WHERE o2.n < $1),"
+		" o AS (SELECT owner, oid2, n FROM o1 UNION ALL SELECT owner, oid2, $1 + n FROM o2 LIMIT $1),"
+		" busy AS ("
+		"  SELECT owner::pg_catalog.oid AS owner, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\") AS oid2, pg_catalog.count(*) AS n"
+		"    FROM %1$s.agent_runs"
+		"   WHERE $7 > 0 AND status IN ('planning', 'executing') GROUP BY 1, 2),"
+		" cand AS ("
+		"  SELECT x.id, x.rk, o.n AS turn, x.priority, x.run_after FROM o, LATERAL ("
+		"    SELECT a.id, a.priority, a.run_after, pg_catalog.row_number() OVER"
+		"           (ORDER BY a.priority DESC, a.run_after, a.created_at) AS rk"
+		"      FROM %1$s.agent_runs a"
+		"     WHERE a.status = 'pending' AND a.owner::pg_catalog.oid = o.owner"
+		"       AND (COALESCE(a.owner_id, '') COLLATE pg_catalog.\"C\") = o.oid2"
+		"       AND a.run_after <= pg_catalog.clock_timestamp()"
+		"     ORDER BY a.priority DESC, a.run_after, a.created_at"
+		"     LIMIT CASE WHEN $7 > 0 THEN pg_catalog.int8larger(0, $7 - COALESCE("
+		"             (SELECT b.n FROM busy b WHERE b.owner = o.owner AND b.oid2 = o.oid2), 0))"
+		"           ELSE $1 END) x),"
+		" c AS ("
+		"  SELECT a.id FROM %1$s.agent_runs a"
+		"    JOIN (SELECT id, rk, turn FROM cand ORDER BY rk, turn LIMIT 2 * $1) k ON k.id = a.id"
+		"   WHERE a.status = 'pending'"
+		"   ORDER BY k.rk, k.turn"
+		"   LIMIT $1 FOR UPDATE OF a SKIP LOCKED),"
 		" u AS ("
 		"  UPDATE %1$s.agent_runs r SET status = 'planning', attempts = r.attempts + 1,"
 		"    started_at = COALESCE(r.started_at, pg_catalog.now()),"
@@ -328,8 +397,10 @@ queue_claim(int n, int lease_s, MemoryContext cxt)
 		" SELECT id::text, prompt, model, template, max_turns, attempts, owner::oid,"
 		"        deadline_at, owner::text, owner_id, on_sandbox_lost = 'fail',"
 		"        plan ->> 'text', sandbox_id, llm_calls, input_tokens, output_tokens FROM u";
-	Oid			types[4] = {INT4OID, INT4OID, INT4OID, INT4OID};
-	Datum		values[4];
+	Oid			types[7] = {INT4OID, INT4OID, INT4OID, INT4OID, OIDOID, TEXTOID, INT4OID};
+	Datum		values[7];
+	ClaimCursor next = *cursor;
+	bool		wrapped = false;
 	List	   *claimed = NIL;
 	ListCell   *lc;
 
@@ -337,8 +408,11 @@ queue_claim(int n, int lease_s, MemoryContext cxt)
 	values[1] = Int32GetDatum(lease_s);
 	values[2] = Int32GetDatum(sandbox_run_timeout);
 	values[3] = Int32GetDatum(MyProcPid);
+	values[4] = ObjectIdGetDatum(cursor->owner);
+	values[5] = CStringGetTextDatum(cursor->owner_id);
+	values[6] = Int32GetDatum(sandbox_max_runs_per_owner);
 	SPI_connect();
-	if (SPI_execute_plan(plan_for(QP_CLAIM, sql, 4, types), values, NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(plan_for(QP_CLAIM, sql, 7, types), values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "claiming runs failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -359,6 +433,23 @@ queue_claim(int n, int lease_s, MemoryContext cxt)
 		c->owner_name = getstr(tup, desc, 9, cxt);
 		c->owner_id = getstr(tup, desc, 10, cxt);
 		c->lost_fails = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull)) && !isnull;
+		/* the rotation: the last owner served, in the order walked */
+		{
+			const char *oid2 = c->owner_id ? c->owner_id : "";
+			bool		after = claim_key_cmp(c->owner, oid2, cursor->owner, cursor->owner_id) > 0;
+
+			if (!after && (!wrapped || claim_key_cmp(c->owner, oid2, next.owner, next.owner_id) > 0))
+			{
+				next.owner = c->owner;
+				strlcpy(next.owner_id, oid2, sizeof(next.owner_id));
+				wrapped = true;
+			}
+			else if (after && !wrapped && claim_key_cmp(c->owner, oid2, next.owner, next.owner_id) > 0)
+			{
+				next.owner = c->owner;
+				strlcpy(next.owner_id, oid2, sizeof(next.owner_id));
+			}
+		}
 		if (c->attempt > 1)
 		{
 			RunHistory *h = MemoryContextAllocZero(cxt, sizeof(RunHistory));
@@ -378,6 +469,8 @@ queue_claim(int n, int lease_s, MemoryContext cxt)
 			MemoryContextSwitchTo(old);
 		}
 	}
+	if (claimed != NIL)
+		*cursor = next;
 	/* later attempts resume: what their earlier attempts left */
 	foreach(lc, claimed)
 	{

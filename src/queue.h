@@ -53,7 +53,14 @@ typedef enum QueueOpenResult
 
 extern QueueOpenResult queue_open(ExtensionInfo *ext);
 extern void queue_forget_plans(void);
-extern List *queue_claim(int n, int lease_s, MemoryContext cxt);
+/* Where the fair claim's walk over owners resumes (the last owner served). */
+typedef struct ClaimCursor
+{
+	Oid			owner;
+	char		owner_id[128];	/* '' = none */
+} ClaimCursor;
+
+extern List *queue_claim(int n, int lease_s, ClaimCursor *cursor, MemoryContext cxt);
 extern bool queue_apply(Run *run, int lease_s, bool *fenced_out);
 extern List *queue_find_lost(List *runs, MemoryContext cxt);
 extern List *queue_renew(List *runs, int lease_s, MemoryContext cxt);

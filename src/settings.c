@@ -61,6 +61,12 @@ int			sandbox_max_turns = 20;
 int			sandbox_run_timeout = 1800;
 int			sandbox_max_sandbox_lifetime = 3600;
 int			sandbox_max_attempts = 3;
+int			sandbox_max_runs_per_owner = 0;
+int			sandbox_max_user_priority = 100;
+int			sandbox_llm_requests_per_minute = 0;
+int			sandbox_llm_input_tokens_per_minute = 0;
+double		sandbox_e2b_creates_per_second = 0;
+int			sandbox_e2b_max_sandboxes = 0;
 int			sandbox_lease_time = 30;
 int			sandbox_reaper_interval = 60;
 int			sandbox_retention = 0;
@@ -235,6 +241,16 @@ settings_define(void)
 								"Number of agent-run background workers (0 disables them).",
 								NULL, &sandbox_workers, 1, 0, SANDBOX_MAX_WORKERS,
 								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		/* several databases: variables and their parsing in launcher.c */
+		DefineCustomStringVariable("sandbox.databases",
+								   "Databases the agent-run workers serve: a comma-separated list, or * for every database that allows connections.",
+								   "Empty: sandbox.database alone.  Otherwise a launcher starts sandbox.workers workers for each.",
+								   &sandbox_databases, "",
+								   PGC_POSTMASTER, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+		DefineCustomIntVariable("sandbox.launcher_interval",
+								"How often the launcher looks for new databases, and again at databases without the extension.",
+								NULL, &sandbox_launcher_interval, 10, 1, 3600,
+								PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	}
 	DefineCustomIntVariable("sandbox.max_concurrent_runs",
 							"Most agent runs one worker drives at once (E2B's free tier allows 20 sandboxes).",
@@ -265,6 +281,32 @@ settings_define(void)
 							"How often the worker lists live sandboxes and kills those no live run owns (0 disables).",
 							NULL, &sandbox_reaper_interval, 60, 0, 86400,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.max_runs_per_owner",
+							"Most runs one owner (role and identity) may have in flight at once; 0 = no limit.",
+							"Claims also take turns across owners, so one owner's backlog never holds up another's runs.",
+							&sandbox_max_runs_per_owner, 0, 0, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.max_user_priority",
+							"Non-superusers may give runs a priority from minus this to this.",
+							NULL, &sandbox_max_user_priority, 100, 0, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.llm_requests_per_minute",
+							"Model requests per minute, across all workers of the cluster; 0 = no limit.",
+							"Lowered for a while after the provider answers 429 or reports its own limits.",
+							&sandbox_llm_requests_per_minute, 0, 0, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.llm_input_tokens_per_minute",
+							"Model input tokens per minute (estimated before a call, counted after), across all workers; 0 = no limit.",
+							NULL, &sandbox_llm_input_tokens_per_minute, 0, 0, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomRealVariable("sandbox.e2b_creates_per_second",
+							 "Sandbox creations per second, across all workers; 0 = no limit (E2B: 1 on Hobby, 5 on Pro).",
+							 NULL, &sandbox_e2b_creates_per_second, 0, 0, 10000,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.e2b_max_sandboxes",
+							"Runs' sandboxes alive at once, across all workers; 0 = no limit (E2B: 20 on Hobby, 100 on Pro).",
+							NULL, &sandbox_e2b_max_sandboxes, 0, 0, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("sandbox.retention",
 							"Finished runs and their events older than this are pruned (0 keeps them forever).",
 							NULL, &sandbox_retention, 0, 0, INT_MAX,

@@ -46,12 +46,20 @@ extern int	sandbox_llm_timeout;	/* milliseconds per LLM call */
 
 /* worker settings (module.c) */
 extern char *sandbox_database;
+extern char *sandbox_databases; /* launcher.c: '' = sandbox_database alone */
+extern int	sandbox_launcher_interval;	/* seconds */
 extern int	sandbox_workers;
 extern int	sandbox_max_concurrent_runs;
 extern int	sandbox_max_turns;
 extern int	sandbox_run_timeout;	/* seconds */
 extern int	sandbox_max_sandbox_lifetime;	/* seconds */
 extern int	sandbox_max_attempts;
+extern int	sandbox_max_runs_per_owner;
+extern int	sandbox_max_user_priority;
+extern int	sandbox_llm_requests_per_minute;
+extern int	sandbox_llm_input_tokens_per_minute;
+extern double sandbox_e2b_creates_per_second;
+extern int	sandbox_e2b_max_sandboxes;
 extern int	sandbox_lease_time;		/* seconds */
 extern int	sandbox_reaper_interval;	/* seconds */
 extern int	sandbox_retention;		/* seconds, 0 = keep forever */

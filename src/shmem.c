@@ -16,6 +16,8 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
+#include "launcher.h"
+#include "ratelimit.h"
 #include "sandbox.h"
 #include "shmem.h"
 
@@ -33,6 +35,7 @@ shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(SandboxShared)));
+	RequestAddinShmemSpace(ratelimit_shmem_size());
 }
 
 /*
@@ -47,6 +50,7 @@ shmem_startup(void)
 		prev_shmem_startup_hook();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	sandbox_shared = ShmemInitStruct("sandbox", sizeof(SandboxShared), &found);
+	ratelimit_shmem_startup();
 	if (!found)
 	{
 		memset(sandbox_shared, 0, sizeof(SandboxShared));
@@ -56,6 +60,7 @@ shmem_startup(void)
 
 			SpinLockInit(&s->mutex);
 			s->procno = -1;
+			pg_atomic_init_u32(&s->probe, PROBE_UNKNOWN);
 			pg_atomic_init_u32(&s->state, WORKER_STOPPED);
 			pg_atomic_init_u32(&s->wake, 0);
 			pg_atomic_init_u32(&s->cancel_check, 0);
@@ -72,7 +77,11 @@ shmem_startup(void)
 				pg_atomic_init_u64(&s->breaker_opens[b], 0);
 				pg_atomic_init_u64(&s->breaker_held[b], 0);
 			}
+			/* without the launcher, the first sandbox.workers slots are static */
+			if (!launcher_enabled() && i < sandbox_workers && sandbox_database)
+				strlcpy(s->dbname, sandbox_database, sizeof(s->dbname));
 		}
+		SpinLockInit(&sandbox_shared->launcher.mutex);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -91,13 +100,17 @@ sandbox_shmem_init(void)
 }
 
 /*
- * sandbox_wake_workers sets each running worker's latch.  The wake flag is
- * set with a compare-and-swap so that a thousand commits in a row cost the
- * worker one wake-up, not a thousand.
+ * sandbox_wake_workers sets the latch of each running worker of this
+ * database.  The wake flag is set with a compare-and-swap so that a
+ * thousand commits in a row cost the worker one wake-up, not a thousand.
+ * When no worker serves this database, the launcher (if any) is asked to
+ * look at it: the extension may have just been created here.
  */
 void
 sandbox_wake_workers(bool cancel)
 {
+	bool		served = false;
+
 	if (sandbox_shared == NULL)
 		return;
 	for (int i = 0; i < SANDBOX_MAX_WORKERS; i++)
@@ -105,16 +118,67 @@ sandbox_wake_workers(bool cancel)
 		WorkerSlot *s = &sandbox_shared->slots[i];
 		uint32		expected = 0;
 		int			procno;
+		Oid			db;
+		bool		used;
 
+		SpinLockAcquire(&s->mutex);
+		procno = s->pid != 0 ? s->procno : -1;
+		db = s->database;
+		used = s->dbname[0] != '\0';
+		SpinLockRelease(&s->mutex);
+		/* a static worker not connected yet has no OID: wake it anyway */
+		if (!used || (OidIsValid(db) && db != MyDatabaseId))
+			continue;
+		served = true;
 		if (cancel)
 			pg_atomic_write_u32(&s->cancel_check, 1);
 		if (!pg_atomic_compare_exchange_u32(&s->wake, &expected, 1) && !cancel)
 			continue;
-		SpinLockAcquire(&s->mutex);
-		procno = s->pid != 0 ? s->procno : -1;
-		SpinLockRelease(&s->mutex);
 		if (procno >= 0)
 			SetLatch(&ProcGlobal->allProcs[procno].procLatch);
+	}
+	if (!served)
+		launcher_request_database(MyDatabaseId);
+}
+
+/*
+ * sandbox_slot_reset gives a slot the values of a worker that never ran:
+ * at start, and when the launcher hands it to another database (whose
+ * users must not see the last one's counters or errors).  The caller owns
+ * the slot: no worker runs in it.
+ */
+void
+sandbox_slot_reset(WorkerSlot *s)
+{
+	SpinLockAcquire(&s->mutex);
+	s->pid = 0;
+	s->procno = -1;
+	s->database = InvalidOid;
+	s->dbname[0] = '\0';
+	s->started_at = 0;
+	s->last_error[0] = '\0';
+	s->last_error_at = 0;
+	s->last_failure[0] = '\0';
+	s->last_failure_owner = InvalidOid;
+	s->last_failure_owner_id[0] = '\0';
+	s->last_failure_at = 0;
+	SpinLockRelease(&s->mutex);
+	pg_atomic_write_u32(&s->probe, PROBE_UNKNOWN);
+	pg_atomic_write_u32(&s->state, WORKER_STOPPED);
+	pg_atomic_write_u32(&s->wake, 0);
+	pg_atomic_write_u32(&s->cancel_check, 0);
+	pg_atomic_write_u32(&s->runs_in_flight, 0);
+	pg_atomic_write_u32(&s->requests_in_flight, 0);
+	pg_atomic_write_u64(&s->heartbeat, 0);
+	for (int c = 0; c < WC_NUM_COUNTERS; c++)
+		pg_atomic_write_u64(&s->counters[c], 0);
+	for (int b = 0; b < BREAKER_NUM; b++)
+	{
+		pg_atomic_write_u32(&s->breaker_state[b], BREAKER_CLOSED);
+		pg_atomic_write_u32(&s->breaker_failures[b], 0);
+		pg_atomic_write_u64(&s->breaker_opened_at[b], 0);
+		pg_atomic_write_u64(&s->breaker_opens[b], 0);
+		pg_atomic_write_u64(&s->breaker_held[b], 0);
 	}
 }
 

@@ -191,6 +191,48 @@ check_prompt_size(HeapTuple tup, TupleDesc desc)
 }
 
 /*
+ * check_schedule keeps a non-superuser's run in its place in the queue:
+ * its priority within sandbox.max_user_priority of zero (an error beyond),
+ * and its run_after not before the transaction's start (an earlier time,
+ * -infinity included, becomes now), so that a later flood cannot jump
+ * ahead of runs already waiting.  On an UPDATE (oldtup), only what it
+ * changes is checked.
+ */
+static void
+check_schedule(HeapTuple tup, HeapTuple oldtup, TupleDesc desc, Datum *values, bool *nulls,
+			   bool *repl)
+{
+	int			prio_att = column_of(desc, "priority");
+	int			after_att = column_of(desc, "run_after");
+	bool		isnull;
+	bool		oldnull;
+	Datum		d;
+
+	d = heap_getattr(tup, prio_att, desc, &isnull);
+	if (oldtup && !isnull &&
+		DatumGetInt32(heap_getattr(oldtup, prio_att, desc, &oldnull)) == DatumGetInt32(d) && !oldnull)
+		isnull = true;			/* unchanged */
+	if (!isnull && (DatumGetInt32(d) > sandbox_max_user_priority ||
+					DatumGetInt32(d) < -sandbox_max_user_priority))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("priority %d is outside the range allowed to users", DatumGetInt32(d)),
+				 errdetail("Roles other than superusers may give a run a priority from %d to %d (sandbox.max_user_priority).",
+						   -sandbox_max_user_priority, sandbox_max_user_priority)));
+	d = heap_getattr(tup, after_att, desc, &isnull);
+	if (oldtup && !isnull &&
+		DatumGetTimestampTz(heap_getattr(oldtup, after_att, desc, &oldnull)) == DatumGetTimestampTz(d) &&
+		!oldnull)
+		isnull = true;			/* unchanged */
+	if (!isnull && DatumGetTimestampTz(d) < GetCurrentTransactionStartTimestamp())
+	{
+		repl[after_att - 1] = true;
+		nulls[after_att - 1] = false;
+		values[after_att - 1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	}
+}
+
+/*
  * set_owner_id stamps a new run with the current identity
  * (sandbox.identity_function).  A role that bypasses row-level security
  * (Supabase's service_role) may enqueue a run for a given owner_id.
@@ -294,6 +336,7 @@ agent_runs_guard(PG_FUNCTION_ARGS)
 					 errdetail("Statuses after pending are written by the background worker.")));
 		reset_columns_on_insert(desc, values, nulls, repl);
 		set_owner_id(newtup, desc, values, nulls, repl);
+		check_schedule(newtup, NULL, desc, values, nulls, repl);
 	}
 	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
@@ -335,6 +378,8 @@ agent_runs_guard(PG_FUNCTION_ARGS)
 						 errdetail("It is written by the background worker."),
 						 errhint("To stop a run, set status = 'cancelled' or call sandbox_cancel_run().")));
 			}
+			if (strcmp(old_status, "pending") == 0 && !cancelling)
+				check_schedule(newtup, oldtup, desc, values, nulls, repl);
 		}
 		if (cancelling)
 		{

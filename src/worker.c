@@ -38,6 +38,7 @@
 
 #include "agent.h"
 #include "evloop.h"
+#include "launcher.h"
 #include "queue.h"
 #include "reaper.h"
 #include "resume.h"
@@ -82,6 +83,7 @@ typedef struct Worker
 	WaitEventSet *wes;
 	int			epoll_pos;
 	MemoryContext cxt;			/* runs and kill jobs */
+	ClaimCursor claim_cursor;	/* the last owner served: claims take turns */
 	MemoryContext loop_cxt;		/* reset every pass */
 	dlist_head	runs;
 	int			nruns;
@@ -105,12 +107,19 @@ static void schedule_run(Worker *w, Run *r);
 
 /*
  * sandbox_worker_register_all registers sandbox.workers static background
- * workers, restarted a second after they exit with an error.
+ * workers, restarted a second after they exit with an error; or, with
+ * sandbox.databases set, the launcher that starts each database's workers.
  */
 void
 sandbox_worker_register_all(void)
 {
 	sandbox_shmem_init();
+	if (launcher_enabled())
+	{
+		if (sandbox_workers > 0)
+			launcher_register();
+		return;
+	}
 	for (int i = 0; i < sandbox_workers; i++)
 	{
 		BackgroundWorker bgw;
@@ -536,7 +545,7 @@ db_pass(Worker *w, PassResult *res)
 		w->next_claim = after_ms(MAX_SLEEP_MS);
 		if (capacity > 0)
 		{
-			res->claimed = queue_claim(capacity, lease_s, loop);
+			res->claimed = queue_claim(capacity, lease_s, &w->claim_cursor, loop);
 			/* a full batch means more may be waiting: look again next pass */
 			if (list_length(res->claimed) == capacity)
 				w->next_claim = now;
@@ -619,6 +628,16 @@ after_commit(Worker *w, PassResult *res)
 		sandbox_counter_add(w->slot, WC_RUNS_CLAIMED, 1);
 		agent_start(&w->env, r);
 		schedule_run(w, r);
+	}
+	/* the runs' sandboxes this worker holds, for sandbox.e2b_max_sandboxes */
+	if (sandbox_e2b_max_sandboxes > 0)
+	{
+		dlist_iter	it;
+		int			held = 0;
+
+		dlist_foreach(it, &w->runs)
+			held += agent_holds_sandbox(dlist_container(Run, node, it.cur)) ? 1 : 0;
+		agent_census(&w->env, held);
 	}
 }
 
@@ -968,6 +987,9 @@ sandbox_worker_main(Datum arg)
 	memset(&w, 0, sizeof(w));
 	w.index = DatumGetInt32(arg);
 	w.slot = &sandbox_shared->slots[w.index];
+	/* a launched worker replaced before it started leaves its slot alone */
+	if (!launcher_worker_wanted(w.index))
+		proc_exit(0);
 
 	pqsignal(SIGTERM, handle_sigterm);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -982,7 +1004,8 @@ sandbox_worker_main(Datum arg)
 	pg_atomic_write_u32(&w.slot->state, WORKER_STARTING);
 	on_shmem_exit(on_worker_exit, PointerGetDatum(w.slot));
 
-	BackgroundWorkerInitializeConnection(sandbox_database, NULL, 0);
+	/* its database (a launched worker without the extension there leaves) */
+	launcher_worker_connect(w.slot);
 	/* never wait long on a lock someone holds: such a pass counts as busy */
 	SetConfigOption("lock_timeout", "1000", PGC_SUSET, PGC_S_OVERRIDE);
 	/* the worker is a superuser: no operator a user created may be picked */
@@ -1006,7 +1029,7 @@ sandbox_worker_main(Datum arg)
 	AddWaitEventToSet(w.wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(w.wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	w.epoll_pos = AddWaitEventToSet(w.wes, WL_SOCKET_READABLE, w.ev.epfd, NULL, NULL);
-	ereport(LOG, (errmsg("sandbox worker %d started for database \"%s\"", w.index + 1, sandbox_database)));
+	ereport(LOG, (errmsg("sandbox worker %d started for database \"%s\"", w.index + 1, w.slot->dbname)));
 
 	for (;;)
 	{
