@@ -12,12 +12,14 @@
 #include "errors.h"
 #include "ids.h"
 #include "options.h"
+#include "ratelimit.h"
 #include "script.h"
 #include "stats.h"
 #include "timeutil.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* What the failure directives make of this call. */
 typedef enum {
@@ -167,12 +169,108 @@ static httpd_result_t handle(httpd_req_t *req, const provider_ops_t *ops, chat_t
     return res;
 }
 
+/* RFC 3339 UTC to the second, rounded up ("2026-11-30T12:00:31Z"), as
+ * Anthropic's anthropic-ratelimit-*-reset. */
+static void rfc3339_ceil_s(int64_t ms, char *out, size_t outsz)
+{
+    time_t t = (time_t)((ms + 999) / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* A duration as OpenAI writes x-ratelimit-reset-*: "250ms", "1.5s", "6m0s". */
+static void openai_duration(int64_t ms, char *out, size_t outsz)
+{
+    if (ms < 1000)
+        snprintf(out, outsz, "%lldms", (long long)ms);
+    else if (ms < 60000)
+        snprintf(out, outsz, "%gs", (double)ms / 1000.0);
+    else
+        snprintf(out, outsz, "%lldm%gs", (long long)(ms / 60000), (double)(ms % 60000) / 1000.0);
+}
+
+/* Adds one bucket's headers in the provider's names. */
+static void bucket_headers(httpd_req_t *req, provider_t p, const rl_view_t *v, const char *ant,
+                           const char *oai)
+{
+    if (!v->on)
+        return;
+    char name[80], val[64];
+    if (p == PROVIDER_ANTHROPIC) {
+        snprintf(name, sizeof name, "anthropic-ratelimit-%s-limit", ant);
+        snprintf(val, sizeof val, "%lld", (long long)v->limit);
+        httpd_add_header(req, name, val);
+        snprintf(name, sizeof name, "anthropic-ratelimit-%s-remaining", ant);
+        snprintf(val, sizeof val, "%lld", (long long)v->remaining);
+        httpd_add_header(req, name, val);
+        snprintf(name, sizeof name, "anthropic-ratelimit-%s-reset", ant);
+        rfc3339_ceil_s(v->reset_ms, val, sizeof val);
+        httpd_add_header(req, name, val);
+    } else {
+        snprintf(name, sizeof name, "x-ratelimit-limit-%s", oai);
+        snprintf(val, sizeof val, "%lld", (long long)v->limit);
+        httpd_add_header(req, name, val);
+        snprintf(name, sizeof name, "x-ratelimit-remaining-%s", oai);
+        snprintf(val, sizeof val, "%lld", (long long)v->remaining);
+        httpd_add_header(req, name, val);
+        snprintf(name, sizeof name, "x-ratelimit-reset-%s", oai);
+        openai_duration(v->full_in_ms, val, sizeof val);
+        httpd_add_header(req, name, val);
+    }
+}
+
+/* --rpm / --itpm: takes this call from the buckets and adds the rate-limit
+ * headers to whatever the call is answered; returns a 429 when over. */
+static bool over_limits(httpd_req_t *req, const provider_ops_t *ops, httpd_result_t *res)
+{
+    if (!rl_enabled())
+        return false;
+    size_t len = 0;
+    httpd_body(req, &len);
+    rl_result_t r;
+    rl_take(len / 4 > 0 ? (int64_t)(len / 4) : 1, &r);
+    bucket_headers(req, ops->id, &r.requests, "requests", "requests");
+    bucket_headers(req, ops->id, &r.tokens, "input-tokens", "tokens");
+    if (!r.limited) {
+        stats_inc("model_ratelimit_answered");
+        return false;
+    }
+    stats_inc("model_ratelimit_limited");
+    stats_inc(r.by_requests ? "model_ratelimit_limited_requests"
+                            : "model_ratelimit_limited_input_tokens");
+    char v[32];
+    snprintf(v, sizeof v, "%lld", (long long)((r.retry_after_ms + 999) / 1000));
+    httpd_add_header(req, "retry-after", v);
+    snprintf(v, sizeof v, "%lld", (long long)r.retry_after_ms);
+    httpd_add_header(req, "retry-after-ms", v);
+    char msg[300];
+    if (r.by_requests)
+        snprintf(msg, sizeof msg,
+                 "This request would exceed the rate limit for your organization (modeld) of "
+                 "%lld requests per minute. Please retry after %lld ms.",
+                 (long long)r.requests.limit, (long long)r.retry_after_ms);
+    else
+        snprintf(msg, sizeof msg,
+                 "This request would exceed the rate limit for your organization (modeld) of "
+                 "%lld input tokens per minute. Please retry after %lld ms.",
+                 (long long)r.tokens.limit, (long long)r.retry_after_ms);
+    json_t *body = error_body(ops->id, req, 429, msg);
+    if (ops->id == PROVIDER_OPENAI && !r.by_requests)
+        json_object_set_new(json_object_get(body, "error"), "type", json_string("tokens"));
+    *res = httpd_reply_json(req, 429, body);
+    return true;
+}
+
 /* Route entry point: the route's arg selects the provider. */
 httpd_result_t chat_handle(httpd_req_t *req)
 {
     const provider_ops_t *ops = httpd_route_arg(req);
     const modeld_opts_t *o = httpd_server_arg(req);
     request_id(req);
+    httpd_result_t limited;
+    if (over_limits(req, ops, &limited))
+        return limited;
     if (o->latency_ms > 0)
         time_sleep_ms(o->latency_ms);
     chat_t c;

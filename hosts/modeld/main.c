@@ -10,6 +10,7 @@
 #include "faults.h"
 #include "log.h"
 #include "options.h"
+#include "ratelimit.h"
 #include "server.h"
 #include "stats.h"
 
@@ -79,6 +80,7 @@ int main(int argc, char **argv)
     stats_register_gauge("model_conversations", conv_count, NULL);
     stats_register_gauge("model_cache_entries", cache_count, NULL);
     cache_configure(o.cache_ttl_ms, o.cache_min_tokens);
+    rl_configure(o.rpm, o.itpm);
     if (o.faults && load_faults(o.faults) < 0)
         return 2;
     httpd_t *h = server_start(&o);

@@ -18,6 +18,8 @@ enum {
     OPT_FAULT_SEED,
     OPT_CACHE_TTL,
     OPT_CACHE_MIN,
+    OPT_RPM,
+    OPT_ITPM,
     OPT_DEBUG,
     OPT_HELP,
 };
@@ -49,6 +51,16 @@ void options_usage(FILE *f)
         "                    a \"1h\" entry lives 12 times as long.\n"
         "  --cache-min-tokens N  minimum cacheable prompt, in tokens (bytes / 4); default\n"
         "                    Anthropic 1024 (2048 for a \"haiku\" model), OpenAI 1024.\n"
+        "  --rpm N           at most N model calls per minute, Anthropic-style: a bucket of\n"
+        "                    N requests refilled continuously at N/60 per second; a call\n"
+        "                    over it is a 429 rate_limit_error with retry-after.\n"
+        "  --itpm N          at most N input tokens per minute (estimated as request bytes\n"
+        "                    / 4, as usage counts them), same kind of bucket.  With either,\n"
+        "                    every answer of the chat routes carries\n"
+        "                    anthropic-ratelimit-{requests,input-tokens}-{limit,remaining,reset}\n"
+        "                    (Anthropic) or x-ratelimit-{limit,remaining,reset}-{requests,tokens}\n"
+        "                    (OpenAI).  GET|PUT|DELETE /admin/ratelimit reads, changes\n"
+        "                    ({\"rpm\":N,\"itpm\":M}) or refills them.\n"
         "  --debug           print libmicrohttpd diagnostics.\n"
         "  --help            this text.\n"
         "\n"
@@ -56,7 +68,7 @@ void options_usage(FILE *f)
         "GET /v1/models/{id}; admin: GET|PUT|POST|DELETE /admin/faults, DELETE\n"
         "/admin/faults/{id}, GET /admin/stats, POST /admin/stats/reset,\n"
         "DELETE /admin/conversations (forget fail_first counters), DELETE /admin/cache\n"
-        "(forget the prompt cache).\n"
+        "(forget the prompt cache), GET|PUT|DELETE /admin/ratelimit (--rpm/--itpm).\n"
         "\n"
         "Answers (deterministic):\n"
         "  no tools declared   planning call: \"Plan:\\n1. ...\\n\", one step per ```bash/sh/shell\n"
@@ -131,6 +143,8 @@ int options_parse(int argc, char **argv, modeld_opts_t *o)
         {"fault-seed", required_argument, NULL, OPT_FAULT_SEED},
         {"cache-ttl-ms", required_argument, NULL, OPT_CACHE_TTL},
         {"cache-min-tokens", required_argument, NULL, OPT_CACHE_MIN},
+        {"rpm", required_argument, NULL, OPT_RPM},
+        {"itpm", required_argument, NULL, OPT_ITPM},
         {"debug", no_argument, NULL, OPT_DEBUG},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
@@ -178,6 +192,16 @@ int options_parse(int argc, char **argv, modeld_opts_t *o)
             if (parse_num("--cache-min-tokens", optarg, 1, 100000000, &v) < 0)
                 return -1;
             o->cache_min_tokens = (int)v;
+            break;
+        case OPT_RPM:
+            if (parse_num("--rpm", optarg, 0, 100000000, &v) < 0)
+                return -1;
+            o->rpm = v;
+            break;
+        case OPT_ITPM:
+            if (parse_num("--itpm", optarg, 0, 100000000000L, &v) < 0)
+                return -1;
+            o->itpm = v;
             break;
         case OPT_DEBUG:
             o->debug = true;

@@ -3,7 +3,8 @@
  *
  *   modeld [--port N] [--bind ADDR] [--api-key KEY] [--latency-ms N]
  *          [--log-requests] [--faults JSON|@FILE] [--fault-seed N]
- *          [--cache-ttl-ms N] [--cache-min-tokens N] [--debug] [--help]
+ *          [--cache-ttl-ms N] [--cache-min-tokens N] [--rpm N] [--itpm N]
+ *          [--debug] [--help]
  */
 #ifndef MODELD_OPTIONS_H
 #define MODELD_OPTIONS_H
@@ -22,6 +23,8 @@ typedef struct modeld_opts {
     uint64_t fault_seed;  /* seed for the fault dice, 0 = random */
     int64_t cache_ttl_ms; /* prompt cache "5m" TTL (default 300000; "1h" = 12x) */
     int cache_min_tokens; /* minimum cacheable prompt tokens, 0 = the providers' */
+    int64_t rpm;          /* requests per minute, 0 = no limit (ratelimit.h) */
+    int64_t itpm;         /* input tokens per minute, 0 = no limit */
     bool debug;           /* libmicrohttpd diagnostics */
 } modeld_opts_t;
 

@@ -10,6 +10,9 @@
 #include "log.h"
 #include "models.h"
 #include "openai.h"
+#include "ratelimit.h"
+
+#include <stdio.h>
 
 /* DELETE /admin/conversations: forgets the fail_first counters so a test
  * can reuse a prompt. */
@@ -23,6 +26,54 @@ static httpd_result_t reset_conversations(httpd_req_t *req)
 static httpd_result_t reset_cache(httpd_req_t *req)
 {
     cache_reset();
+    return httpd_reply_empty(req, 204);
+}
+
+/* GET /admin/ratelimit: the --rpm/--itpm buckets. */
+static httpd_result_t ratelimit_get(httpd_req_t *req)
+{
+    return httpd_reply_json(req, 200, rl_to_json());
+}
+
+/* PUT /admin/ratelimit {"rpm":N,"itpm":M}: new limits (a missing key keeps
+ * its limit, 0 removes it), both buckets full. */
+static httpd_result_t ratelimit_put(httpd_req_t *req)
+{
+    char err[256];
+    json_t *body = httpd_body_json(req, err, sizeof err);
+    if (!body || !json_is_object(body)) {
+        json_decref(body);
+        return httpd_reply_error(req, 400, "expected {\"rpm\":N,\"itpm\":M}");
+    }
+    rl_result_t cur;
+    rl_peek(&cur);
+    json_int_t rpm = cur.requests.on ? cur.requests.limit : 0;
+    json_int_t itpm = cur.tokens.on ? cur.tokens.limit : 0;
+    json_t *v;
+    int bad = 0;
+    if ((v = json_object_get(body, "rpm"))) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            bad = 1;
+        else
+            rpm = json_integer_value(v);
+    }
+    if ((v = json_object_get(body, "itpm"))) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            bad = 1;
+        else
+            itpm = json_integer_value(v);
+    }
+    json_decref(body);
+    if (bad)
+        return httpd_reply_error(req, 400, "rpm and itpm must be integers >= 0");
+    rl_configure(rpm, itpm);
+    return httpd_reply_json(req, 200, rl_to_json());
+}
+
+/* DELETE /admin/ratelimit: fills both buckets. */
+static httpd_result_t ratelimit_refill(httpd_req_t *req)
+{
+    rl_refill();
     return httpd_reply_empty(req, 204);
 }
 
@@ -58,6 +109,9 @@ httpd_t *server_start(const modeld_opts_t *o)
     httpd_route(h, "GET", "/v1/models/{id}", models_get, 0, NULL);
     httpd_route(h, "DELETE", "/admin/conversations", reset_conversations, HTTPD_NO_FAULTS, NULL);
     httpd_route(h, "DELETE", "/admin/cache", reset_cache, HTTPD_NO_FAULTS, NULL);
+    httpd_route(h, "GET", "/admin/ratelimit", ratelimit_get, HTTPD_NO_FAULTS, NULL);
+    httpd_route(h, "PUT", "/admin/ratelimit", ratelimit_put, HTTPD_NO_FAULTS, NULL);
+    httpd_route(h, "DELETE", "/admin/ratelimit", ratelimit_refill, HTTPD_NO_FAULTS, NULL);
     admin_register(h);
     if (httpd_start(h) < 0) {
         httpd_free(h);

@@ -856,6 +856,146 @@ test('cache: entries expire after the TTL (--cache-ttl-ms on a modeld of its own
   }
 });
 
+// ---- rate limits (--rpm, --itpm) ----
+
+// Starts a modeld of its own with `args`; returns { port, child, url }.
+async function ownModeld(args) {
+  const bin = process.env.MODELD_BIN || join(TEST_DIR, '../../hosts/modeld/modeld');
+  const child = spawn(bin, ['--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; if (out.includes('\n')) resolve(out); });
+    child.on('exit', (code) => reject(new Error(`modeld exited ${code}`)));
+  });
+  const port = line.trim().split(':').pop();
+  return { port, child, url: `http://127.0.0.1:${port}` };
+}
+
+async function ownAdmin(url, method, path, body) {
+  const res = await fetch(`${url}${path}`, {
+    method, headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  assert.ok(res.status < 400, `${method} ${path} -> ${res.status}`);
+  return res.status === 204 ? null : res.json();
+}
+
+// An RFC 3339 UTC time to the second, between lo and hi ms from now.
+function assertResetIn(value, lo, hi) {
+  assert.match(value, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, `reset ${value}`);
+  const dt = Date.parse(value) - Date.now();
+  assert.ok(dt >= lo && dt <= hi, `reset ${value} is ${dt} ms away, expected ${lo}..${hi}`);
+}
+
+test('rate limits: --rpm 3, headers on every answer, the 4th call is a RateLimitError (both SDKs)', async () => {
+  const m = await ownModeld(['--rpm', '3', '--itpm', '1000000']);
+  try {
+    const client = new Anthropic({ apiKey: 'any', baseURL: m.url, maxRetries: 0 });
+    const oai = new OpenAI({ apiKey: 'any', baseURL: `${m.url}/v1`, maxRetries: 0 });
+    const ask = () => client.messages.create({ model: MODEL, max_tokens: 64, messages: [{ role: 'user', content: prompt('hi') }] });
+    for (let i = 1; i <= 3; i++) {
+      const { data, response } = await ask().withResponse();
+      assert.equal(data.type, 'message');
+      const h = response.headers;
+      assert.equal(h.get('anthropic-ratelimit-requests-limit'), '3');
+      assert.equal(h.get('anthropic-ratelimit-requests-remaining'), String(3 - i));
+      // full again after 20 s per request taken
+      assertResetIn(h.get('anthropic-ratelimit-requests-reset'), i * 20000 - 3000, i * 20000 + 1000);
+      assert.equal(h.get('anthropic-ratelimit-input-tokens-limit'), '1000000');
+      const left = Number(h.get('anthropic-ratelimit-input-tokens-remaining'));
+      assert.ok(left > 999000 && left < 1000000, `input tokens remaining ${left}`);
+      assertResetIn(h.get('anthropic-ratelimit-input-tokens-reset'), -1000, 2000);
+    }
+    const err = await ask().catch((e) => e);
+    assert.ok(err instanceof Anthropic.RateLimitError, `got ${err}`);
+    assert.equal(err.status, 429);
+    assert.equal(err.type, 'rate_limit_error');
+    assert.match(err.error.error.message, /rate limit .* of 3 requests per minute/);
+    const ra = Number(err.headers.get('retry-after'));
+    assert.ok(ra >= 19 && ra <= 20, `retry-after ${ra}`);
+    assert.equal(err.headers.get('anthropic-ratelimit-requests-remaining'), '0');
+    assertResetIn(err.headers.get('anthropic-ratelimit-requests-reset'), 55000, 61000);
+    // OpenAI-shaped: x-ratelimit-* and the OpenAI error
+    const oerr = await oai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: prompt('hi') }] }).catch((e) => e);
+    assert.ok(oerr instanceof OpenAI.RateLimitError, `got ${oerr}`);
+    assert.equal(oerr.code, 'rate_limit_exceeded');
+    assert.equal(oerr.type, 'requests');
+    assert.equal(oerr.headers.get('x-ratelimit-limit-requests'), '3');
+    assert.equal(oerr.headers.get('x-ratelimit-remaining-requests'), '0');
+    assert.match(oerr.headers.get('x-ratelimit-reset-requests'), /^(\d+(\.\d+)?s|\d+m\d+(\.\d+)?s)$/);
+    assert.equal(oerr.headers.get('x-ratelimit-limit-tokens'), '1000000');
+    const stats = await ownAdmin(m.url, 'GET', '/admin/stats');
+    assert.equal(stats.counters.model_ratelimit_answered, 3);
+    assert.equal(stats.counters.model_ratelimit_limited, 2);
+    assert.equal(stats.counters.model_ratelimit_limited_requests, 2);
+    // DELETE /admin/ratelimit fills the buckets again
+    await ownAdmin(m.url, 'DELETE', '/admin/ratelimit');
+    const { response } = await oai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: prompt('hi') }] }).withResponse();
+    assert.equal(response.headers.get('x-ratelimit-remaining-requests'), '2');
+  } finally {
+    m.child.kill('SIGTERM');
+  }
+});
+
+test('rate limits: --itpm counts the prompt\'s input tokens; the SDK retries after retry-after and succeeds', async () => {
+  const m = await ownModeld(['--itpm', '600']);
+  try {
+    const client = new Anthropic({ apiKey: 'any', baseURL: m.url, maxRetries: 0 });
+    const big = 'x'.repeat(1200); // ~ 300+ tokens (bytes / 4)
+    const ask = (c = client) => c.messages.create({ model: MODEL, max_tokens: 64, messages: [{ role: 'user', content: prompt(big) }] });
+    const { data, response } = await ask().withResponse();
+    const used = 600 - Number(response.headers.get('anthropic-ratelimit-input-tokens-remaining'));
+    assert.ok(used >= 300 && used <= 340, `one call took ${used} tokens`);
+    assert.equal(data.usage.input_tokens, used, 'the bucket counts what usage reports');
+    assert.equal(response.headers.get('anthropic-ratelimit-requests-limit'), null, 'no --rpm, no request headers');
+    const err = await ask().catch((e) => e);
+    assert.ok(err instanceof Anthropic.RateLimitError, `got ${err}`);
+    assert.equal(err.type, 'rate_limit_error');
+    assert.match(err.error.error.message, /600 input tokens per minute/);
+    const ms = Number(err.headers.get('retry-after-ms'));
+    assert.ok(ms > 0 && ms <= 60000, `retry-after-ms ${ms}`);
+    assert.equal(Number(err.headers.get('retry-after')), Math.ceil(ms / 1000));
+    // an openai error says "tokens"
+    const oai = new OpenAI({ apiKey: 'any', baseURL: `${m.url}/v1`, maxRetries: 0 });
+    const oerr = await oai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: prompt(big) }] }).catch((e) => e);
+    assert.ok(oerr instanceof OpenAI.RateLimitError, `got ${oerr}`);
+    assert.equal(oerr.type, 'tokens');
+    assert.ok(Number(oerr.headers.get('x-ratelimit-remaining-tokens')) < 320);
+    // a higher limit through PUT /admin/ratelimit; then the SDK's own retry
+    // (retry-after-ms about 1 s) gets through a 429
+    const cfg = await ownAdmin(m.url, 'PUT', '/admin/ratelimit', { rpm: 60, itpm: 0 });
+    assert.equal(cfg.rpm, 60);
+    assert.equal(cfg.itpm, 0);
+    const quick = new Anthropic({ apiKey: 'any', baseURL: m.url, maxRetries: 0 });
+    const burst = await Promise.all(Array.from({ length: 61 }, () => ask(quick).then(() => 200, (e) => e.status)));
+    assert.equal(burst.filter((s) => s === 200).length, 60, 'a full bucket of 60, then 429s');
+    const retrying = new Anthropic({ apiKey: 'any', baseURL: m.url, maxRetries: 2 });
+    const t0 = Date.now();
+    const ok = await ask(retrying);
+    assert.equal(ok.type, 'message');
+    assert.ok(Date.now() - t0 >= 300, 'the SDK waited for the bucket');
+  } finally {
+    m.child.kill('SIGTERM');
+  }
+});
+
+test('rate limits: 40 concurrent calls against --rpm 25: exactly 25 answered (thread-safe bucket)', async () => {
+  const m = await ownModeld(['--rpm', '25']);
+  try {
+    const body = JSON.stringify({ model: MODEL, max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] });
+    const codes = await Promise.all(Array.from({ length: 40 }, () =>
+      fetch(`${m.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body })
+        .then(async (r) => { await r.text(); return r.status; })));
+    assert.equal(codes.filter((c) => c === 200).length, 25);
+    assert.equal(codes.filter((c) => c === 429).length, 15);
+    const stats = await ownAdmin(m.url, 'GET', '/admin/stats');
+    assert.equal(stats.counters.model_ratelimit_answered, 25);
+    assert.equal(stats.counters.model_ratelimit_limited, 15);
+  } finally {
+    m.child.kill('SIGTERM');
+  }
+});
+
 test('usage objects are accepted by the SDKs\' TypeScript types (tsc --strict)', async () => {
   const system = [{ type: 'text', text: longText('types'), cache_control: { type: 'ephemeral' } }];
   const params = { model: MODEL, max_tokens: 64, system, messages: [{ role: 'user', content: 'q' }] };
