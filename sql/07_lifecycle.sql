@@ -120,6 +120,7 @@ SELECT count(*) > 0 AS sampled,
                 AND mem_total > 0 AND disk_used >= 0 AND disk_total > 0) AS complete
   FROM sandbox_metrics(:'sb');
 SELECT count(*) > 0 AS recent FROM sandbox_metrics(:'sb', now() - interval '1 minute');
+SELECT count(*) AS future FROM sandbox_metrics(:'sb', now() + interval '1 hour');
 SELECT sandbox_pause(:'sb');
 SELECT count(*) > 0 AS while_paused FROM sandbox_metrics(:'sb');
 -- after the resume, its processes go on where they were

@@ -276,6 +276,7 @@ sandbox_metrics(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *sandbox_id = arg_text_required(fcinfo, 0, "sandbox_id");
 	int64		start = 0;
+	bool		future = false;
 	E2BTarget	t;
 	RegistryRow row;
 	HttpRequest *req;
@@ -294,9 +295,13 @@ sandbox_metrics(PG_FUNCTION_ARGS)
 		start = (int64) timestamptz_to_time_t(since);
 		if (start < 1)
 			start = 1;
+		/* E2B refuses a range that starts after its end (now): nothing */
+		future = since > GetCurrentTimestamp();
 	}
 	registry_resolve_live(sandbox_id, &t, &row);
 	InitMaterializedSRF(fcinfo, 0);
+	if (future)
+		return (Datum) 0;
 	req = e2b_metrics_request(sandbox_id, start);
 	http_perform_sync(req, NULL, NULL);
 	if (call_error_from_http(req, SERVICE_E2B_API, &err))
