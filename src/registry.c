@@ -10,7 +10,11 @@
  * security.  Sandbox access tokens live in a separate table no one else
  * can read.  A per-backend cache avoids a catalog round trip per call; it
  * is dropped when a transaction aborts, so a sandbox whose recording rolled
- * back is never trusted.
+ * back is never trusted.  Only running sandboxes are cached: a paused one
+ * is read from the table each time (and refused, or resumed first when it
+ * was created with auto_resume); a pause by another session, which the
+ * cache cannot see, is found when a call to the sandbox fails as gone
+ * (registry_check_paused).
  *
  *-------------------------------------------------------------------------
  */
