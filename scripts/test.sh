@@ -37,6 +37,7 @@ SUITES=(
     "crashes and faults, beside a neighbour cluster|test/run-neighbour.sh test/run-faults.sh|timing"
     "sandboxd protocol tests|test/sandboxd/run.sh|"
     "three workers, one queue|test/run-multiworker.sh|timing"
+    "reaper and paused sandboxes|test/run-lifecycle.sh|timing"
     "security|test/security/run.sh|optional"
     "Supabase-like cluster|test/run-supabase.sh|optional"
     "upgrade 1.0 -> 1.1|test/run-upgrade.sh|optional"

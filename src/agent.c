@@ -30,6 +30,7 @@
 #include "resume.h"
 #include "sandbox.h"
 #include "sql_common.h"
+#include "tools.h"
 
 #define MAX_TRIES_E2B 6
 #define MAX_TRIES_LLM 6
@@ -39,8 +40,6 @@
 #define RETRY_BASE_MS 500
 #define RETRY_CAP_MS 30000
 #define EXCERPT_BYTES 2000
-#define TOOL_FEED_BYTES 16384		/* of each stream, fed back to the model */
-#define READ_FEED_BYTES 65536
 #define SANDBOX_GRACE_S 120		/* a run's sandbox outlives its deadline by this */
 #define SANDBOX_EXTEND_AHEAD_S 300	/* extend at most this long before expiry */
 
@@ -400,15 +399,47 @@ tool_timeout_ms(Run *run, RunOp *op)
 	return (int) Max(t, 1000);
 }
 
+static char *tool_tag(Run *run, LlmToolCall *tc);
+
 /*
- * tool_arg returns a string argument of the tool call in progress, or NULL.
+ * tool_step is what a tool's functions see of the call in progress.
  */
-static char *
-tool_arg(RunOp *op, const char *name)
+static ToolStep
+tool_step(Run *run, RunOp *op)
 {
-	if (op->tool == NULL || op->tool->input == NULL)
-		return NULL;
-	return json_get_string(&op->tool->input->root, name);
+	ToolStep	st;
+
+	memset(&st, 0, sizeof(st));
+	st.call = op->tool;
+	st.target = run_target(run);
+	st.timeout_ms = tool_timeout_ms(run, op);
+	st.step = op->step;
+	st.tag = tool_tag(run, op->tool);
+	st.exec = &op->exec;
+	st.code = &op->code;
+	st.scratch = &op->scratch;
+	st.scratch_len = &op->scratch_len;
+	st.reconnects = op->reconnects;
+	st.reattached = op->reattached;
+	return st;
+}
+
+/*
+ * begin_tool sets the tool operation up for a new call.
+ */
+static void
+begin_tool(Run *run, RunOp *op, LlmToolCall *tc, const ToolDef *def)
+{
+	op->tool = tc;
+	op->tool_def = def;
+	op->step = 0;
+	op->tries = 0;
+	op->reconnects = 0;
+	op->follow = false;
+	op->listing = false;
+	op->reattached = false;
+	op->scratch = NULL;
+	op->scratch_len = 0;
 }
 
 /*
@@ -435,7 +466,7 @@ build_request(AgentEnv *env, Run *run, RunOp *op)
 	{
 		case OP_CREATE:
 			req = e2b_create_request(run->template_id, sandbox_life_s(run),
-									 run_metadata(run), NULL);
+									 run_metadata(run), run->envs_json);
 			break;
 		case OP_PLAN:
 			{
@@ -443,11 +474,15 @@ build_request(AgentEnv *env, Run *run, RunOp *op)
 
 				llm_conversation_init(&c, run->provider);
 				llm_add_user_text(&c, psprintf("Task:\n%s\n\nWrite the plan.", run->prompt));
-				req = llm_request(run->provider, run->model, planner_system, &c, false, false);
+				req = llm_request(run->provider, run->model, planner_system, &c, NIL);
 				break;
 			}
 		case OP_LLM:
-			req = llm_request(run->provider, run->model, executor_system, &run->conv, true, true);
+			req = llm_request(run->provider, run->model,
+							  run->system_prompt ?
+							  psprintf("%s\n\n%s", executor_system, run->system_prompt) :
+							  executor_system,
+							  &run->conv, tool_declarations(run->tools));
 			break;
 		case OP_TOOL:
 			if (op->follow)
@@ -457,37 +492,12 @@ build_request(AgentEnv *env, Run *run, RunOp *op)
 				op->listing = true;
 				break;
 			}
-			switch (op->tool_kind)
 			{
-				case TOOL_RUN_COMMAND:
-					req = e2b_start_request(&t, tool_arg(op, "command"), tool_arg(op, "cwd"),
-											NULL, tool_timeout_ms(run, op),
-											tool_tag(run, op->tool), false);
-					exec_state_init(&op->exec, (size_t) sandbox_max_output_bytes);
-					req->stream_fn = exec_state_feed;
-					req->stream_arg = &op->exec;
-					break;
-				case TOOL_WRITE_FILE:
-					{
-						char	   *content = tool_arg(op, "content");
+				ToolStep	st = tool_step(run, op);
 
-						req = e2b_write_file_request(&t, tool_arg(op, "path"), content, strlen(content));
-						break;
-					}
-				case TOOL_READ_FILE:
-					req = e2b_read_file_request(&t, tool_arg(op, "path"));
-					break;
-				case TOOL_RUN_CODE:
-					req = e2b_execute_request(&t, tool_arg(op, "code"), "python", NULL,
-											  tool_timeout_ms(run, op));
-					code_state_init(&op->code, (size_t) sandbox_max_output_bytes);
-					req->stream_fn = code_state_feed;
-					req->stream_arg = &op->code;
-					break;
-				case TOOL_INVALID:
-					elog(ERROR, "invalid tool call reached the network");
+				req = op->tool_def->start(&st);
+				break;
 			}
-			break;
 		case OP_KILL:
 			req = e2b_kill_request(run->sandbox.sandbox_id);
 			break;
@@ -890,8 +900,6 @@ retry_later(AgentEnv *env, Run *run, RunOp *op, CallError *err, int max_tries)
 static void lost_sandbox(AgentEnv *env, Run *run, const char *why);
 static void continue_resumed(AgentEnv *env, Run *run);
 static void next_tool(AgentEnv *env, Run *run);
-static ToolKind tool_kind_of(const char *name);
-static char *validate_tool(LlmToolCall *tc, ToolKind kind);
 static void tool_interrupted(Run *run, LlmToolCall *tc, const char *why);
 static bool attach_command(AgentEnv *env, Run *run, RunOp *op, long left_ms);
 
@@ -1089,28 +1097,24 @@ continue_resumed(AgentEnv *env, Run *run)
 	appendStringInfoChar(&d, '}');
 	stage_event(run, "resumed", d.data);
 
-	if (tc && validate_tool(tc, tool_kind_of(tc->name)) == NULL)
+	if (tc && tool_check(tool_lookup(tc->name), tc, run->tools) == NULL)
 	{
-		ToolKind	kind = tool_kind_of(tc->name);
+		const ToolDef *def = tool_lookup(tc->name);
 
-		if (kind == TOOL_RUN_COMMAND)
+		if (def->resume == RESUME_FOLLOW)
 		{
 			RunOp	   *op = &run->ops[OP_TOOL];
 
 			run->tool_queue = list_delete_first(run->tool_queue);
-			op->tool = tc;
-			op->tool_kind = kind;
-			op->tries = 0;
-			op->reconnects = 0;
+			begin_tool(run, op, tc, def);
 			op->follow = true;
-			op->reattached = false;
 			defer_op(run, OP_TOOL);
 			return;
 		}
-		if (kind == TOOL_RUN_CODE)
+		if (def->resume == RESUME_INTERRUPTED)
 		{
 			run->tool_queue = list_delete_first(run->tool_queue);
-			tool_interrupted(run, tc, "code runs at most once");
+			tool_interrupted(run, tc, psprintf("%s runs at most once", def->name));
 		}
 	}
 	if (run->turns == 0 && run->tool_queue == NIL && run->tool_results == NIL)
@@ -1281,23 +1285,6 @@ on_plan_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 }
 
 /*
- * tool_kind_of maps a tool name to what we run.
- */
-static ToolKind
-tool_kind_of(const char *name)
-{
-	if (strcmp(name, "run_command") == 0)
-		return TOOL_RUN_COMMAND;
-	if (strcmp(name, "write_file") == 0)
-		return TOOL_WRITE_FILE;
-	if (strcmp(name, "read_file") == 0)
-		return TOOL_READ_FILE;
-	if (strcmp(name, "run_code") == 0)
-		return TOOL_RUN_CODE;
-	return TOOL_INVALID;
-}
-
-/*
  * copy_tool_call deep-copies a tool call into the run's memory.
  */
 static LlmToolCall *
@@ -1316,28 +1303,6 @@ copy_tool_call(Run *run, LlmToolCall *tc)
 	}
 	MemoryContextSwitchTo(old);
 	return c;
-}
-
-/*
- * append_event_output adds a command's stdout or stderr to a tool_result
- * event, kept to sandbox.event_output_bytes (cut on a character boundary);
- * "<key>_cut_bytes" says how much was left out.
- */
-static void
-append_event_output(StringInfo d, bool *first, const char *key, const char *data, size_t len)
-{
-	char	   *text = sandbox_bytes_to_cstring(data, len);
-	size_t		tlen = strlen(text);
-	size_t		keep = tlen;
-
-	if (tlen > (size_t) sandbox_event_output_bytes)
-	{
-		keep = pg_mbcliplen(text, (int) tlen, sandbox_event_output_bytes);
-		text[keep] = '\0';
-	}
-	json_append_kv_string(d, first, key, text);
-	if (keep < tlen)
-		json_append_kv_int(d, first, psprintf("%s_cut_bytes", key), (int64) (tlen - keep));
 }
 
 /*
@@ -1396,54 +1361,6 @@ tool_interrupted(Run *run, LlmToolCall *tc, const char *why)
 }
 
 /*
- * validate_tool checks a tool call's arguments; returns NULL when they are
- * fine, else the error to send back to the model.
- */
-static char *
-validate_tool(LlmToolCall *tc, ToolKind kind)
-{
-	const char *required[2] = {NULL, NULL};
-
-	if (kind == TOOL_INVALID)
-		return psprintf("unknown tool \"%s\"; the tools are run_command, write_file, read_file and run_code", tc->name);
-	if (tc->input == NULL)
-		return psprintf("the arguments of %s are not a JSON object: %s", tc->name,
-						tc->raw_arguments ? excerpt(tc->raw_arguments) : "(none)");
-	switch (kind)
-	{
-		case TOOL_RUN_COMMAND:
-			required[0] = "command";
-			break;
-		case TOOL_WRITE_FILE:
-			required[0] = "path";
-			required[1] = "content";
-			break;
-		case TOOL_READ_FILE:
-			required[0] = "path";
-			break;
-		case TOOL_RUN_CODE:
-			required[0] = "code";
-			break;
-		case TOOL_INVALID:
-			break;
-	}
-	for (int i = 0; i < 2; i++)
-	{
-		char	   *v;
-
-		if (required[i] == NULL)
-			continue;
-		v = json_get_string(&tc->input->root, required[i]);
-		if (v == NULL || (v[0] == '\0' && strcmp(required[i], "content") != 0))
-			return psprintf("%s needs a string argument \"%s\"", tc->name, required[i]);
-		if (kind == TOOL_RUN_COMMAND && strlen(v) > E2B_MAX_COMMAND_BYTES)
-			return psprintf("the command is %zu bytes, more than a command line may hold (%d); write it to a file with write_file and run that file",
-							strlen(v), E2B_MAX_COMMAND_BYTES);
-	}
-	return NULL;
-}
-
-/*
  * next_tool starts the next queued tool call of this turn, answering the
  * invalid ones directly; when none is left, it sends the results back to
  * the model (deferred to after the commit of the tool events).
@@ -1454,8 +1371,8 @@ next_tool(AgentEnv *env, Run *run)
 	while (run->tool_queue != NIL)
 	{
 		LlmToolCall *tc = linitial(run->tool_queue);
-		ToolKind	kind = tool_kind_of(tc->name);
-		char	   *problem = validate_tool(tc, kind);
+		const ToolDef *def = tool_lookup(tc->name);
+		char	   *problem = tool_check(def, tc, run->tools);
 		RunOp	   *op = &run->ops[OP_TOOL];
 
 		run->tool_queue = list_delete_first(run->tool_queue);
@@ -1473,12 +1390,7 @@ next_tool(AgentEnv *env, Run *run)
 			add_tool_result(run, tc, psprintf("error: %s", problem), true, d.data);
 			continue;
 		}
-		op->tool = tc;
-		op->tool_kind = kind;
-		op->tries = 0;
-		op->reconnects = 0;
-		op->follow = false;
-		op->reattached = false;
+		begin_tool(run, op, tc, def);
 		defer_op(run, OP_TOOL);
 		return;
 	}
@@ -1584,41 +1496,6 @@ on_llm_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 		appendStringInfoChar(&r, '}');
 		finish_run(env, run, RS_COMPLETED, r.data, NULL);
 	}
-}
-
-/*
- * feed_cap keeps what the model sees of one output stream bounded: the
- * head and the tail, with a note of what was left out.
- */
-static char *
-feed_cap(const char *s, size_t len, size_t cap)
-{
-	size_t		half = cap / 2;
-
-	if (len <= cap)
-		return sandbox_bytes_to_cstring(s, len);
-	return psprintf("%s\n[... %zu bytes omitted ...]\n%s",
-					sandbox_bytes_to_cstring(s, half), len - cap,
-					sandbox_bytes_to_cstring(s + len - half, half));
-}
-
-/*
- * tool_failure answers a tool call whose operation failed.
- */
-static void
-tool_failure(Run *run, RunOp *op, CallError *err)
-{
-	StringInfoData d;
-	bool		first = true;
-	char	   *what = call_error_describe(err);
-
-	initStringInfo(&d);
-	appendStringInfoChar(&d, '{');
-	json_append_kv_string(&d, &first, "id", op->tool->id);
-	json_append_kv_string(&d, &first, "name", op->tool->name);
-	json_append_kv_string(&d, &first, "error", what);
-	appendStringInfoChar(&d, '}');
-	add_tool_result(run, op->tool, psprintf("error: %s", what), true, d.data);
 }
 
 /*
@@ -1865,15 +1742,17 @@ on_follow_listed(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 }
 
 /*
- * on_tool_done turns a finished tool operation into a tool result.
+ * on_tool_done turns a finished step of a tool into what comes next: the
+ * call's result, its next step, a retry of a step that had no effect, a
+ * reattachment to a command whose stream broke, or a lost sandbox.  What
+ * each tool's answer means is its own business (tools.c).
  */
 static void
 on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 {
-	CallError	err;
-	StringInfoData d;
-	StringInfoData content;
-	bool		first = true;
+	ToolResult	out;
+	ToolStep	st;
+	ToolVerdict verdict;
 
 	if (op->follow && op->listing)
 	{
@@ -1885,124 +1764,62 @@ on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 		}
 		return;
 	}
-	initStringInfo(&d);
-	initStringInfo(&content);
-	appendStringInfoChar(&d, '{');
-	json_append_kv_string(&d, &first, "id", op->tool->id);
-	json_append_kv_string(&d, &first, "name", op->tool->name);
-	json_append_kv_int(&d, &first, "duration_ms", (int64) req->elapsed_ms);
-
-	switch (op->tool_kind)
+	tool_result_init(&out);
+	st = tool_step(run, op);
+	verdict = op->tool_def->finish(&st, req, &out);
+	switch (verdict)
 	{
-		case TOOL_RUN_COMMAND:
+		case TOOL_NEXT_STEP:
 			{
-				ExecState  *st = &op->exec;
-				bool		ok = exec_state_finish(req, st, &err);
+				/* what the step left for the next one outlives the step's memory */
+				char	   *keep = MemoryContextAlloc(run->cxt, op->scratch_len + 1);
 
-				if (!ok && err.kind != CALL_DEADLINE)
-				{
-					/* safe to retry only if the command never started */
-					if (!st->got_start && retry_later(env, run, op, &err, MAX_TRIES_E2B))
-						return;
-					/* started: follow the same process instead */
-					if (st->got_start && !st->got_end && err.kind != CALL_NOT_FOUND &&
-						err.kind != CALL_AUTH && reconnect_command(env, run, op, &err))
-						return;
-					if (op->reconnects > 0)
-						call_error_set(&err, err.kind,
-									   "the command's output stream broke and it could not be followed again (%s); it may or may not have finished",
-									   err.message ? err.message : call_error_kind_name(err.kind));
-					/* the proxy's 502 "sandbox was not found", not a process not found */
-					if (err.kind == CALL_NOT_FOUND && err.status == 502)
-					{
-						lost_sandbox(env, run, call_error_describe(&err));
-						return;
-					}
-					tool_failure(run, op, &err);
-					break;
-				}
-				if (!ok)
-					appendStringInfo(&content, "error: the command was stopped after %d ms (time limit)\n",
-									 tool_timeout_ms(run, op));
-				else
-					appendStringInfo(&content, "exit_code: %d\n", st->exit_code);
-				appendStringInfo(&content, "--- stdout ---\n%s\n--- stderr ---\n%s",
-								 feed_cap(st->out.data, st->out.len, TOOL_FEED_BYTES),
-								 feed_cap(st->err.data, st->err.len, TOOL_FEED_BYTES));
-				if (st->truncated)
-					appendStringInfo(&content, "\n[output truncated at %d bytes]", sandbox_max_output_bytes);
-				if (op->reconnects > 0)
-					appendStringInfoString(&content, "\n[the output stream broke and was resumed: some output may be missing]");
-				if (op->reattached)
-					appendStringInfoString(&content, "\n[the worker stopped while this command ran; the resumed run followed the same process, so output printed before that is missing]");
-				if (ok)
-					json_append_kv_int(&d, &first, "exit_code", st->exit_code);
-				else
-					json_append_kv_string(&d, &first, "error", "timed out");
-				append_event_output(&d, &first, "stdout", st->out.data, st->out.len);
-				append_event_output(&d, &first, "stderr", st->err.data, st->err.len);
-				json_append_kv_raw(&d, &first, "truncated", st->truncated ? "true" : "false");
-				if (op->reconnects > 0)
-					json_append_kv_raw(&d, &first, "stream_resumed", "true");
-				if (op->reattached)
-					json_append_kv_raw(&d, &first, "reattached", "true");
-				appendStringInfoChar(&d, '}');
-				add_tool_result(run, op->tool, content.data, !ok || st->exit_code != 0, d.data);
-				break;
+				memcpy(keep, op->scratch, op->scratch_len);
+				keep[op->scratch_len] = '\0';
+				op->scratch = keep;
+				op->step++;
+				op->tries = 0;
+				start_op(env, run, OP_TOOL);
+				return;
 			}
-		case TOOL_WRITE_FILE:
-		case TOOL_READ_FILE:
-			if (call_error_from_http(req, SERVICE_ENVD, &err))
-			{
-				if (retry_later(env, run, op, &err, MAX_TRIES_E2B))
-					return;
-				if (err.kind == CALL_NOT_FOUND && op->tool_kind == TOOL_WRITE_FILE)
-				{
-					lost_sandbox(env, run, call_error_describe(&err));
-					return;
-				}
-				tool_failure(run, op, &err);
-				break;
-			}
-			if (op->tool_kind == TOOL_WRITE_FILE)
-			{
-				size_t		n = strlen(tool_arg(op, "content"));
-
-				appendStringInfo(&content, "wrote %zu bytes to %s", n, tool_arg(op, "path"));
-				json_append_kv_int(&d, &first, "bytes", n);
-			}
-			else
-			{
-				appendStringInfoString(&content, feed_cap(http_data(req), http_data_len(req), READ_FEED_BYTES));
-				json_append_kv_int(&d, &first, "bytes", http_data_len(req));
-			}
-			json_append_kv_string(&d, &first, "path", tool_arg(op, "path"));
-			appendStringInfoChar(&d, '}');
-			add_tool_result(run, op->tool, content.data, false, d.data);
+		case TOOL_REATTACH:
+			if (reconnect_command(env, run, op, &out.err))
+				return;
+			tool_failure_result(&out, &out.err, op->reconnects > 0 ?
+								psprintf("the command's output stream broke and it could not be followed again (%s); it may or may not have finished",
+										 out.err.message ? out.err.message : call_error_kind_name(out.err.kind)) :
+								NULL);
 			break;
-		case TOOL_RUN_CODE:
-			{
-				CodeState  *st = &op->code;
-
-				if (!code_state_finish(req, st, &err))
-				{
-					if (err.kind != CALL_DEADLINE && err.kind != CALL_PROTOCOL &&
-						retry_later(env, run, op, &err, MAX_TRIES_E2B))
-						return;
-					tool_failure(run, op, &err);
-					break;
-				}
-				appendStringInfoString(&content, code_state_json(st));
-				json_append_kv_raw(&d, &first, "execution", code_state_json(st));
-				appendStringInfoChar(&d, '}');
-				add_tool_result(run, op->tool, content.data, st->error_json != NULL, d.data);
-				break;
-			}
-		case TOOL_INVALID:
+		case TOOL_SANDBOX_GONE:
+			lost_sandbox(env, run, call_error_describe(&out.err));
+			return;
+		case TOOL_FAILED:
+			if (op->tool_def->retry_safe && retry_later(env, run, op, &out.err, MAX_TRIES_E2B))
+				return;
+			tool_failure_result(&out, &out.err, NULL);
 			break;
+		case TOOL_ANSWERED:
+			break;
+	}
+	{
+		StringInfoData d;
+		bool		first = true;
+
+		initStringInfo(&d);
+		appendStringInfoChar(&d, '{');
+		json_append_kv_string(&d, &first, "id", op->tool->id);
+		json_append_kv_string(&d, &first, "name", op->tool->name);
+		json_append_kv_int(&d, &first, "duration_ms", (int64) req->elapsed_ms);
+		if (out.event.len > 0)
+			appendStringInfo(&d, ",%s", out.event.data);
+		appendStringInfoChar(&d, '}');
+		add_tool_result(run, op->tool, out.content.data, out.is_error, d.data);
 	}
 	op->tool = NULL;
 	op->reattached = false;
+	if (op->scratch && op->step > 0)
+		pfree(op->scratch);
+	op->scratch = NULL;
 	next_tool(env, run);
 }
 

@@ -31,6 +31,7 @@
 #include "evloop.h"
 #include "llm.h"
 #include "shmem.h"
+#include "tools.h"
 
 typedef enum RunStatus
 {
@@ -63,15 +64,6 @@ typedef enum OpKind
 	OP_NUM_KINDS
 } OpKind;
 
-typedef enum ToolKind
-{
-	TOOL_RUN_COMMAND,
-	TOOL_WRITE_FILE,
-	TOOL_READ_FILE,
-	TOOL_RUN_CODE,
-	TOOL_INVALID
-} ToolKind;
-
 struct Run;
 
 /* One HTTP operation of a run, with its retry state. */
@@ -86,8 +78,11 @@ typedef struct RunOp
 	bool		deferred;		/* start after the next commit */
 	TimestampTz began;
 	/* OP_TOOL */
-	ToolKind	tool_kind;
+	const ToolDef *tool_def;
 	LlmToolCall *tool;
+	int			step;			/* the tool's step (edit_file: read, then write) */
+	char	   *scratch;		/* what a step leaves for the next (in run->cxt) */
+	size_t		scratch_len;
 	ExecState	exec;
 	CodeState	code;
 	int			reconnects;		/* reattachments to a command after a broken stream */
@@ -153,6 +148,8 @@ typedef struct Run
 	int			max_turns;
 	TimestampTz deadline;
 	bool		lost_fails;		/* on_sandbox_lost = 'fail' */
+	char	   *system_prompt;	/* the run's own, added to the agent's, or NULL */
+	char	   *envs_json;		/* the sandbox's environment variables, or NULL */
 	RunHistory *history;		/* earlier attempts, or NULL for a first one */
 	RunStatus	status;			/* as committed */
 	RunPhase	phase;
@@ -177,6 +174,7 @@ typedef struct Run
 	int64		out_tokens;
 	int			llm_calls;
 	int			tool_calls;
+	List	   *tools;			/* names of the tools the model gets */
 	List	   *tool_queue;		/* LlmToolCall * still to run this turn */
 	List	   *tool_results;	/* LlmToolResult * gathered this turn */
 	char	   *lost_note;		/* told to the model with the next tool results */

@@ -17,41 +17,6 @@
 
 #define ANTHROPIC_VERSION "2023-06-01"
 
-/* The agent's tools, as JSON Schema (shared by both providers). */
-#define SCHEMA_RUN_COMMAND \
-	"{\"type\":\"object\",\"properties\":{" \
-	"\"command\":{\"type\":\"string\",\"description\":\"The shell command or script, run with bash -l -c.\"}," \
-	"\"cwd\":{\"type\":\"string\",\"description\":\"Working directory (default /home/user).\"}," \
-	"\"timeout_ms\":{\"type\":\"integer\",\"description\":\"Time limit in milliseconds.\"}}," \
-	"\"required\":[\"command\"]}"
-#define SCHEMA_WRITE_FILE \
-	"{\"type\":\"object\",\"properties\":{" \
-	"\"path\":{\"type\":\"string\",\"description\":\"Absolute path, or relative to /home/user.\"}," \
-	"\"content\":{\"type\":\"string\",\"description\":\"The whole content of the file.\"}}," \
-	"\"required\":[\"path\",\"content\"]}"
-#define SCHEMA_READ_FILE \
-	"{\"type\":\"object\",\"properties\":{" \
-	"\"path\":{\"type\":\"string\",\"description\":\"Absolute path, or relative to /home/user.\"}}," \
-	"\"required\":[\"path\"]}"
-#define SCHEMA_RUN_CODE \
-	"{\"type\":\"object\",\"properties\":{" \
-	"\"code\":{\"type\":\"string\",\"description\":\"Python code; the value of the last expression is returned. State persists between calls.\"}}," \
-	"\"required\":[\"code\"]}"
-
-typedef struct ToolSpec
-{
-	const char *name;
-	const char *description;
-	const char *schema;
-} ToolSpec;
-
-static const ToolSpec tools[] = {
-	{"run_command", "Run a shell command in the sandbox (a Linux machine) and get its exit code, stdout and stderr.", SCHEMA_RUN_COMMAND},
-	{"write_file", "Write a text file in the sandbox, creating parent directories.", SCHEMA_WRITE_FILE},
-	{"read_file", "Read a text file from the sandbox.", SCHEMA_READ_FILE},
-	{"run_code", "Run Python code in the sandbox's persistent code interpreter.", SCHEMA_RUN_CODE},
-};
-
 /*
  * llm_provider_name names a provider as sandbox.llm_provider spells it.
  */
@@ -194,26 +159,28 @@ llm_add_tool_results(LlmConversation *c, List *results, const char *note)
 }
 
 /*
- * append_tools writes the tool list in the provider's format.
+ * append_tools writes the tools the model may call, in the provider's
+ * format.
  */
 static void
-append_tools(StringInfo b, LlmProvider provider, bool with_run_code)
+append_tools(StringInfo b, LlmProvider provider, List *tools)
 {
+	ListCell   *lc;
+
 	appendStringInfoChar(b, '[');
-	for (int i = 0; i < (int) lengthof(tools); i++)
+	foreach(lc, tools)
 	{
+		LlmToolDecl *t = lfirst(lc);
 		bool		first = true;
 
-		if (!with_run_code && strcmp(tools[i].name, "run_code") == 0)
-			continue;
-		if (i > 0)
+		if (foreach_current_index(lc) > 0)
 			appendStringInfoChar(b, ',');
 		appendStringInfoChar(b, '{');
 		if (provider == LLM_PROVIDER_ANTHROPIC)
 		{
-			json_append_kv_string(b, &first, "name", tools[i].name);
-			json_append_kv_string(b, &first, "description", tools[i].description);
-			json_append_kv_raw(b, &first, "input_schema", tools[i].schema);
+			json_append_kv_string(b, &first, "name", t->name);
+			json_append_kv_string(b, &first, "description", t->description);
+			json_append_kv_raw(b, &first, "input_schema", t->schema);
 		}
 		else
 		{
@@ -221,9 +188,9 @@ append_tools(StringInfo b, LlmProvider provider, bool with_run_code)
 			json_append_kv_raw(b, &first, "function", "");
 			appendStringInfoChar(b, '{');
 			first = true;
-			json_append_kv_string(b, &first, "name", tools[i].name);
-			json_append_kv_string(b, &first, "description", tools[i].description);
-			json_append_kv_raw(b, &first, "parameters", tools[i].schema);
+			json_append_kv_string(b, &first, "name", t->name);
+			json_append_kv_string(b, &first, "description", t->description);
+			json_append_kv_raw(b, &first, "parameters", t->schema);
 			appendStringInfoChar(b, '}');
 		}
 		appendStringInfoChar(b, '}');
@@ -247,7 +214,7 @@ is_openai_cloud(const char *url)
  */
 HttpRequest *
 llm_request(LlmProvider provider, const char *model, const char *system,
-			LlmConversation *c, bool with_tools, bool with_run_code)
+			LlmConversation *c, List *tools)
 {
 	const char *base = sandbox_llm_url();
 	const char *key = sandbox_llm_key();
@@ -287,10 +254,10 @@ llm_request(LlmProvider provider, const char *model, const char *system,
 		json_append_kv_raw(&b, &first, "messages", "");
 		appendStringInfo(&b, "[%s%s%s]", sys.data, c->nmessages ? "," : "", c->messages.data);
 	}
-	if (with_tools)
+	if (tools != NIL)
 	{
 		json_append_kv_raw(&b, &first, "tools", "");
-		append_tools(&b, provider, with_run_code);
+		append_tools(&b, provider, tools);
 	}
 	appendStringInfoChar(&b, '}');
 	body = json_body_to_utf8(&b, &len);

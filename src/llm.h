@@ -70,8 +70,16 @@ typedef struct LlmToolResult
 	bool		is_error;
 } LlmToolResult;
 
+/* A tool the model may call: its name, what it does, its JSON Schema. */
+typedef struct LlmToolDecl
+{
+	const char *name;
+	const char *description;
+	const char *schema;
+} LlmToolDecl;
+
 extern HttpRequest *llm_request(LlmProvider provider, const char *model, const char *system,
-								LlmConversation *c, bool with_tools, bool with_run_code);
+								LlmConversation *c, List *tools);
 extern bool llm_parse(LlmProvider provider, HttpRequest *req, LlmAnswer *a, CallError *err);
 extern const char *llm_provider_name(LlmProvider p);
 

@@ -387,7 +387,8 @@ queue_claim(int n, int lease_s, ClaimCursor *cursor, MemoryContext cxt)
 		"   FROM c WHERE r.id = c.id"
 		"   RETURNING r.id, r.prompt, r.model, r.template, r.max_turns, r.attempts,"
 		"             r.owner, r.deadline_at, r.last_seq, r.owner_id, r.on_sandbox_lost,"
-		"             r.plan, r.sandbox_id, r.llm_calls, r.input_tokens, r.output_tokens),"
+		"             r.plan, r.sandbox_id, r.llm_calls, r.input_tokens, r.output_tokens,"
+		"             r.system_prompt, r.tools, r.envs),"
 		" e AS ("
 		"  INSERT INTO %1$s.agent_run_events (run_id, seq, attempt, kind, data)"
 		"  SELECT id, last_seq, attempts, 'status',"
@@ -396,7 +397,11 @@ queue_claim(int n, int lease_s, ClaimCursor *cursor, MemoryContext cxt)
 		"    FROM u)"
 		" SELECT id::text, prompt, model, template, max_turns, attempts, owner::oid,"
 		"        deadline_at, owner::text, owner_id, on_sandbox_lost = 'fail',"
-		"        plan ->> 'text', sandbox_id, llm_calls, input_tokens, output_tokens FROM u";
+		"        plan ->> 'text', sandbox_id, llm_calls, input_tokens, output_tokens,"
+		"        system_prompt, tools,"
+		"        CASE WHEN pg_catalog.jsonb_typeof(envs) = 'object' THEN"
+		"          (SELECT pg_catalog.jsonb_object_agg(e.key, e.value)"
+		"             FROM pg_catalog.jsonb_each_text(envs) e)::text END FROM u";
 	Oid			types[7] = {INT4OID, INT4OID, INT4OID, INT4OID, OIDOID, TEXTOID, INT4OID};
 	Datum		values[7];
 	ClaimCursor next = *cursor;
@@ -433,6 +438,27 @@ queue_claim(int n, int lease_s, ClaimCursor *cursor, MemoryContext cxt)
 		c->owner_name = getstr(tup, desc, 9, cxt);
 		c->owner_id = getstr(tup, desc, 10, cxt);
 		c->lost_fails = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull)) && !isnull;
+		c->system_prompt = getstr(tup, desc, 17, cxt);
+		c->envs_json = getstr(tup, desc, 19, cxt);
+		{
+			Datum		d = SPI_getbinval(tup, desc, 18, &isnull);
+
+			c->tools_given = !isnull;
+			if (!isnull)
+			{
+				Datum	   *elems;
+				bool	   *enulls;
+				int			ne;
+				MemoryContext old = MemoryContextSwitchTo(cxt);
+
+				deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+								  &elems, &enulls, &ne);
+				for (int k = 0; k < ne; k++)
+					if (!enulls[k])
+						c->tools = lappend(c->tools, TextDatumGetCString(elems[k]));
+				MemoryContextSwitchTo(old);
+			}
+		}
 		/* the rotation: the last owner served, in the order walked */
 		{
 			const char *oid2 = c->owner_id ? c->owner_id : "";

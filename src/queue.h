@@ -31,6 +31,10 @@ typedef struct ClaimedRun
 	char	   *owner_id;		/* identity beside the role, or NULL */
 	TimestampTz deadline;
 	bool		lost_fails;		/* on_sandbox_lost = 'fail' */
+	char	   *system_prompt;	/* added to the agent's, or NULL */
+	bool		tools_given;	/* tools was not NULL */
+	List	   *tools;			/* its names (char *) */
+	char	   *envs_json;		/* the sandbox's environment, or NULL */
 	RunHistory *history;		/* a later attempt: what the earlier ones left */
 } ClaimedRun;
 

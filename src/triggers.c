@@ -30,6 +30,7 @@
 #include "miscadmin.h"
 #include "commands/dbcommands.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
@@ -41,6 +42,8 @@
 #include "registry.h"
 #include "sandbox.h"
 #include "shmem.h"
+#include "sql_common.h"
+#include "tools.h"
 #include "worker.h"
 
 PG_FUNCTION_INFO_V1(agent_runs_guard);
@@ -55,7 +58,7 @@ static bool xact_callback_registered = false;
 static const char *const user_insert_columns[] = {
 	"id", "prompt", "status", "model", "template", "max_turns", "timeout_s",
 	"priority", "run_after", "metadata", "owner", "created_at", "updated_at",
-	"on_sandbox_lost", NULL
+	"on_sandbox_lost", "system_prompt", "tools", "envs", NULL
 };
 
 /* Columns a user may change while the run is still pending. */
@@ -188,6 +191,60 @@ check_prompt_size(HeapTuple tup, TupleDesc desc)
 				 errmsg("the prompt of an agent run is too large: %zu bytes", len),
 				 errdetail("sandbox.max_prompt_bytes is %d bytes.", sandbox_max_prompt_bytes),
 				 errhint("Put large inputs in files of the run's sandbox, or ask a superuser to raise sandbox.max_prompt_bytes.")));
+}
+
+/*
+ * check_run_inputs checks a new run's instructions: its system_prompt is
+ * bounded like the prompt, its tools are known ones, and its envs are a
+ * JSON object of strings.  A mistake is an error at INSERT, not a run that
+ * fails later.
+ */
+static void
+check_run_inputs(HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d;
+
+	d = heap_getattr(tup, column_of(desc, "system_prompt"), desc, &isnull);
+	if (!isnull && toast_raw_datum_size(d) - VARHDRSZ > (Size) sandbox_max_prompt_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the system_prompt of an agent run is too large: %zu bytes",
+						(Size) (toast_raw_datum_size(d) - VARHDRSZ)),
+				 errdetail("sandbox.max_prompt_bytes is %d bytes.", sandbox_max_prompt_bytes)));
+	d = heap_getattr(tup, column_of(desc, "tools"), desc, &isnull);
+	if (!isnull)
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(d);
+		Datum	   *elems;
+		bool	   *enulls;
+		int			n;
+
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &n);
+		for (int i = 0; i < n; i++)
+		{
+			char	   *name = enulls[i] ? NULL : TextDatumGetCString(elems[i]);
+
+			if (name == NULL || tool_lookup(name) == NULL)
+			{
+				StringInfoData all;
+				ListCell   *lc;
+				List	   *names = tool_names_default();
+
+				initStringInfo(&all);
+				foreach(lc, names)
+					appendStringInfo(&all, "%s%s", all.len ? ", " : "", (char *) lfirst(lc));
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unknown tool \"%s\" in tools", name ? name : "NULL"),
+						 errdetail("The tools are %s.", all.data),
+						 errhint("Leave tools NULL for all of them.")));
+			}
+		}
+	}
+	d = heap_getattr(tup, column_of(desc, "envs"), desc, &isnull);
+	if (!isnull)
+		(void) string_map_to_json(DatumGetJsonbP(d), "envs", false);
 }
 
 /*
@@ -327,6 +384,7 @@ agent_runs_guard(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
 		check_prompt_size(newtup, desc);
+		check_run_inputs(newtup, desc);
 		if (su)
 			return PointerGetDatum(newtup);
 		if (strcmp(new_status, "pending") != 0)

@@ -42,6 +42,7 @@
 #include "queue.h"
 #include "reaper.h"
 #include "resume.h"
+#include "tools.h"
 #include "safe_path.h"
 #include "sandbox.h"
 #include "shmem.h"
@@ -619,6 +620,17 @@ after_commit(Worker *w, PassResult *res)
 		r->max_turns = c->max_turns > 0 ? c->max_turns : sandbox_max_turns;
 		r->deadline = c->deadline;
 		r->lost_fails = c->lost_fails;
+		r->system_prompt = c->system_prompt ? pstrdup(c->system_prompt) : NULL;
+		r->envs_json = c->envs_json ? pstrdup(c->envs_json) : NULL;
+		if (c->tools_given)
+		{
+			ListCell   *tlc;
+
+			foreach(tlc, c->tools)
+				r->tools = lappend(r->tools, pstrdup(lfirst(tlc)));
+		}
+		else
+			r->tools = tool_names_default();
 		r->history = c->history ? resume_copy_history(c->history) : NULL;
 		r->status = RS_PLANNING;
 		r->last_lease = GetCurrentTimestamp();
