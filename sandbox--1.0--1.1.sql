@@ -53,6 +53,10 @@ ALTER TABLE @extschema@.agent_runs ADD COLUMN owner_id text;
 ALTER TABLE @extschema@.agent_runs ADD COLUMN on_sandbox_lost text NOT NULL DEFAULT 'restart'
     CONSTRAINT agent_runs_on_sandbox_lost_valid
     CHECK (on_sandbox_lost OPERATOR(pg_catalog.=) ANY ('{restart,fail}'::text[]));
+ALTER TABLE @extschema@.agent_runs
+    ADD COLUMN system_prompt text,
+    ADD COLUMN tools text[],
+    ADD COLUMN envs jsonb;
 
 -- Claiming walks the owners with pending runs (one index probe each) and
 -- takes each owner's best runs in turn, however many runs have finished.
@@ -274,7 +278,7 @@ BEGIN
     EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA %s TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT SELECT ON %s.sandboxes TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT SELECT, INSERT ON %s.agent_runs TO %s', s, r);
-    EXECUTE pg_catalog.format('GRANT UPDATE (status, priority, run_after, metadata) ON %s.agent_runs TO %s', s, r);
+    EXECUTE pg_catalog.format('GRANT UPDATE (status, priority, run_after, metadata, on_sandbox_lost) ON %s.agent_runs TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT SELECT ON %s.agent_run_events TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION
         %1$s.sandbox_create(text, int, jsonb, jsonb, text, boolean, boolean, jsonb),

@@ -349,6 +349,11 @@ CREATE TABLE @extschema@.agent_runs (
     on_sandbox_lost text NOT NULL DEFAULT 'restart'
         CONSTRAINT agent_runs_on_sandbox_lost_valid
         CHECK (on_sandbox_lost OPERATOR(pg_catalog.=) ANY ('{restart,fail}'::text[])),
+    -- per-run instructions: added to the agent's system prompt, the tools the
+    -- model gets (NULL = every built-in), environment variables of the sandbox
+    system_prompt text,
+    tools         text[],
+    envs          jsonb,
     CONSTRAINT agent_runs_prompt_not_empty CHECK (pg_catalog.btrim(prompt) OPERATOR(pg_catalog.<>) ''::text),
     CONSTRAINT agent_runs_max_turns_positive CHECK (max_turns IS NULL OR
         (max_turns OPERATOR(pg_catalog.>=) 1 AND max_turns OPERATOR(pg_catalog.<=) 1000)),
@@ -483,7 +488,7 @@ BEGIN
     EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA %s TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT SELECT ON %s.sandboxes TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT SELECT, INSERT ON %s.agent_runs TO %s', s, r);
-    EXECUTE pg_catalog.format('GRANT UPDATE (status, priority, run_after, metadata) ON %s.agent_runs TO %s', s, r);
+    EXECUTE pg_catalog.format('GRANT UPDATE (status, priority, run_after, metadata, on_sandbox_lost) ON %s.agent_runs TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT SELECT ON %s.agent_run_events TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION
         %1$s.sandbox_create(text, int, jsonb, jsonb, text, boolean, boolean, jsonb),
