@@ -11,6 +11,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 
+#include "launcher.h"
 #include "sandbox.h"
 #include "worker.h"
 
@@ -22,7 +23,9 @@ void		_PG_init(void);
 
 /*
  * _PG_init defines the settings and, when the library is preloaded, the
- * background workers.  The synchronous SQL functions work either way.
+ * background workers (and, serving several databases, the hook that keeps
+ * them out of the way of DROP DATABASE).  The synchronous SQL functions
+ * work either way.
  */
 void
 _PG_init(void)
@@ -34,6 +37,10 @@ _PG_init(void)
 	settings_define();
 
 	if (sandbox_preloaded)
+	{
 		sandbox_worker_register_all();
+		if (launcher_enabled())
+			launcher_install_hooks();
+	}
 }
 

@@ -42,11 +42,25 @@ typedef enum WorkerCounter
 	WC_NUM_COUNTERS
 } WorkerCounter;
 
+/* what a worker found at start-up (launched workers only) */
+typedef enum WorkerProbe
+{
+	PROBE_UNKNOWN = 0,
+	PROBE_EXTENSION,			/* the extension is installed: serving */
+	PROBE_NO_EXTENSION			/* not installed: the worker left */
+} WorkerProbe;
+
 typedef struct WorkerSlot
 {
-	slock_t		mutex;			/* protects pid, procno, last_error*,
-								 * last_failure* */
+	slock_t		mutex;			/* protects pid, procno, database, dbname,
+								 * last_error*, last_failure* */
 	pid_t		pid;
+	Oid			database;		/* served database (InvalidOid: none, or a
+								 * static worker not yet connected) */
+	char		dbname[NAMEDATALEN];	/* its name ('' = slot unused) */
+	uint32		generation;		/* launched workers: bumped at each launch,
+								 * so a stale worker knows it is not wanted */
+	pg_atomic_uint32 probe;		/* WorkerProbe */
 	int			procno;
 	TimestampTz started_at;
 	char		last_error[256];	/* the worker's own last error, until a
@@ -72,9 +86,47 @@ typedef struct WorkerSlot
 	pg_atomic_uint64 breaker_held[BREAKER_NUM];
 } WorkerSlot;
 
+/* a database whose workers stay away while a statement needs it alone */
+typedef struct DatabaseHold
+{
+	Oid			database;		/* InvalidOid: entry free */
+	TimestampTz until;			/* released by then at the latest */
+} DatabaseHold;
+
+#define LAUNCHER_MAX_HOLDS 8
+#define LAUNCHER_MAX_REQUESTS 8
+#define LAUNCHER_MAX_SHORT 64
+
+/* a served database short of slots, and by how many workers */
+typedef struct DatabaseShort
+{
+	Oid			database;
+	int			missing;
+} DatabaseShort;
+
+/*
+ * The launcher's part (sandbox.databases set): its latch, requests from
+ * backends (a run queued in a database no worker serves), holds (DROP or
+ * RENAME DATABASE, or a CREATE DATABASE that copies it, under way), and the
+ * databases it could not give all their workers.
+ */
+typedef struct LauncherShared
+{
+	slock_t		mutex;			/* protects everything below */
+	pid_t		pid;
+	int			procno;
+	bool		rescan;			/* look at pg_database again now */
+	int			nrequests;
+	Oid			requests[LAUNCHER_MAX_REQUESTS];
+	DatabaseHold holds[LAUNCHER_MAX_HOLDS];
+	int			nshort;
+	DatabaseShort shorts[LAUNCHER_MAX_SHORT];
+} LauncherShared;
+
 typedef struct SandboxShared
 {
 	WorkerSlot	slots[SANDBOX_MAX_WORKERS];
+	LauncherShared launcher;
 } SandboxShared;
 
 extern SandboxShared *sandbox_shared;
@@ -84,6 +136,7 @@ extern void sandbox_wake_workers(bool cancel);
 extern void sandbox_counter_add(WorkerSlot *slot, WorkerCounter c, uint64 n);
 extern void sandbox_set_last_error(WorkerSlot *slot, const char *msg);
 extern void sandbox_clear_last_error(WorkerSlot *slot, TimestampTz before);
+extern void sandbox_slot_reset(WorkerSlot *slot);
 extern void sandbox_set_run_failure(WorkerSlot *slot, const char *run_id, Oid owner,
 									const char *owner_id, const char *error);
 

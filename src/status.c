@@ -11,11 +11,13 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "commands/dbcommands.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
 #include "identity.h"
 #include "json_util.h"
+#include "launcher.h"
 #include "sandbox.h"
 #include "shmem.h"
 
@@ -80,7 +82,24 @@ breakers_json(WorkerSlot *s)
 }
 
 /*
- * sandbox_worker_status returns one row per configured worker.  Without
+ * serves_here tells whether a slot's worker serves the current database: by
+ * OID once it is known, by name before a static worker has connected.
+ */
+static bool
+serves_here(Oid database, const char *dbname, const char *here)
+{
+	if (dbname[0] == '\0')
+		return false;
+	if (OidIsValid(database))
+		return database == MyDatabaseId;
+	return here != NULL && strcmp(dbname, here) == 0;
+}
+
+/*
+ * sandbox_worker_status returns one row per worker of the current database
+ * (other databases' workers, and their names, are not shown: ask in each
+ * database, or look at pg_stat_activity), and one row per worker it should
+ * have but found no free slot for (several databases).  Without
  * shared_preload_libraries there are no workers, and no rows.  last_error
  * is the latest trouble still current: the worker's own error (until a
  * later database pass succeeds) or the last run that failed (until a run
@@ -94,15 +113,22 @@ sandbox_worker_status(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	bool		identity_known = false;
 	char	   *identity = NULL;
+	char	   *here;
+	int			missing;
+	int			natts;
+	NameData	here_name;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (sandbox_shared == NULL)
 		return (Datum) 0;
-	for (int i = 0; i < sandbox_workers; i++)
+	natts = rsinfo->setDesc->natts;
+	here = get_database_name(MyDatabaseId);
+	namestrcpy(&here_name, here ? here : "");
+	for (int i = 0; i < SANDBOX_MAX_WORKERS; i++)
 	{
 		WorkerSlot *s = &sandbox_shared->slots[i];
-		Datum		values[18];
-		bool		nulls[18] = {0};
+		Datum		values[19];
+		bool		nulls[19] = {0};
 		pid_t		pid;
 		TimestampTz started;
 		char		last_error[256];
@@ -111,9 +137,13 @@ sandbox_worker_status(PG_FUNCTION_ARGS)
 		TimestampTz last_failure_at;
 		Oid			failure_owner;
 		char		failure_owner_id[128];
+		Oid			database;
+		char		dbname[NAMEDATALEN];
 
 		SpinLockAcquire(&s->mutex);
 		pid = s->pid;
+		database = s->database;
+		strlcpy(dbname, s->dbname, sizeof(dbname));
 		started = s->started_at;
 		strlcpy(last_error, s->last_error, sizeof(last_error));
 		last_error_at = s->last_error_at;
@@ -122,6 +152,8 @@ sandbox_worker_status(PG_FUNCTION_ARGS)
 		failure_owner = s->last_failure_owner;
 		strlcpy(failure_owner_id, s->last_failure_owner_id, sizeof(failure_owner_id));
 		SpinLockRelease(&s->mutex);
+		if (!serves_here(database, dbname, here))
+			continue;
 
 		if (last_failure_at > last_error_at)
 		{
@@ -155,9 +187,32 @@ sandbox_worker_status(PG_FUNCTION_ARGS)
 		nulls[15] = last_error[0] == '\0';
 		values[16] = TimestampTzGetDatum(last_error_at);
 		nulls[16] = last_error_at == 0;
-		/* a 1.1 schema has the breakers column */
-		if (rsinfo->setDesc->natts > 17)
+		/* a 1.1 schema has the breakers and database columns */
+		if (natts > 17)
 			values[17] = breakers_json(s);
+		if (natts > 18)
+			values[18] = NameGetDatum(&here_name);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+
+	/* workers this database should have, for which no slot was free */
+	missing = launcher_missing_workers(MyDatabaseId);
+	for (int i = 0; i < missing; i++)
+	{
+		Datum		values[19];
+		bool		nulls[19];
+
+		memset(nulls, true, sizeof(nulls));
+		values[2] = CStringGetTextDatum("no free slot");
+		nulls[2] = false;
+		values[15] = CStringGetTextDatum(psprintf("this database lacks %d of its %d workers: the %d worker slots are taken by other databases (lower sandbox.workers or serve fewer databases)",
+												  missing, sandbox_workers, SANDBOX_MAX_WORKERS));
+		nulls[15] = false;
+		if (natts > 18)
+		{
+			values[18] = NameGetDatum(&here_name);
+			nulls[18] = false;
+		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
