@@ -202,6 +202,47 @@ print(sum(c.get(k, 0) for k in keys),
       sum(1 for i in done if c.get('$1-%d-s1' % i, 0) == 0))"
 }
 
+# show_twice LABEL N: the events of (at most 3 of) the batch's runs whose
+# command was executed more than once, for the diagnosis
+show_twice() {
+    local i id
+    for i in $(counter_counts | python3 -c "
+import json, sys
+c = json.load(sys.stdin)
+print(' '.join(str(i) for i in range(1, $2 + 1) if c.get('$1-%d-s1' % i, 0) > 1))"); do
+        echo "  run $i of the batch: its command executed $(counter_get "$1-$i-s1") times"
+    done | head -20
+    for i in $(counter_counts | python3 -c "
+import json, sys
+c = json.load(sys.stdin)
+print(' '.join(str(i) for i in range(1, $2 + 1) if c.get('$1-%d-s1' % i, 0) > 1))" | cut -d' ' -f1-3); do
+        id=$(q "SELECT id FROM agent_runs WHERE metadata->>'batch' = '$1' AND metadata->>'i' = '$i'")
+        echo "  events of run $i ($id): $(q "SELECT format('status %s, attempts %s', status, attempts) FROM agent_runs WHERE id = '$id'")"
+        q "SELECT format('    %3s %s a%s %-16s %s', seq, to_char(at, 'HH24:MI:SS.MS'), attempt, kind, left(data::text, 300))
+             FROM agent_run_events WHERE run_id = '$id' ORDER BY seq"
+    done
+}
+
+# show_uncounted LABEL N: for the batch's completed runs whose command never
+# reached the counter, what their last tool result was, by kind
+show_uncounted() {
+    local list
+    list=$(counter_counts | python3 -c "
+import json, sys
+c = json.load(sys.stdin)
+print(','.join(\"'%d'\" % i for i in range(1, $2 + 1) if c.get('$1-%d-s1' % i, 0) == 0))")
+    [ -n "$list" ] || return 0
+    q "SELECT '  never counted, completed, last tool result: ' || count(*) || ' x ' || kind FROM (
+         SELECT CASE WHEN t.data IS NULL THEN 'none'
+                     WHEN t.data->>'interrupted' = 'true' THEN 'interrupted: ' || left(t.data->>'error', 90)
+                     WHEN t.data ? 'error' THEN 'error: ' || left(regexp_replace(t.data->>'error', '[0-9]+', 'N', 'g'), 90)
+                     ELSE 'exit ' || coalesce(t.data->>'exit_code', '?') END AS kind
+           FROM agent_runs r LEFT JOIN LATERAL (SELECT e.data FROM agent_run_events e WHERE e.run_id = r.id
+                                                AND e.kind = 'tool_result' ORDER BY e.seq DESC LIMIT 1) t ON true
+          WHERE r.metadata->>'batch' = '$1' AND r.status = 'completed' AND r.metadata->>'i' IN ($list)) k
+       GROUP BY kind ORDER BY count(*) DESC LIMIT 8"
+}
+
 # wait_batch LABEL TIMEOUT: waits until no run of the batch is live.
 wait_batch() {
     local left
@@ -458,10 +499,16 @@ soak() {
     read -r executed twice extra uncounted <<<"$(command_counts "$label" "$n")"
     echo "  commands executed: $executed; executed twice or more: $twice ($extra extra executions);" \
          "completed runs whose command was never counted: $uncounted"
-    [ "$twice" = 0 ] || notok "$label: $twice commands executed more than once ($extra extra executions)"
+    if [ "$twice" != 0 ]; then
+        notok "$label: $twice commands executed more than once ($extra extra executions)"
+        show_twice "$label" "$n"
+    fi
     # (a completed run whose command never ran is possible: a dropped Start
     # whose outcome the worker cannot know goes to the model as a tool
-    # error; so that figure is reported, not a failure)
+    # error, and so does a command recorded but not yet started when the
+    # worker died; so that figure is reported, not a failure, with what
+    # those runs' last tool result said)
+    [ "$uncounted" = 0 ] || show_uncounted "$label" "$n"
     local report=${SOAK_REPORT:-$ROOT/bench/results/soak.txt}
     {
         echo "soak: $n agent runs through sandboxd and modeld under faults (5% 5xx, 2% 429 + Retry-After,"
