@@ -57,6 +57,30 @@ ALTER TABLE @extschema@.agent_runs
     ADD COLUMN system_prompt text,
     ADD COLUMN tools text[],
     ADD COLUMN envs jsonb;
+-- the workspace in and the outputs out (issue 11)
+ALTER TABLE @extschema@.agent_runs
+    ADD COLUMN secrets text[],
+    ADD COLUMN files jsonb,
+    ADD COLUMN repo jsonb,
+    ADD COLUMN artifacts text[],
+    ADD COLUMN result_schema jsonb,
+    ADD COLUMN keep_sandbox interval
+        CONSTRAINT agent_runs_keep_sandbox_range
+        CHECK (keep_sandbox IS NULL OR
+               (keep_sandbox OPERATOR(pg_catalog.>=) '00:00:00'::interval
+                AND keep_sandbox OPERATOR(pg_catalog.<=) '24:00:00'::interval)),
+    ADD COLUMN max_cost_usd numeric
+        CONSTRAINT agent_runs_max_cost_positive
+        CHECK (max_cost_usd IS NULL OR
+               (max_cost_usd OPERATOR(pg_catalog.>) 0::numeric
+                AND max_cost_usd OPERATOR(pg_catalog.<) 'Infinity'::numeric)),
+    ADD COLUMN max_tokens bigint
+        CONSTRAINT agent_runs_max_tokens_positive
+        CHECK (max_tokens IS NULL OR max_tokens OPERATOR(pg_catalog.>) 0::bigint),
+    ADD COLUMN cost_usd numeric NOT NULL DEFAULT 0,
+    ADD COLUMN cache_read_tokens bigint NOT NULL DEFAULT 0,
+    ADD COLUMN cache_write_tokens bigint NOT NULL DEFAULT 0,
+    ADD COLUMN commit_id text;
 
 -- Claiming walks the owners with pending runs (one index probe each) and
 -- takes each owner's best runs in turn, however many runs have finished.
@@ -93,6 +117,152 @@ CREATE POLICY agent_run_events_owner ON @extschema@.agent_run_events FOR SELECT
                     WHERE r.id OPERATOR(pg_catalog.=) run_id AND pg_catalog.pg_has_role(r.owner, 'USAGE')
                       AND COALESCE(r.owner_id, ''::text) OPERATOR(pg_catalog.=)
                           COALESCE((SELECT @extschema@.sandbox_identity()), ''::text)));
+
+------------------------------------------------------------------------------
+-- Secrets, model prices and run artifacts (issue 11)
+------------------------------------------------------------------------------
+
+-- The secret store.  Values are read by no one through SQL but a superuser
+-- (and the extension's owner, as which the functions below run): no
+-- privilege on these tables is ever granted.  A secret's name is the
+-- environment variable it becomes in a sandbox; sandbox_set_secret checks
+-- names and values (docs/sql-reference.md#secrets).
+CREATE TABLE @extschema@.sandbox_secrets (
+    name       text PRIMARY KEY,
+    owner      pg_catalog.regrole NOT NULL,
+    owner_id   text,
+    value      text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE @extschema@.sandbox_secrets IS
+  'Secrets injected into sandboxes as environment variables; readable by superusers only (sandbox_list_secrets() shows names)';
+CREATE TABLE @extschema@.sandbox_secret_grants (
+    name    text REFERENCES @extschema@.sandbox_secrets ON DELETE CASCADE ON UPDATE CASCADE,
+    grantee pg_catalog.regrole NOT NULL,
+    PRIMARY KEY (name, grantee)
+);
+COMMENT ON TABLE @extschema@.sandbox_secret_grants IS
+  'Roles a secret''s owner let use it (sandbox_grant_secret)';
+REVOKE ALL ON @extschema@.sandbox_secrets, @extschema@.sandbox_secret_grants FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.sandbox_secrets', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.sandbox_secret_grants', '');
+
+-- Prices per million tokens, matched by the longest model that is a prefix
+-- of a run's model name ('claude-sonnet-4' prices 'claude-sonnet-4-20250514').
+-- Editable by the administrator.  The rows shipped here are marked shipped;
+-- a trigger unmarks any row written later (an edit, or a new model), and
+-- pg_dump keeps only unmarked rows, so an edit survives a dump and restore
+-- and a shipped row is not restored twice: CREATE EXTENSION makes the
+-- shipped rows again, and a restored row replaces the shipped row of its
+-- model (the trigger deletes it).  A shipped row deleted comes back after a
+-- restore.  A later version's update script changes shipped rows with the
+-- trigger disabled.
+--
+-- Sources, read 2026-11-30: Anthropic's pricing page
+-- (https://platform.claude.com/docs/en/about-claude/pricing; 5-minute cache
+-- writes, cache hits) and model pages (claude-sonnet-5); OpenAI's pricing
+-- (https://developers.openai.com/api/docs/pricing, as quoted by
+-- https://github.com/api-evangelist/posts, 2026-11-06; cache write: none).
+CREATE TABLE @extschema@.sandbox_model_prices (
+    model                text PRIMARY KEY,
+    input_per_mtok       numeric NOT NULL,
+    output_per_mtok      numeric NOT NULL,
+    cache_write_per_mtok numeric,
+    cache_read_per_mtok  numeric,
+    shipped              boolean NOT NULL DEFAULT false,
+    updated_at           timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT sandbox_model_prices_model_not_empty
+        CHECK (pg_catalog.btrim(model) OPERATOR(pg_catalog.<>) ''::text),
+    CONSTRAINT sandbox_model_prices_nonnegative
+        CHECK (input_per_mtok OPERATOR(pg_catalog.>=) 0::numeric
+               AND input_per_mtok OPERATOR(pg_catalog.<) 'Infinity'::numeric
+               AND output_per_mtok OPERATOR(pg_catalog.>=) 0::numeric
+               AND output_per_mtok OPERATOR(pg_catalog.<) 'Infinity'::numeric
+               AND (cache_write_per_mtok IS NULL OR
+                    (cache_write_per_mtok OPERATOR(pg_catalog.>=) 0::numeric
+                     AND cache_write_per_mtok OPERATOR(pg_catalog.<) 'Infinity'::numeric))
+               AND (cache_read_per_mtok IS NULL OR
+                    (cache_read_per_mtok OPERATOR(pg_catalog.>=) 0::numeric
+                     AND cache_read_per_mtok OPERATOR(pg_catalog.<) 'Infinity'::numeric)))
+);
+COMMENT ON TABLE @extschema@.sandbox_model_prices IS
+  'USD per million tokens by model name prefix (the longest matching prefix wins); cost_usd of runs';
+INSERT INTO @extschema@.sandbox_model_prices
+    (model, input_per_mtok, output_per_mtok, cache_write_per_mtok, cache_read_per_mtok, shipped, updated_at)
+VALUES
+    ('claude-opus-4',      15,    75,    18.75, 1.50,  true, '2026-11-30 00:00:00+00'),
+    ('claude-opus-4-1',    15,    75,    18.75, 1.50,  true, '2026-11-30 00:00:00+00'),
+    ('claude-opus-4-5',     5,    25,     6.25, 0.50,  true, '2026-11-30 00:00:00+00'),
+    ('claude-opus-4-6',     5,    25,     6.25, 0.50,  true, '2026-11-30 00:00:00+00'),
+    ('claude-opus-4-7',     5,    25,     6.25, 0.50,  true, '2026-11-30 00:00:00+00'),
+    ('claude-opus-4-8',     5,    25,     6.25, 0.50,  true, '2026-11-30 00:00:00+00'),
+    ('claude-opus-5',       5,    25,     6.25, 0.50,  true, '2026-11-30 00:00:00+00'),
+    ('claude-sonnet-4',     3,    15,     3.75, 0.30,  true, '2026-11-30 00:00:00+00'),
+    ('claude-sonnet-4-5',   3,    15,     3.75, 0.30,  true, '2026-11-30 00:00:00+00'),
+    ('claude-sonnet-5',     2,    10,     2.50, 0.20,  true, '2026-11-30 00:00:00+00'),
+    ('claude-3-7-sonnet',   3,    15,     3.75, 0.30,  true, '2026-11-30 00:00:00+00'),
+    ('claude-3-5-haiku',    0.80,  4,     1.00, 0.08,  true, '2026-11-30 00:00:00+00'),
+    ('claude-haiku-4-5',    1,     5,     1.25, 0.10,  true, '2026-11-30 00:00:00+00'),
+    ('gpt-4o',              2.50, 10,     NULL, 1.25,  true, '2026-11-30 00:00:00+00'),
+    ('gpt-4o-mini',         0.15,  0.60,  NULL, 0.075, true, '2026-11-30 00:00:00+00'),
+    ('gpt-4.1',             2,     8,     NULL, 0.50,  true, '2026-11-30 00:00:00+00'),
+    ('gpt-4.1-mini',        0.40,  1.60,  NULL, 0.10,  true, '2026-11-30 00:00:00+00'),
+    ('gpt-4.1-nano',        0.10,  0.40,  NULL, 0.025, true, '2026-11-30 00:00:00+00'),
+    ('o3',                  2,     8,     NULL, 0.50,  true, '2026-11-30 00:00:00+00'),
+    ('o3-mini',             1.10,  4.40,  NULL, 0.55,  true, '2026-11-30 00:00:00+00'),
+    ('o3-pro',             20,    80,     NULL, NULL,  true, '2026-11-30 00:00:00+00'),
+    ('o4-mini',             1.10,  4.40,  NULL, 0.275, true, '2026-11-30 00:00:00+00');
+
+-- sandbox_model_prices_mark: a row written after the shipped ones is the
+-- administrator's (dumped), and replaces the shipped row of its model.
+CREATE FUNCTION @extschema@.sandbox_model_prices_mark() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+BEGIN
+    IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
+        DELETE FROM @extschema@.sandbox_model_prices p
+         WHERE p.model OPERATOR(pg_catalog.=) NEW.model AND p.shipped;
+    ELSE
+        NEW.updated_at := pg_catalog.now();
+    END IF;
+    NEW.shipped := false;
+    RETURN NEW;
+END;
+$$;
+REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_model_prices_mark() FROM PUBLIC;
+CREATE TRIGGER sandbox_model_prices_mark BEFORE INSERT OR UPDATE ON @extschema@.sandbox_model_prices
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.sandbox_model_prices_mark();
+REVOKE ALL ON @extschema@.sandbox_model_prices FROM PUBLIC;
+GRANT SELECT ON @extschema@.sandbox_model_prices TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.sandbox_model_prices', 'WHERE NOT shipped');
+
+-- Files a run collected after its last turn (agent_runs.artifacts) and its
+-- repository's diff; cut says why content is missing or partial (a cap).
+CREATE TABLE @extschema@.agent_run_artifacts (
+    run_id     uuid NOT NULL REFERENCES @extschema@.agent_runs ON DELETE CASCADE,
+    path       text NOT NULL,
+    kind       text NOT NULL DEFAULT 'file'
+        CONSTRAINT agent_run_artifacts_kind_valid
+        CHECK (kind OPERATOR(pg_catalog.=) ANY ('{file,diff}'::text[])),
+    content    bytea,
+    size       bigint NOT NULL,
+    sha256     text,
+    cut        text,
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (run_id, path)
+);
+COMMENT ON TABLE @extschema@.agent_run_artifacts IS
+  'Files collected from a run''s sandbox after its last turn, and its repository diff; cut says why content is missing or partial';
+ALTER TABLE @extschema@.agent_run_artifacts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY agent_run_artifacts_owner ON @extschema@.agent_run_artifacts FOR SELECT
+    USING (EXISTS (SELECT 1 FROM @extschema@.agent_runs r
+                    WHERE r.id OPERATOR(pg_catalog.=) run_id AND pg_catalog.pg_has_role(r.owner, 'USAGE')
+                      AND COALESCE(r.owner_id, ''::text) OPERATOR(pg_catalog.=)
+                          COALESCE((SELECT @extschema@.sandbox_identity()), ''::text)));
+REVOKE ALL ON @extschema@.agent_run_artifacts FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.agent_run_artifacts', '');
 
 CREATE OR REPLACE FUNCTION @extschema@.sandbox_cancel_run(run_id uuid)
 RETURNS boolean
