@@ -43,6 +43,10 @@
 #             (sandbox_lost {sandbox_id, policy} then a second
 #             sandbox_created), 'fail' fails naming the sandbox; no command
 #             runs twice.
+#   reattach  no crash: a command's output stream is cut before its end (so
+#             the worker follows the process by pid), and that Connect is
+#             answered 503 (then 429) once: the command still runs once
+#             (found by the soak: the retry ran the command again).
 #   capacity  sandboxd at its concurrent-sandbox limit (the test fills it
 #             with sandboxes of its own: E2B's 429) for $CAPACITY_HOLD_S s,
 #             longer than the retries of one call, while 3 runs wait for a
@@ -77,7 +81,7 @@ source "$ROOT/test/lib/modeld.sh"
 source "$ROOT/test/lib/counter.sh"
 source "$ROOT/test/lib/pg.sh"
 
-CASES=${CASES:-"kill9 immediate sigterm lost capacity outage"}
+CASES=${CASES:-"kill9 immediate sigterm lost reattach capacity outage"}
 MAX_SANDBOXES=${MAX_SANDBOXES:-60}
 CAPACITY_HOLD_S=${CAPACITY_HOLD_S:-25}
 CMD2_SLEEP=${CMD2_SLEEP:-4}
@@ -477,6 +481,41 @@ case_lost() {
     check "lost: the worker kept its pid" "$(worker_pid)" "$wpid"
 }
 
+# --- a broken stream followed by pid, whose Connect fails once ---------------------
+case_reattach() {
+    local k st code id rid wpid
+    echo "# reattach: a command's stream cut before its end, the Connect that follows it answered 503, or 429, once"
+    wpid=$(wait_worker) || true
+    for code in 503 429; do
+        k=reat$code-$RUN_TAG
+        # the next Start stream ends without its end-of-stream message; the
+        # next Connect (the worker following the process) is refused once
+        for rule in '{"server":"sandbox","path":"/process.Process/Start","cut_rate":1,"times":1}' \
+                    "{\"server\":\"sandbox\",\"path\":\"/process.Process/Connect\",\"error_rate\":1,\"error_status\":$code,\"retry_after\":1,\"times\":1}"; do
+            rid=$(sandboxd_admin POST /admin/faults "$rule" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') ||
+                notok "reattach: sandboxd refused the fault rule $rule (harness)"
+            RULES="${RULES:-} $rid"
+        done
+        id=$(q "INSERT INTO agent_runs (prompt, metadata) VALUES (\$p\$Reattach run $k.
+\`\`\`bash
+curl -fsS $COUNTER_URL/hit/$k-cmd1; sleep 1; echo once-$k
+\`\`\`
+\$p\$, '{\"durable\": \"$k\"}') RETURNING id")
+        wait_runs "$RUN_WAIT_S" "$id" || notok "reattach $code: the run is still live after $RUN_WAIT_S s"
+        for rid in $RULES; do sandboxd_admin DELETE "/admin/faults/$rid" >/dev/null 2>&1 || true; done
+        RULES=""
+        CASE_FAILED=
+        check "reattach $code: the run completed" "$(run_field "$id" status)" completed
+        check "reattach $code: the command executed once" "$(counter_get "$k-cmd1")" 1
+        check "reattach $code: on its first attempt" "$(run_field "$id" attempts)" 1
+        check "reattach $code: the worker followed the process (a reattach_command retry event)" \
+              "$(q "SELECT count(*) > 0 FROM agent_run_events WHERE run_id = '$id' AND kind = 'retry'
+                    AND data->>'op' = 'reattach_command'")" t
+        [ -z "$CASE_FAILED" ] && [ -z "${DURABLE_VERBOSE:-}" ] || dump_run "$id" "$k"
+    done
+    check "reattach: the worker kept its pid" "$(worker_pid)" "$wpid"
+}
+
 # --- sandboxd at its concurrent-sandbox limit (E2B's 429) ----------------------
 case_capacity() {
     local batch=cap-$RUN_TAG live free ids=() id code t0 i failed notdone att twice missing
@@ -638,7 +677,7 @@ echo "# durable runs: cases '$CASES'; counter at $COUNTER_URL; cluster 127.0.0.1
 for c in $CASES; do
     t=$(date +%s)
     case $c in
-        kill9|immediate|sigterm|lost|capacity|outage) "case_$c" ;;
+        kill9|immediate|sigterm|lost|reattach|capacity|outage) "case_$c" ;;
         *) notok "unknown case '$c'" ;;
     esac
     note "case $c: $(( $(date +%s) - t )) s"

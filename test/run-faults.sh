@@ -210,7 +210,9 @@ show_twice() {
 import json, sys
 c = json.load(sys.stdin)
 print(' '.join(str(i) for i in range(1, $2 + 1) if c.get('$1-%d-s1' % i, 0) > 1))"); do
-        echo "  run $i of the batch: its command executed $(counter_get "$1-$i-s1") times"
+        echo "  run $i of the batch: its command executed $(counter_get "$1-$i-s1") times, at" \
+             "$(awk -v k="$1-$i-s1" '$2 == k {print $1}' "$PGDATA_DIR/counter-hits.log" 2>/dev/null |
+                xargs -r -I{} date -u +%T.%3N -d @{} 2>/dev/null | tr '\n' ' ')"
     done | head -20
     for i in $(counter_counts | python3 -c "
 import json, sys
@@ -472,7 +474,8 @@ soak() {
     local label=soak n=${RUNS:-10000} every=${KILL_EVERY:-10} start end kills=0
     local executed twice extra uncounted
     echo "soak: $n runs under faults, the worker killed every $every s; every command counts itself"
-    counter_start
+    # (each hit's time is logged, to tell which attempt ran a command twice)
+    COUNTER_LOG=$PGDATA_DIR/counter-hits.log counter_start
     local rules='{"rules":[
         {"error_rate":0.05,"error_status":503,"rate_limit_rate":0.02,"retry_after":1,"drop_rate":0.01,"cut_rate":0.02}]}'
     curl -sS -o /dev/null -X PUT -H "X-API-Key: $SBD_KEY" -H 'Content-Type: application/json' \
