@@ -19,6 +19,7 @@ enum {
     OPT_CACHE_TTL,
     OPT_CACHE_MIN,
     OPT_RPM,
+    OPT_MAXCONN,
     OPT_ITPM,
     OPT_DEBUG,
     OPT_HELP,
@@ -61,6 +62,7 @@ void options_usage(FILE *f)
         "                    (Anthropic) or x-ratelimit-{limit,remaining,reset}-{requests,tokens}\n"
         "                    (OpenAI).  GET|PUT|DELETE /admin/ratelimit reads, changes\n"
         "                    ({\"rpm\":N,\"itpm\":M}) or refills them.\n"
+        "  --max-connections N  concurrent connections (default 8192; each is a thread).\n"
         "  --debug           print libmicrohttpd diagnostics.\n"
         "  --help            this text.\n"
         "\n"
@@ -144,6 +146,7 @@ int options_parse(int argc, char **argv, modeld_opts_t *o)
         {"cache-ttl-ms", required_argument, NULL, OPT_CACHE_TTL},
         {"cache-min-tokens", required_argument, NULL, OPT_CACHE_MIN},
         {"rpm", required_argument, NULL, OPT_RPM},
+        {"max-connections", required_argument, NULL, OPT_MAXCONN},
         {"itpm", required_argument, NULL, OPT_ITPM},
         {"debug", no_argument, NULL, OPT_DEBUG},
         {"help", no_argument, NULL, OPT_HELP},
@@ -152,6 +155,7 @@ int options_parse(int argc, char **argv, modeld_opts_t *o)
     memset(o, 0, sizeof *o);
     o->bind = "127.0.0.1";
     o->cache_ttl_ms = 300000;
+    o->max_connections = 8192;
     int c;
     long v;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -192,6 +196,11 @@ int options_parse(int argc, char **argv, modeld_opts_t *o)
             if (parse_num("--cache-min-tokens", optarg, 1, 100000000, &v) < 0)
                 return -1;
             o->cache_min_tokens = (int)v;
+            break;
+        case OPT_MAXCONN:
+            if (parse_num("--max-connections", optarg, 1, 1000000, &v) < 0)
+                return -1;
+            o->max_connections = (int)v;
             break;
         case OPT_RPM:
             if (parse_num("--rpm", optarg, 0, 100000000, &v) < 0)

@@ -4,7 +4,7 @@
  *   modeld [--port N] [--bind ADDR] [--api-key KEY] [--latency-ms N]
  *          [--log-requests] [--faults JSON|@FILE] [--fault-seed N]
  *          [--cache-ttl-ms N] [--cache-min-tokens N] [--rpm N] [--itpm N]
- *          [--debug] [--help]
+ *          [--max-connections N] [--debug] [--help]
  */
 #ifndef MODELD_OPTIONS_H
 #define MODELD_OPTIONS_H
@@ -25,6 +25,7 @@ typedef struct modeld_opts {
     int cache_min_tokens; /* minimum cacheable prompt tokens, 0 = the providers' */
     int64_t rpm;          /* requests per minute, 0 = no limit (ratelimit.h) */
     int64_t itpm;         /* input tokens per minute, 0 = no limit */
+    int max_connections;  /* concurrent connections (default 8192) */
     bool debug;           /* libmicrohttpd diagnostics */
 } modeld_opts_t;
 

@@ -91,7 +91,7 @@ httpd_t *server_start(const modeld_opts_t *o)
         .bind = o->bind,
         .port = o->port,
         .thread_stack = MODELD_THREAD_STACK,
-        .max_connections = 8192,
+        .max_connections = (unsigned)o->max_connections,
         .log_requests = o->log_requests,
         .auth = auth_check,
         .error_body = error_body_hook,
