@@ -224,6 +224,8 @@ agent_clear_staged(Run *run)
 	run->mark_sandbox = NULL;
 	run->lost_sandbox_id = NULL;
 	run->add_calls = run->add_in = run->add_out = 0;
+	run->add_cache_read = run->add_cache_write = 0;
+	run->add_cost = 0;
 	MemoryContextReset(run->stage_cxt);
 	if (run->dirty_linked)
 	{
@@ -436,6 +438,7 @@ begin_tool(Run *run, RunOp *op, LlmToolCall *tc, const ToolDef *def)
 	op->tries = 0;
 	op->reconnects = 0;
 	op->follow = false;
+	op->follow_cause = NULL;
 	op->listing = false;
 	op->reattached = false;
 	op->scratch = NULL;
@@ -900,7 +903,7 @@ retry_later(AgentEnv *env, Run *run, RunOp *op, CallError *err, int max_tries)
 static void lost_sandbox(AgentEnv *env, Run *run, const char *why);
 static void continue_resumed(AgentEnv *env, Run *run);
 static void next_tool(AgentEnv *env, Run *run);
-static void tool_interrupted(Run *run, LlmToolCall *tc, const char *why);
+static void tool_interrupted(Run *run, LlmToolCall *tc, const char *cause, const char *why);
 static bool attach_command(AgentEnv *env, Run *run, RunOp *op, long left_ms);
 
 /*
@@ -1019,8 +1022,12 @@ finish_run(AgentEnv *env, Run *run, RunStatus to, const char *result, const char
 static char *
 usage_json(Run *run)
 {
-	return psprintf("{\"llm_calls\":%d,\"input_tokens\":" INT64_FORMAT ",\"output_tokens\":" INT64_FORMAT "}",
-					run->llm_calls, run->in_tokens, run->out_tokens);
+	return psprintf("{\"llm_calls\":%d,\"input_tokens\":" INT64_FORMAT ",\"output_tokens\":" INT64_FORMAT
+					",\"cache_read_tokens\":" INT64_FORMAT ",\"cache_write_tokens\":" INT64_FORMAT
+					",\"cost_usd\":%s}",
+					run->llm_calls, run->in_tokens, run->out_tokens,
+					run->cache_read_tokens, run->cache_write_tokens,
+					run->price.known ? psprintf("%.6f", run->cost_usd) : "null");
 }
 
 /*
@@ -1114,7 +1121,7 @@ continue_resumed(AgentEnv *env, Run *run)
 		if (def->resume == RESUME_INTERRUPTED)
 		{
 			run->tool_queue = list_delete_first(run->tool_queue);
-			tool_interrupted(run, tc, psprintf("%s runs at most once", def->name));
+			tool_interrupted(run, tc, NULL, psprintf("%s runs at most once", def->name));
 		}
 	}
 	if (run->turns == 0 && run->tool_queue == NIL && run->tool_results == NIL)
@@ -1231,8 +1238,10 @@ llm_response_event(Run *run, const char *purpose, LlmAnswer *a, double ms)
 	json_append_kv_string(&d, &first, "text", excerpt(a->text));
 	json_append_kv_raw(&d, &first, "tool_calls", names.data);
 	json_append_kv_raw(&d, &first, "usage",
-					   psprintf("{\"input_tokens\":" INT64_FORMAT ",\"output_tokens\":" INT64_FORMAT "}",
-								a->input_tokens, a->output_tokens));
+					   psprintf("{\"input_tokens\":" INT64_FORMAT ",\"output_tokens\":" INT64_FORMAT
+								",\"cache_read_tokens\":" INT64_FORMAT ",\"cache_write_tokens\":" INT64_FORMAT "}",
+								a->input_tokens, a->output_tokens, a->cache_read_tokens,
+								a->cache_write_tokens));
 	json_append_kv_int(&d, &first, "duration_ms", (int64) ms);
 	/* the durable log: the turn as the conversation holds it (resume.c) */
 	if (strcmp(purpose, "execute") == 0 && a->assistant_json)
@@ -1247,12 +1256,55 @@ llm_response_event(Run *run, const char *purpose, LlmAnswer *a, double ms)
 static void
 count_llm_call(Run *run, LlmAnswer *a)
 {
+	int64		in = Max(a->input_tokens, 0);
+	int64		out = Max(a->output_tokens, 0);
+	int64		cr = Max(a->cache_read_tokens, 0);
+	int64		cw = Max(a->cache_write_tokens, 0);
+	double		cost = 0;
+
+	if (run->price.known)
+		cost = (in * run->price.input + out * run->price.output +
+				cr * run->price.cache_read + cw * run->price.cache_write) / 1e6;
 	run->llm_calls++;
-	run->in_tokens += a->input_tokens;
-	run->out_tokens += a->output_tokens;
+	run->in_tokens += in;
+	run->out_tokens += out;
+	run->cache_read_tokens += cr;
+	run->cache_write_tokens += cw;
+	run->cost_usd += cost;
 	run->add_calls++;
-	run->add_in += a->input_tokens;
-	run->add_out += a->output_tokens;
+	run->add_in += in;
+	run->add_out += out;
+	run->add_cache_read += cr;
+	run->add_cache_write += cw;
+	run->add_cost += cost;
+}
+
+/*
+ * over_budget fails a run that used more than its max_tokens (input,
+ * output, cache reads and writes together) or its max_cost_usd; what it
+ * did so far stays (its events, its usage and cost).  Returns whether it
+ * did.
+ */
+static bool
+over_budget(AgentEnv *env, Run *run)
+{
+	int64		tokens = run->in_tokens + run->out_tokens + run->cache_read_tokens +
+		run->cache_write_tokens;
+
+	if (run->max_tokens > 0 && tokens > run->max_tokens)
+	{
+		agent_fail(env, run, "the run used " INT64_FORMAT " tokens, more than its max_tokens (" INT64_FORMAT ")",
+				   tokens, run->max_tokens);
+		return true;
+	}
+	if (run->max_cost_usd > 0 && run->cost_usd > run->max_cost_usd)
+	{
+		agent_fail(env, run, "the run cost $%.4f, more than its max_cost_usd ($%.4f)%s",
+				   run->cost_usd, run->max_cost_usd,
+				   run->price.known ? "" : " (its model has no price)");
+		return true;
+	}
+	return false;
 }
 
 /*
@@ -1272,6 +1324,8 @@ on_plan_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	}
 	count_llm_call(run, &a);
 	llm_response_event(run, "plan", &a, req->elapsed_ms);
+	if (over_budget(env, run))
+		return;
 	if (a.text == NULL || a.text[0] == '\0')
 	{
 		agent_fail(env, run, "the model returned an empty plan (stop_reason %s)", a.stop_reason);
@@ -1341,15 +1395,17 @@ add_tool_result(Run *run, LlmToolCall *tc, const char *content, bool is_error,
  * and whose outcome is unknown: it is never started again (at most once).
  */
 static void
-tool_interrupted(Run *run, LlmToolCall *tc, const char *why)
+tool_interrupted(Run *run, LlmToolCall *tc, const char *cause, const char *why)
 {
 	StringInfoData d;
 	bool		first = true;
 	char	   *content;
 
-	content = psprintf("error: interrupted: the worker driving this run stopped while this call may have been running, and %s. "
+	content = psprintf("error: interrupted: %s, and %s. "
 					   "It was not started again: it may have completed fully, partly or not at all, "
-					   "so check its effects before repeating it.", why);
+					   "so check its effects before repeating it.",
+					   cause ? cause : "the worker driving this run stopped while this call may have been running",
+					   why);
 	initStringInfo(&d);
 	appendStringInfoChar(&d, '{');
 	json_append_kv_string(&d, &first, "id", tc->id);
@@ -1429,6 +1485,8 @@ on_llm_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	run->turns++;
 	count_llm_call(run, &a);
 	llm_response_event(run, "execute", &a, req->elapsed_ms);
+	if (over_budget(env, run))
+		return;
 	{
 		MemoryContext old = MemoryContextSwitchTo(run->cxt);
 
@@ -1707,7 +1765,7 @@ on_follow_listed(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 		}
 		if (retry_later(env, run, op, &err, MAX_TRIES_E2B))
 			return true;
-		tool_interrupted(run, op->tool,
+		tool_interrupted(run, op->tool, op->follow_cause,
 						 psprintf("its process could not be looked for (%s)", call_error_describe(&err)));
 		return false;
 	}
@@ -1720,7 +1778,9 @@ on_follow_listed(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	}
 	if (pid <= 0)
 	{
-		tool_interrupted(run, op->tool, "its process was no longer running when the run resumed");
+		tool_interrupted(run, op->tool, op->follow_cause,
+						 op->follow_cause ? "no process of it was running afterwards" :
+						 "its process was no longer running when the run resumed");
 		return false;
 	}
 	{
@@ -1734,7 +1794,7 @@ on_follow_listed(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	op->began = GetCurrentTimestamp();
 	if (!attach_command(env, run, op, tool_timeout_ms(run, op)))
 	{
-		tool_interrupted(run, op->tool, "its running process could not be followed");
+		tool_interrupted(run, op->tool, op->follow_cause, "its running process could not be followed");
 		return false;
 	}
 	op->reattached = true;
@@ -1792,6 +1852,13 @@ on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 			break;
 		case TOOL_SANDBOX_GONE:
 			lost_sandbox(env, run, call_error_describe(&out.err));
+			return;
+		case TOOL_FIND:
+			/* it may have started: follow it if it runs, never start it again */
+			op->follow = true;
+			op->follow_cause = "its output stream broke before envd said the command had started";
+			op->tries = 0;
+			start_op(env, run, OP_TOOL);
 			return;
 		case TOOL_FAILED:
 			if (op->tool_def->retry_safe && retry_later(env, run, op, &out.err, MAX_TRIES_E2B))

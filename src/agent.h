@@ -86,13 +86,24 @@ typedef struct RunOp
 	ExecState	exec;
 	CodeState	code;
 	int			reconnects;		/* reattachments to a command after a broken stream */
-	bool		follow;			/* a resumed call that may have started: find its process */
+	bool		follow;			/* a call that may have started: find its process */
+	const char *follow_cause;	/* why (NULL: the worker stopped) */
 	bool		listing;		/* follow: the process list is in flight */
 	bool		reattached;		/* follow: the output comes from a reattachment */
 	int			limited;		/* times a provider limit held it back */
 	/* OP_EXTEND */
 	int			timeout_s;		/* the E2B timeout asked for */
 } RunOp;
+
+/* A model's prices in USD per million tokens (sandbox_model_prices). */
+typedef struct RunPrice
+{
+	bool		known;
+	double		input;
+	double		output;
+	double		cache_write;
+	double		cache_read;
+} RunPrice;
 
 /* One event of a run's durable log, read back to resume it. */
 typedef struct RunLogEntry
@@ -118,6 +129,9 @@ typedef struct RunHistory
 	int64		llm_calls;		/* the run's totals so far */
 	int64		input_tokens;
 	int64		output_tokens;
+	int64		cache_read_tokens;
+	int64		cache_write_tokens;
+	double		cost_usd;
 } RunHistory;
 
 /* A staged event: committed with the run's next write. */
@@ -172,6 +186,12 @@ typedef struct Run
 	int			turns;
 	int64		in_tokens;
 	int64		out_tokens;
+	int64		cache_read_tokens;
+	int64		cache_write_tokens;
+	double		cost_usd;		/* so far, all attempts */
+	RunPrice	price;			/* its model's prices (per million tokens) */
+	double		max_cost_usd;	/* 0 = no budget */
+	int64		max_tokens;		/* 0 = no budget */
 	int			llm_calls;
 	int			tool_calls;
 	List	   *tools;			/* names of the tools the model gets */
@@ -202,6 +222,9 @@ typedef struct Run
 	int64		add_calls;
 	int64		add_in;
 	int64		add_out;
+	int64		add_cache_read;
+	int64		add_cache_write;
+	double		add_cost;
 
 	/* what the run is waiting for */
 	bool		lost;			/* cancelled or fenced: abandon */

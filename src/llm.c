@@ -36,6 +36,7 @@ llm_conversation_init(LlmConversation *c, LlmProvider provider)
 	c->provider = provider;
 	initStringInfo(&c->messages);
 	c->nmessages = 0;
+	c->cache_mark = -1;
 }
 
 /*
@@ -50,6 +51,7 @@ llm_conversation_truncate(LlmConversation *c, int n, int len)
 	c->nmessages = n;
 	c->messages.len = len;
 	c->messages.data[len] = '\0';
+	c->cache_mark = -1;		/* what follows sets it again */
 }
 
 /*
@@ -64,6 +66,23 @@ append_message(LlmConversation *c, const char *json)
 }
 
 /*
+ * append_user_blocks appends an Anthropic user turn whose content blocks
+ * are in blocks (comma-separated objects), and marks where its last block
+ * closes: a cache breakpoint may go there.
+ */
+static void
+append_user_blocks(LlmConversation *c, const char *blocks)
+{
+	StringInfoData m;
+
+	initStringInfo(&m);
+	appendStringInfo(&m, "{\"role\":\"user\",\"content\":[%s]}", blocks);
+	append_message(c, m.data);
+	/* the text ends with "}]}": the block closes three bytes before the end */
+	c->cache_mark = c->messages.len - 3;
+}
+
+/*
  * llm_add_user_text appends a user turn of plain text.
  */
 void
@@ -74,6 +93,14 @@ llm_add_user_text(LlmConversation *c, const char *text)
 
 	initStringInfo(&m);
 	appendStringInfoChar(&m, '{');
+	if (c->provider == LLM_PROVIDER_ANTHROPIC)
+	{
+		json_append_kv_string(&m, &first, "type", "text");
+		json_append_kv_string(&m, &first, "text", text);
+		appendStringInfoChar(&m, '}');
+		append_user_blocks(c, m.data);
+		return;
+	}
 	json_append_kv_string(&m, &first, "role", "user");
 	json_append_kv_string(&m, &first, "content", text);
 	appendStringInfoChar(&m, '}');
@@ -88,6 +115,7 @@ void
 llm_add_assistant(LlmConversation *c, const LlmAnswer *a)
 {
 	append_message(c, a->assistant_json);
+	c->cache_mark = -1;
 }
 
 /*
@@ -108,7 +136,6 @@ llm_add_tool_results(LlmConversation *c, List *results, const char *note)
 		bool		firstblock = true;
 
 		initStringInfo(&m);
-		appendStringInfoString(&m, "{\"role\":\"user\",\"content\":[");
 		foreach(lc, results)
 		{
 			LlmToolResult *r = lfirst(lc);
@@ -136,8 +163,7 @@ llm_add_tool_results(LlmConversation *c, List *results, const char *note)
 			json_append_kv_string(&m, &first, "text", note);
 			appendStringInfoChar(&m, '}');
 		}
-		appendStringInfoString(&m, "]}");
-		append_message(c, m.data);
+		append_user_blocks(c, m.data);
 		return;
 	}
 	foreach(lc, results)
@@ -158,12 +184,14 @@ llm_add_tool_results(LlmConversation *c, List *results, const char *note)
 		llm_add_user_text(c, note);
 }
 
+#define CACHE_CONTROL "{\"type\":\"ephemeral\"}"
+
 /*
  * append_tools writes the tools the model may call, in the provider's
  * format.
  */
 static void
-append_tools(StringInfo b, LlmProvider provider, List *tools)
+append_tools(StringInfo b, LlmProvider provider, List *tools, bool cache)
 {
 	ListCell   *lc;
 
@@ -181,6 +209,9 @@ append_tools(StringInfo b, LlmProvider provider, List *tools)
 			json_append_kv_string(b, &first, "name", t->name);
 			json_append_kv_string(b, &first, "description", t->description);
 			json_append_kv_raw(b, &first, "input_schema", t->schema);
+			/* the tools never change within a run: cache them */
+			if (cache && lnext(tools, lc) == NULL)
+				json_append_kv_raw(b, &first, "cache_control", CACHE_CONTROL);
 		}
 		else
 		{
@@ -225,6 +256,7 @@ llm_request(LlmProvider provider, const char *model, const char *system,
 	HttpRequest *req;
 	char	   *body;
 	size_t		len;
+	bool		cache = provider == LLM_PROVIDER_ANTHROPIC && sandbox_llm_prompt_caching;
 
 	while (n > 0 && trimmed[n - 1] == '/')
 		trimmed[--n] = '\0';
@@ -235,9 +267,30 @@ llm_request(LlmProvider provider, const char *model, const char *system,
 	if (provider == LLM_PROVIDER_ANTHROPIC)
 	{
 		json_append_kv_int(&b, &first, "max_tokens", sandbox_llm_max_tokens);
-		json_append_kv_string(&b, &first, "system", system);
+		if (cache)
+		{
+			/*
+			 * Prompt caching: breakpoints after the system prompt, the tools
+			 * and the conversation so far, so each turn reads the previous
+			 * one's prefix from the cache (3 of the 4 allowed).
+			 */
+			bool		sfirst = true;
+
+			json_append_kv_raw(&b, &first, "system", "");
+			appendStringInfoString(&b, "[{");
+			json_append_kv_string(&b, &sfirst, "type", "text");
+			json_append_kv_string(&b, &sfirst, "text", system);
+			json_append_kv_raw(&b, &sfirst, "cache_control", CACHE_CONTROL);
+			appendStringInfoString(&b, "}]");
+		}
+		else
+			json_append_kv_string(&b, &first, "system", system);
 		json_append_kv_raw(&b, &first, "messages", "");
-		appendStringInfo(&b, "[%s]", c->messages.data);
+		if (cache && c->cache_mark >= 0)
+			appendStringInfo(&b, "[%.*s,\"cache_control\":" CACHE_CONTROL "%s]",
+							 c->cache_mark, c->messages.data, c->messages.data + c->cache_mark);
+		else
+			appendStringInfo(&b, "[%s]", c->messages.data);
 	}
 	else
 	{
@@ -257,7 +310,7 @@ llm_request(LlmProvider provider, const char *model, const char *system,
 	if (tools != NIL)
 	{
 		json_append_kv_raw(&b, &first, "tools", "");
-		append_tools(&b, provider, tools);
+		append_tools(&b, provider, tools, cache);
 	}
 	appendStringInfoChar(&b, '}');
 	body = json_body_to_utf8(&b, &len);
@@ -383,6 +436,8 @@ parse_anthropic(JsonbContainer *root, LlmAnswer *a, CallError *err)
 	{
 		(void) json_get_int64(usage, "input_tokens", &a->input_tokens);
 		(void) json_get_int64(usage, "output_tokens", &a->output_tokens);
+		(void) json_get_int64(usage, "cache_read_input_tokens", &a->cache_read_tokens);
+		(void) json_get_int64(usage, "cache_creation_input_tokens", &a->cache_write_tokens);
 	}
 	initStringInfo(&assistant);
 	appendStringInfoChar(&assistant, '{');
@@ -448,8 +503,16 @@ parse_openai(JsonbContainer *root, LlmAnswer *a, CallError *err)
 		a->stop = LLM_STOP_OTHER;
 	if (usage)
 	{
+		JsonbContainer *details = json_get_object(usage, "prompt_tokens_details");
+
 		(void) json_get_int64(usage, "prompt_tokens", &a->input_tokens);
 		(void) json_get_int64(usage, "completion_tokens", &a->output_tokens);
+		/* OpenAI counts cached input inside prompt_tokens: apart here */
+		if (details && json_get_int64(details, "cached_tokens", &a->cache_read_tokens) &&
+			a->cache_read_tokens > 0 && a->cache_read_tokens <= a->input_tokens)
+			a->input_tokens -= a->cache_read_tokens;
+		else
+			a->cache_read_tokens = 0;
 	}
 	initStringInfo(&assistant);
 	appendStringInfoChar(&assistant, '{');

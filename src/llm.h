@@ -42,8 +42,10 @@ typedef struct LlmAnswer
 	char	   *stop_reason;	/* the provider's word */
 	char	   *text;			/* concatenated text blocks */
 	List	   *tool_calls;		/* of LlmToolCall * */
-	int64		input_tokens;
+	int64		input_tokens;	/* not read from or written to a cache */
 	int64		output_tokens;
+	int64		cache_read_tokens;	/* input read from the provider's cache */
+	int64		cache_write_tokens; /* input written to it (Anthropic) */
 	char	   *model;
 	char	   *assistant_json; /* the assistant turn, to append unchanged */
 } LlmAnswer;
@@ -54,6 +56,9 @@ typedef struct LlmConversation
 	LlmProvider provider;
 	StringInfoData messages;	/* JSON array elements, comma-separated */
 	int			nmessages;
+	int			cache_mark;		/* Anthropic: where the last user message's last
+								 * block closes (a cache breakpoint goes there),
+								 * or -1 */
 } LlmConversation;
 
 extern void llm_conversation_init(LlmConversation *c, LlmProvider provider);

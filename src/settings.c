@@ -62,6 +62,7 @@ int			sandbox_run_timeout = 1800;
 int			sandbox_max_sandbox_lifetime = 3600;
 int			sandbox_max_attempts = 3;
 int			sandbox_max_runs_per_owner = 0;
+bool		sandbox_llm_prompt_caching = true;
 int			sandbox_max_user_priority = 100;
 int			sandbox_llm_requests_per_minute = 0;
 int			sandbox_llm_input_tokens_per_minute = 0;
@@ -281,6 +282,11 @@ settings_define(void)
 							"How often the worker lists live sandboxes and kills those no live run owns (0 disables).",
 							NULL, &sandbox_reaper_interval, 60, 0, 86400,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomBoolVariable("sandbox.llm_prompt_caching",
+							 "Ask Anthropic models to cache the system prompt, the tools and each run's conversation so far.",
+							 "Each turn then reads the previous turn's prefix from the cache, at a tenth of the input price.",
+							 &sandbox_llm_prompt_caching, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("sandbox.max_runs_per_owner",
 							"Most runs one owner (role and identity) may have in flight at once; 0 = no limit.",
 							"Claims also take turns across owners, so one owner's backlog never holds up another's runs.",

@@ -153,8 +153,18 @@ command_finish(ToolStep *s, HttpRequest *req, ToolResult *out)
 
 	if (!ok && out->err.kind != CALL_DEADLINE)
 	{
+		if (out->err.kind == CALL_NOT_FOUND && out->err.status == 502)
+			return TOOL_SANDBOX_GONE;
 		if (!st->got_start)
-			return TOOL_FAILED;
+		{
+			/* following a process already (Connect): follow it again */
+			if (s->reconnects > 0 || s->reattached)
+				return TOOL_REATTACH;
+			/* envd answered 200: the process may have started; never twice */
+			if (req->status == 200)
+				return TOOL_FIND;
+			return TOOL_FAILED; /* no answer, or an error status: not started */
+		}
 		if (!st->got_end && out->err.kind != CALL_NOT_FOUND && out->err.kind != CALL_AUTH)
 			return TOOL_REATTACH;
 		if (out->err.kind == CALL_NOT_FOUND && out->err.status == 502)

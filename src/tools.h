@@ -36,6 +36,7 @@ typedef enum ToolVerdict
 	TOOL_FAILED,				/* out->err: retried if transient, else the answer */
 	TOOL_REATTACH,				/* a command's stream broke after it started */
 	TOOL_NEXT_STEP,				/* go on with the next step */
+	TOOL_FIND,					/* it may have started: look for its process */
 	TOOL_SANDBOX_GONE			/* the sandbox is not there any more */
 } ToolVerdict;
 
