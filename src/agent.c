@@ -219,6 +219,7 @@ agent_clear_staged(Run *run)
 	run->events = NIL;
 	run->transition = false;
 	run->set_plan = run->set_result = run->set_error = NULL;
+	run->set_commit_id = NULL;
 	run->record_sandbox = false;
 	run->sandbox_extended = false;
 	run->mark_sandbox = NULL;

@@ -164,6 +164,12 @@ typedef struct Run
 	bool		lost_fails;		/* on_sandbox_lost = 'fail' */
 	char	   *system_prompt;	/* the run's own, added to the agent's, or NULL */
 	char	   *envs_json;		/* the sandbox's environment variables, or NULL */
+	int			keep_sandbox_s; /* keep the sandbox this long after the end */
+	char	   *files_json;		/* files to write before the first turn */
+	char	   *repo_json;		/* a repository to clone before the first turn */
+	List	   *artifacts;		/* globs to collect after the last turn */
+	char	   *result_schema;	/* JSON Schema of a structured result */
+	List	   *secret_names;	/* secrets put in the sandbox's environment */
 	RunHistory *history;		/* earlier attempts, or NULL for a first one */
 	RunStatus	status;			/* as committed */
 	RunPhase	phase;
@@ -215,6 +221,7 @@ typedef struct Run
 	char	   *set_plan;
 	char	   *set_result;
 	char	   *set_error;
+	char	   *set_commit_id;	/* a repo run's pushed commit */
 	bool		record_sandbox;
 	bool		sandbox_extended;	/* write the new sandbox_expires to its row */
 	const char *mark_sandbox;	/* set the sandbox's row to this state, or NULL */

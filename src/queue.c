@@ -231,6 +231,32 @@ getint(HeapTuple tup, TupleDesc desc, int col, int dflt)
 }
 
 /*
+ * text_array_list reads a text[] column of an SPI row as a List of C
+ * strings in cxt (NIL when NULL; NULL elements skipped).
+ */
+static List *
+text_array_list(HeapTuple tup, TupleDesc desc, int col, MemoryContext cxt)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+	List	   *out = NIL;
+	Datum	   *elems;
+	bool	   *enulls;
+	int			n;
+	MemoryContext old;
+
+	if (isnull)
+		return NIL;
+	old = MemoryContextSwitchTo(cxt);
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &n);
+	for (int i = 0; i < n; i++)
+		if (!enulls[i])
+			out = lappend(out, TextDatumGetCString(elems[i]));
+	MemoryContextSwitchTo(old);
+	return out;
+}
+
+/*
  * claim_key_cmp orders owners as the claim walks them: by role oid, then
  * identity ('' for none) bytewise, as the claim's statement and index do
  * (COLLATE "C").
@@ -385,10 +411,7 @@ queue_claim(int n, int lease_s, ClaimCursor *cursor, MemoryContext cxt)
 		"    deadline_at = pg_catalog.now() + pg_catalog.make_interval(secs => COALESCE(r.timeout_s, $3)),"
 		"    worker_pid = $4, last_seq = r.last_seq + 1, error = NULL, updated_at = pg_catalog.now()"
 		"   FROM c WHERE r.id = c.id"
-		"   RETURNING r.id, r.prompt, r.model, r.template, r.max_turns, r.attempts,"
-		"             r.owner, r.deadline_at, r.last_seq, r.owner_id, r.on_sandbox_lost,"
-		"             r.plan, r.sandbox_id, r.llm_calls, r.input_tokens, r.output_tokens,"
-		"             r.system_prompt, r.tools, r.envs),"
+		"   RETURNING r.*),"
 		" e AS ("
 		"  INSERT INTO %1$s.agent_run_events (run_id, seq, attempt, kind, data)"
 		"  SELECT id, last_seq, attempts, 'status',"
@@ -401,9 +424,20 @@ queue_claim(int n, int lease_s, ClaimCursor *cursor, MemoryContext cxt)
 		"        system_prompt, tools,"
 		"        CASE WHEN pg_catalog.jsonb_typeof(envs) = 'object' THEN"
 		"          (SELECT pg_catalog.jsonb_object_agg(e.key, e.value)"
-		"             FROM pg_catalog.jsonb_each_text(envs) e)::text END FROM u";
-	Oid			types[7] = {INT4OID, INT4OID, INT4OID, INT4OID, OIDOID, TEXTOID, INT4OID};
-	Datum		values[7];
+		"             FROM pg_catalog.jsonb_each_text(envs) e)::text END,"
+		"        max_cost_usd::pg_catalog.float8, max_tokens, cost_usd::pg_catalog.float8,"
+		"        cache_read_tokens, cache_write_tokens,"
+		"        pg_catalog.date_part('epoch', keep_sandbox)::pg_catalog.int4,"
+		"        files::text, repo::text, artifacts, result_schema::text, secrets,"
+		"        (SELECT ARRAY[p.input_per_mtok, p.output_per_mtok,"
+		"                      COALESCE(p.cache_write_per_mtok, p.input_per_mtok),"
+		"                      COALESCE(p.cache_read_per_mtok, p.input_per_mtok)]::pg_catalog.float8[]"
+		"           FROM %1$s.sandbox_model_prices p"
+		"          WHERE pg_catalog.starts_with(COALESCE(u.model, $8), p.model)"
+		"          ORDER BY pg_catalog.length(p.model) DESC LIMIT 1)"
+		"   FROM u";
+	Oid			types[8] = {INT4OID, INT4OID, INT4OID, INT4OID, OIDOID, TEXTOID, INT4OID, TEXTOID};
+	Datum		values[8];
 	ClaimCursor next = *cursor;
 	bool		wrapped = false;
 	List	   *claimed = NIL;
@@ -416,8 +450,9 @@ queue_claim(int n, int lease_s, ClaimCursor *cursor, MemoryContext cxt)
 	values[4] = ObjectIdGetDatum(cursor->owner);
 	values[5] = CStringGetTextDatum(cursor->owner_id);
 	values[6] = Int32GetDatum(sandbox_max_runs_per_owner);
+	values[7] = CStringGetTextDatum(sandbox_llm_model);
 	SPI_connect();
-	if (SPI_execute_plan(plan_for(QP_CLAIM, sql, 7, types), values, NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(plan_for(QP_CLAIM, sql, 8, types), values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "claiming runs failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -440,6 +475,45 @@ queue_claim(int n, int lease_s, ClaimCursor *cursor, MemoryContext cxt)
 		c->lost_fails = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull)) && !isnull;
 		c->system_prompt = getstr(tup, desc, 17, cxt);
 		c->envs_json = getstr(tup, desc, 19, cxt);
+		{
+			Datum		d;
+
+			d = SPI_getbinval(tup, desc, 20, &isnull);
+			c->max_cost_usd = isnull ? 0 : DatumGetFloat8(d);
+			d = SPI_getbinval(tup, desc, 21, &isnull);
+			c->max_tokens = isnull ? 0 : DatumGetInt64(d);
+			d = SPI_getbinval(tup, desc, 22, &isnull);
+			c->cost_usd = isnull ? 0 : DatumGetFloat8(d);
+			d = SPI_getbinval(tup, desc, 23, &isnull);
+			c->cache_read_tokens = isnull ? 0 : DatumGetInt64(d);
+			d = SPI_getbinval(tup, desc, 24, &isnull);
+			c->cache_write_tokens = isnull ? 0 : DatumGetInt64(d);
+			d = SPI_getbinval(tup, desc, 25, &isnull);
+			c->keep_sandbox_s = isnull ? 0 : DatumGetInt32(d);
+			c->files_json = getstr(tup, desc, 26, cxt);
+			c->repo_json = getstr(tup, desc, 27, cxt);
+			c->artifacts = text_array_list(tup, desc, 28, cxt);
+			c->result_schema = getstr(tup, desc, 29, cxt);
+			c->secrets = text_array_list(tup, desc, 30, cxt);
+			d = SPI_getbinval(tup, desc, 31, &isnull);
+			if (!isnull)
+			{
+				Datum	   *elems;
+				bool	   *enulls;
+				int			ne;
+
+				deconstruct_array(DatumGetArrayTypeP(d), FLOAT8OID, 8, FLOAT8PASSBYVAL,
+								  TYPALIGN_DOUBLE, &elems, &enulls, &ne);
+				if (ne == 4)
+				{
+					c->price.known = true;
+					c->price.input = DatumGetFloat8(elems[0]);
+					c->price.output = DatumGetFloat8(elems[1]);
+					c->price.cache_write = DatumGetFloat8(elems[2]);
+					c->price.cache_read = DatumGetFloat8(elems[3]);
+				}
+			}
+		}
 		{
 			Datum		d = SPI_getbinval(tup, desc, 18, &isnull);
 
@@ -620,6 +694,8 @@ advance(Run *run, int lease_s)
 		"                       ELSE pg_catalog.now() + pg_catalog.make_interval(secs => $9) END,"
 		"    llm_calls = llm_calls + $10, input_tokens = input_tokens + $11,"
 		"    output_tokens = output_tokens + $12,"
+		"    cache_read_tokens = cache_read_tokens + $15, cache_write_tokens = cache_write_tokens + $16,"
+		"    cost_usd = cost_usd + $17::pg_catalog.numeric, commit_id = COALESCE($18, commit_id),"
 		"    last_seq = last_seq + pg_catalog.cardinality($13), updated_at = pg_catalog.now()"
 		"  WHERE id = $1::uuid AND status = $2::%1$s.agent_run_status AND attempts = $3"
 		"  RETURNING last_seq)"
@@ -628,10 +704,11 @@ advance(Run *run, int lease_s)
 		"        e.data::pg_catalog.jsonb"
 		"   FROM r, ROWS FROM (pg_catalog.unnest($13), pg_catalog.unnest($14))"
 		"        WITH ORDINALITY AS e(kind, data, ord)";
-	Oid			types[14] = {TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-	TEXTOID, INT4OID, INT4OID, INT8OID, INT8OID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		values[14];
-	char		nulls[14];
+	Oid			types[18] = {TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		TEXTOID, INT4OID, INT4OID, INT8OID, INT8OID, TEXTARRAYOID, TEXTARRAYOID,
+	INT8OID, INT8OID, FLOAT8OID, TEXTOID};
+	Datum		values[18];
+	char		nulls[18];
 	List	   *kinds = NIL;
 	List	   *datas = NIL;
 	ListCell   *lc;
@@ -663,7 +740,14 @@ advance(Run *run, int lease_s)
 	values[11] = Int64GetDatum(run->add_out);
 	values[12] = text_array_datum(kinds);
 	values[13] = text_array_datum(datas);
-	rc = SPI_execute_plan(plan_for(QP_ADVANCE, sql, 14, types), values, nulls, false, 0);
+	values[14] = Int64GetDatum(run->add_cache_read);
+	values[15] = Int64GetDatum(run->add_cache_write);
+	values[16] = Float8GetDatum(run->add_cost);
+	if (run->set_commit_id)
+		values[17] = CStringGetTextDatum(run->set_commit_id);
+	else
+		nulls[17] = 'n';
+	rc = SPI_execute_plan(plan_for(QP_ADVANCE, sql, 18, types), values, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "advancing run %s failed: %s", run->id, SPI_result_code_string(rc));
 	return SPI_processed > 0;

@@ -35,6 +35,18 @@ typedef struct ClaimedRun
 	bool		tools_given;	/* tools was not NULL */
 	List	   *tools;			/* its names (char *) */
 	char	   *envs_json;		/* the sandbox's environment, or NULL */
+	double		max_cost_usd;	/* 0 = none */
+	int64		max_tokens;		/* 0 = none */
+	double		cost_usd;		/* so far */
+	int64		cache_read_tokens;	/* so far */
+	int64		cache_write_tokens;
+	int			keep_sandbox_s; /* 0 = kill it at the end */
+	char	   *files_json;		/* inputs, or NULL */
+	char	   *repo_json;
+	List	   *artifacts;		/* globs (char *) */
+	char	   *result_schema;	/* JSON Schema text, or NULL */
+	List	   *secrets;		/* names (char *) */
+	RunPrice	price;
 	RunHistory *history;		/* a later attempt: what the earlier ones left */
 } ClaimedRun;
 

@@ -622,6 +622,24 @@ after_commit(Worker *w, PassResult *res)
 		r->lost_fails = c->lost_fails;
 		r->system_prompt = c->system_prompt ? pstrdup(c->system_prompt) : NULL;
 		r->envs_json = c->envs_json ? pstrdup(c->envs_json) : NULL;
+		r->max_cost_usd = c->max_cost_usd;
+		r->max_tokens = c->max_tokens;
+		r->cost_usd = c->cost_usd;
+		r->cache_read_tokens = c->cache_read_tokens;
+		r->cache_write_tokens = c->cache_write_tokens;
+		r->price = c->price;
+		r->keep_sandbox_s = c->keep_sandbox_s;
+		r->files_json = c->files_json ? pstrdup(c->files_json) : NULL;
+		r->repo_json = c->repo_json ? pstrdup(c->repo_json) : NULL;
+		r->result_schema = c->result_schema ? pstrdup(c->result_schema) : NULL;
+		{
+			ListCell   *alc;
+
+			foreach(alc, c->artifacts)
+				r->artifacts = lappend(r->artifacts, pstrdup(lfirst(alc)));
+			foreach(alc, c->secrets)
+				r->secret_names = lappend(r->secret_names, pstrdup(lfirst(alc)));
+		}
 		if (c->tools_given)
 		{
 			ListCell   *tlc;
