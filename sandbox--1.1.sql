@@ -84,10 +84,11 @@ CREATE FUNCTION @extschema@.sandbox_create(
     on_timeout     text    DEFAULT 'kill',
     auto_resume    boolean DEFAULT false,
     allow_internet boolean DEFAULT NULL,
-    network        jsonb   DEFAULT NULL)
+    network        jsonb   DEFAULT NULL,
+    secrets        text[]  DEFAULT NULL)
 RETURNS text
 AS 'MODULE_PATHNAME', 'sandbox_create' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION @extschema@.sandbox_create(text, int, jsonb, jsonb, text, boolean, boolean, jsonb) IS
+COMMENT ON FUNCTION @extschema@.sandbox_create(text, int, jsonb, jsonb, text, boolean, boolean, jsonb, text[]) IS
   'Create an E2B sandbox owned by the current role and return its id';
 
 CREATE FUNCTION @extschema@.sandbox_exec(
@@ -180,7 +181,7 @@ AS 'MODULE_PATHNAME', 'sandbox_list' LANGUAGE C VOLATILE;
 -- Nothing is callable by PUBLIC: an administrator grants it (see
 -- sandbox_grant_usage below and docs/sql-reference.md).
 REVOKE EXECUTE ON FUNCTION
-    @extschema@.sandbox_create(text, int, jsonb, jsonb, text, boolean, boolean, jsonb),
+    @extschema@.sandbox_create(text, int, jsonb, jsonb, text, boolean, boolean, jsonb, text[]),
     @extschema@.sandbox_exec(text, text, text, jsonb, int),
     @extschema@.sandbox_exec(text, jsonb, int, text, text),
     @extschema@.sandbox_run_code(text, text, text, text),
@@ -493,6 +494,43 @@ REVOKE ALL ON @extschema@.sandbox_secrets, @extschema@.sandbox_secret_grants FRO
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.sandbox_secrets', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.sandbox_secret_grants', '');
 
+-- Managing secrets (C, src/secrets.c): each checks the caller's role and
+-- identity itself and runs its SQL as the extension's owner.
+CREATE FUNCTION @extschema@.sandbox_set_secret(name text, value text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sandbox_set_secret' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_set_secret(text, text) IS
+  'Create a secret owned by the current role, or replace the value of one you own; pass the value as a bind parameter (a literal is in the statement log)';
+CREATE FUNCTION @extschema@.sandbox_grant_secret(name text, role pg_catalog.regrole)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sandbox_grant_secret' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_grant_secret(text, pg_catalog.regrole) IS
+  'Let a role (and the roles that have its privileges) use a secret you own';
+CREATE FUNCTION @extschema@.sandbox_revoke_secret(name text, role pg_catalog.regrole)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sandbox_revoke_secret' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_revoke_secret(text, pg_catalog.regrole) IS
+  'Take back a grant of a secret you own; true if there was one';
+CREATE FUNCTION @extschema@.sandbox_drop_secret(name text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sandbox_drop_secret' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_drop_secret(text) IS
+  'Remove a secret you own and its grants; false if there was no such secret';
+CREATE FUNCTION @extschema@.sandbox_list_secrets(
+    OUT name text, OUT owner pg_catalog.regrole, OUT granted_to pg_catalog.regrole[],
+    OUT created_at timestamptz, OUT updated_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'sandbox_list_secrets' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_list_secrets() IS
+  'The names of the secrets you own or may use (never their values), with their grants for those you own';
+REVOKE EXECUTE ON FUNCTION
+    @extschema@.sandbox_set_secret(text, text),
+    @extschema@.sandbox_grant_secret(text, pg_catalog.regrole),
+    @extschema@.sandbox_revoke_secret(text, pg_catalog.regrole),
+    @extschema@.sandbox_drop_secret(text),
+    @extschema@.sandbox_list_secrets()
+FROM PUBLIC;
+
 -- Prices per million tokens, matched by the longest model that is a prefix
 -- of a run's model name ('claude-sonnet-4' prices 'claude-sonnet-4-20250514').
 -- Editable by the administrator.  The rows shipped here are marked shipped;
@@ -566,6 +604,9 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog
 AS $$
 BEGIN
+    IF TG_RELID OPERATOR(pg_catalog.<>) '@extschema@.sandbox_model_prices'::pg_catalog.regclass THEN
+        RAISE EXCEPTION 'sandbox_model_prices_mark() fires only on @extschema@.sandbox_model_prices';
+    END IF;
     IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
         DELETE FROM @extschema@.sandbox_model_prices p
          WHERE p.model OPERATOR(pg_catalog.=) NEW.model AND p.shipped;
@@ -664,8 +705,9 @@ BEGIN
     EXECUTE pg_catalog.format('GRANT SELECT, INSERT ON %s.agent_runs TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT UPDATE (status, priority, run_after, metadata, on_sandbox_lost) ON %s.agent_runs TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT SELECT ON %s.agent_run_events TO %s', s, r);
+    EXECUTE pg_catalog.format('GRANT SELECT ON %s.agent_run_artifacts TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION
-        %1$s.sandbox_create(text, int, jsonb, jsonb, text, boolean, boolean, jsonb),
+        %1$s.sandbox_create(text, int, jsonb, jsonb, text, boolean, boolean, jsonb, text[]),
         %1$s.sandbox_exec(text, text, text, jsonb, int),
         %1$s.sandbox_exec(text, jsonb, int, text, text),
         %1$s.sandbox_run_code(text, text, text, text),
@@ -693,7 +735,12 @@ BEGIN
         %1$s.sandbox_close_stdin(text, int),
         %1$s.sandbox_wait(text, int, int),
         %1$s.sandbox_cancel_run(uuid),
-        %1$s.sandbox_worker_status() TO %2$s', s, r);
+        %1$s.sandbox_worker_status(),
+        %1$s.sandbox_set_secret(text, text),
+        %1$s.sandbox_grant_secret(text, pg_catalog.regrole),
+        %1$s.sandbox_revoke_secret(text, pg_catalog.regrole),
+        %1$s.sandbox_drop_secret(text),
+        %1$s.sandbox_list_secrets() TO %2$s', s, r);
 END;
 $$;
 REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_grant_usage(pg_catalog.regrole) FROM PUBLIC;

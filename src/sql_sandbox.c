@@ -16,7 +16,9 @@
 #include "postgres.h"
 
 #include "funcapi.h"
+#include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
@@ -25,6 +27,7 @@
 #include "json_util.h"
 #include "registry.h"
 #include "sandbox.h"
+#include "secrets.h"
 #include "sql_cleanup.h"
 #include "sql_common.h"
 
@@ -47,10 +50,11 @@ typedef struct ExecResult
 /*
  * create_sandbox creates a sandbox and records it (owner = current role)
  * before returning its id.  If recording fails, the sandbox is killed.
+ * secret_values (a List of SecretValue) join envs in its environment.
  */
 static E2BSandbox *
 create_sandbox(const char *template_id, int timeout_s, Jsonb *metadata, Jsonb *envs,
-			   const E2BCreateOptions *opts)
+			   List *secret_values, const E2BCreateOptions *opts)
 {
 	char	   *meta_json = sandbox_metadata_json(metadata, NULL);
 	char	   *env_json = string_map_to_json(envs, "envs", false);
@@ -59,6 +63,18 @@ create_sandbox(const char *template_id, int timeout_s, Jsonb *metadata, Jsonb *e
 	CallError	err;
 	MemoryContext cxt = CurrentMemoryContext;
 	ExtensionInfo ext;
+
+	if (secret_values != NIL)
+	{
+		char	   *problem;
+
+		env_json = secrets_env_json(env_json, secret_values, &problem);
+		if (env_json == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s", problem),
+					 errhint("A secret becomes the environment variable of its name: leave that name out of envs.")));
+	}
 
 	/* installed, and at the library's version: checked before E2B is asked */
 	sandbox_extension_info(&ext, false);
@@ -134,9 +150,28 @@ create_options(FunctionCallInfo fcinfo, E2BCreateOptions *opts)
 }
 
 /*
+ * secret_names reads a text[] argument into a List of names (NULL for a
+ * NULL element, which secrets_load_for_caller refuses).
+ */
+static List *
+secret_names(ArrayType *arr)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *names = NIL;
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+		names = lappend(names, nulls[i] ? NULL : TextDatumGetCString(elems[i]));
+	return names;
+}
+
+/*
  * sandbox_create(template, timeout_s, metadata, envs, on_timeout,
- * auto_resume, allow_internet, network) returns the id of a new sandbox
- * owned by the current role.
+ * auto_resume, allow_internet, network, secrets) returns the id of a new
+ * sandbox owned by the current role; the secrets it names (which the
+ * caller must own or have been granted) are environment variables in it.
  */
 Datum
 sandbox_create(PG_FUNCTION_ARGS)
@@ -147,12 +182,15 @@ sandbox_create(PG_FUNCTION_ARGS)
 	Jsonb	   *envs = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
 	E2BCreateOptions opts;
 	E2BSandbox *sb;
+	List	   *secret_values = NIL;
 
 	if (template_id == NULL || template_id[0] == '\0')
 		template_id = sandbox_template;
 	check_timeout_s(timeout_s, "timeout_s");
 	create_options(fcinfo, &opts);
-	sb = create_sandbox(template_id, timeout_s, metadata, envs, &opts);
+	if (PG_NARGS() > 8 && !PG_ARGISNULL(8))
+		secret_values = secrets_load_for_caller(secret_names(PG_GETARG_ARRAYTYPE_P(8)));
+	sb = create_sandbox(template_id, timeout_s, metadata, envs, secret_values, &opts);
 	PG_RETURN_TEXT_P(cstring_to_text(sb->sandbox_id));
 }
 
@@ -297,7 +335,7 @@ sandbox_exec_once(PG_FUNCTION_ARGS)
 	if (template_id == NULL || template_id[0] == '\0')
 		template_id = sandbox_template;
 	life_s = timeout_ms > 0 ? Min(timeout_ms / 1000 + 60, 86400) : sandbox_sandbox_timeout;
-	sb = create_sandbox(template_id, life_s, NULL, NULL, NULL);
+	sb = create_sandbox(template_id, life_s, NULL, NULL, NIL, NULL);
 	memset(&t, 0, sizeof(t));
 	t.sandbox_id = sb->sandbox_id;
 	t.access_token = sb->access_token;
