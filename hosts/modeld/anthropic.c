@@ -3,6 +3,7 @@
 
 #include "buf.h"
 #include "cache.h"
+#include "structured.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -339,7 +340,7 @@ static int anthropic_parse(httpd_req_t *req, json_t *body, chat_t *c, char *err,
     c->provider = PROVIDER_ANTHROPIC;
     if (check_version(req, &v2026, err, errsz) < 0 || check_params(body, v2026, c, err, errsz) < 0 ||
         check_tools(body, c, err, errsz) < 0 || check_messages(body, c, err, errsz) < 0 ||
-        build_prefix(req, body, c, err, errsz) < 0)
+        build_prefix(req, body, c, err, errsz) < 0 || structured_parse(body, c, err, errsz) < 0)
         return -1;
     if (!c->first_user && !(c->first_user = strdup("")))
         return ERR("out of memory");

@@ -38,6 +38,8 @@ void chat_free(chat_t *c)
     free(c->tools);
     free(c->last_result);
     free(c->prefix);
+    free(c->force_tool);
+    json_decref(c->result_schema);
     memset(c, 0, sizeof *c);
 }
 

@@ -49,6 +49,9 @@ typedef struct chat {
     uint64_t cache_ns;   /* provider + API key + model: the prompt cache's namespace */
     prefix_point_t *prefix; /* the prompt's prefix points, in order (tools, system, messages) */
     size_t nprefix;
+    char *force_tool;       /* tool_choice naming one tool (structured.h), NULL if none */
+    bool json_schema;       /* OpenAI response_format {"type":"json_schema"} */
+    json_t *result_schema;  /* the schema of the structured answer, NULL if unknown */
 } chat_t;
 
 /* Why the answer stops. */

@@ -2,6 +2,7 @@
 #include "directives.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -100,6 +101,7 @@ static int apply_token(const char *key, const char *val, directives_t *d, dir_sc
         {"latency", offsetof(directives_t, latency_ms), 0, 600000},
         {"hostile_digits", offsetof(directives_t, hostile_digits), 1, HOSTILE_SIZE_MAX},
         {"hostile_depth", offsetof(directives_t, hostile_depth), 1, HOSTILE_SIZE_MAX},
+        {"result_invalid_first", offsetof(directives_t, result_invalid_first), 1, INT_MAX},
     };
     for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
         if (strcmp(key, ints[i].name) == 0) {
@@ -207,6 +209,67 @@ static void merge(directives_t *out, const directives_t *g)
         out->hostile_depth = g->hostile_depth;
     if (g->huge)
         out->huge = g->huge;
+    if (g->result) {
+        out->result = g->result;
+        out->result_len = g->result_len;
+    }
+    if (g->result_invalid_first)
+        out->result_invalid_first = g->result_invalid_first;
+}
+
+/* The extent of the JSON value starting at s (at most len bytes): up to its
+ * balancing bracket for objects, arrays and strings, else up to the next
+ * separator. */
+static size_t json_extent(const char *s, size_t len)
+{
+    size_t i = 0;
+    int depth = 0;
+    bool str = false;
+    if (len && s[0] != '{' && s[0] != '[' && s[0] != '"') {
+        while (i < len && !isspace((unsigned char)s[i]) && s[i] != ',')
+            i++;
+        return i;
+    }
+    for (; i < len; i++) {
+        char ch = s[i];
+        if (str) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                str = false;
+            else
+                continue;
+            if (depth == 0 && !str)
+                return i + 1;
+            continue;
+        }
+        if (ch == '"')
+            str = true;
+        else if (ch == '{' || ch == '[')
+            depth++;
+        else if ((ch == '}' || ch == ']') && --depth == 0)
+            return i + 1;
+    }
+    return len;
+}
+
+/* result=<JSON>: the value must parse (it may contain spaces and commas). */
+static int parse_result(const char *s, size_t len, directives_t *g, size_t *used, char *err,
+                        size_t errsz)
+{
+    size_t n = json_extent(s, len);
+    json_error_t je;
+    json_t *v = n ? json_loadb(s, n, JSON_DECODE_ANY, &je) : NULL;
+    if (!v) {
+        snprintf(err, errsz, "modeld directive 'result' needs a JSON value, got '%.*s'%s%s",
+                 (int)(n > 80 ? 80 : n), s, n ? ": " : "", n ? je.text : "");
+        return -1;
+    }
+    json_decref(v);
+    g->result = s;
+    g->result_len = n;
+    *used = n;
+    return 0;
 }
 
 /* Parses the body of one group (the text between "[[modeld:" and "]]"). */
@@ -218,6 +281,13 @@ static int parse_group(const char *s, size_t len, directives_t *g, dir_scope_t *
     while (i < len) {
         while (i < len && (isspace((unsigned char)s[i]) || s[i] == ','))
             i++;
+        if (len - i >= 7 && strncmp(s + i, "result=", 7) == 0) {
+            size_t used;
+            if (parse_result(s + i + 7, len - i - 7, g, &used, err, errsz) < 0)
+                return -1;
+            i += 7 + used;
+            continue;
+        }
         size_t j = i;
         while (j < len && !isspace((unsigned char)s[j]) && s[j] != ',')
             j++;
@@ -239,6 +309,21 @@ static int parse_group(const char *s, size_t len, directives_t *g, dir_scope_t *
     return 0;
 }
 
+/* The "]]" closing a group whose body starts at `body`, skipping over the
+ * JSON of result= values (which may hold "]]"), or NULL. */
+static const char *find_close(const char *body)
+{
+    const char *p = body;
+    for (;;) {
+        const char *end = strstr(p, CLOSE_TAG);
+        const char *res = strstr(p, "result=");
+        if (!end || !res || res > end)
+            return end;
+        res += 7;
+        p = res + json_extent(res, strlen(res));
+    }
+}
+
 /* Finds every group, parses it, and merges those whose scope matches the
  * phase of this call. */
 int directives_parse(const char *text, phase_t phase, directives_t *out, char *err,
@@ -248,7 +333,7 @@ int directives_parse(const char *text, phase_t phase, directives_t *out, char *e
     const char *p = text ? text : "";
     while ((p = strstr(p, OPEN_TAG)) != NULL) {
         const char *body = p + strlen(OPEN_TAG);
-        const char *end = strstr(body, CLOSE_TAG);
+        const char *end = find_close(body);
         if (!end) {
             snprintf(err, errsz, "unterminated modeld directive (missing \"]]\")");
             return -1;

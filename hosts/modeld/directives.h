@@ -32,6 +32,9 @@
  *   hostile_usage=SHAPE      every usage token count is SHAPE (raw)
  *   hostile_digits=N, hostile_depth=N  size of longint / deep
  *   huge=SIZE                text answers padded to SIZE bytes (K/M/G suffixes)
+ *   result=JSON              the structured final answer (see structured.h); the
+ *                            JSON may hold spaces and commas, not "]]"
+ *   result_invalid_first=N   the first N structured answers fail the schema
  *   (SHAPE: bignum, negbignum, longint, deep; see hostile.h)
  *
  * `on` scopes its own group only; groups that apply to a call are merged in
@@ -80,6 +83,9 @@ typedef struct directives {
     int hostile_digits;        /* 0 = HOSTILE_DIGITS_DEFAULT */
     int hostile_depth;         /* 0 = HOSTILE_DEPTH_DEFAULT */
     long long huge;            /* bytes of text answers, 0 = normal */
+    const char *result;        /* result=<JSON>: points into the prompt text, NULL if none */
+    size_t result_len;
+    int result_invalid_first;  /* the first N structured answers fail the schema */
 } directives_t;
 
 /* Parses every group of `text` that applies to `phase` into `out`.

@@ -3,6 +3,7 @@
 
 #include "buf.h"
 #include "cache.h"
+#include "structured.h"
 #include "textutil.h"
 
 #include <stdio.h>
@@ -219,7 +220,8 @@ static int openai_parse(httpd_req_t *req, json_t *body, chat_t *c, char *err, si
 {
     c->provider = PROVIDER_OPENAI;
     if (check_params(body, c, err, errsz) < 0 || check_tools(body, c, err, errsz) < 0 ||
-        check_messages(body, c, err, errsz) < 0 || build_prefix(req, body, c, err, errsz) < 0)
+        check_messages(body, c, err, errsz) < 0 || build_prefix(req, body, c, err, errsz) < 0 ||
+        structured_parse(body, c, err, errsz) < 0)
         return -1;
     if (!c->first_user && !(c->first_user = strdup("")))
         return ERR("out of memory");

@@ -4,6 +4,7 @@
 #include "buf.h"
 #include "codeblocks.h"
 #include "ids.h"
+#include "structured.h"
 #include "textutil.h"
 
 #include <stdarg.h>
@@ -330,6 +331,8 @@ int script_answer(const chat_t *c, const directives_t *d, reply_t *r)
     codeblocks_free(&b);
     if (rc == 0 && !r->text)
         rc = set_text(r, "%s", "");
+    if (rc == 0)
+        rc = structured_apply(c, d, r);
     if (rc == 0)
         rc = shape(d, r);
     if (rc == 0)
