@@ -17,6 +17,7 @@ PACKAGES=(
     libtap-parser-sourcehandler-pgtap-perl      # pg_prove (only a Recommends of pgtap)
     libcurl4-openssl-dev
     libmicrohttpd-dev libjansson-dev bubblewrap
+    git                                         # the workspace suite's git server and repo runs
 )
 
 missing=()
