@@ -367,27 +367,48 @@ hold_database(const char *dbname)
 	LauncherShared *ls = &sandbox_shared->launcher;
 	Oid			database = get_database_oid(dbname, true);
 	bool		held = false;
+	bool		launcher_runs;
+	int			slot = 0;
+	TimestampTz until;
 	TimestampTz give_up;
 
 	/* only its owner may: anyone else would merely interrupt its runs */
 	if (!OidIsValid(database) || !pg_database_ownercheck(database, GetUserId()))
 		return InvalidOid;
+	until = GetCurrentTimestamp() + HOLD_MAX_MS * (TimestampTz) 1000;
 	SpinLockAcquire(&ls->mutex);
 	for (int i = 0; i < LAUNCHER_MAX_HOLDS && !held; i++)
 		if (!OidIsValid(ls->holds[i].database))
 		{
 			ls->holds[i].database = database;
-			ls->holds[i].until = GetCurrentTimestamp() + HOLD_MAX_MS * (TimestampTz) 1000;
+			ls->holds[i].until = until;
+			ls->holds[i].seen = false;
+			slot = i;
 			held = true;
 		}
+	launcher_runs = ls->pid != 0;
 	SpinLockRelease(&ls->mutex);
 	if (!held)
 		return InvalidOid;
 	wake_launcher();
 	give_up = GetCurrentTimestamp() + HOLD_WAIT_MS * (TimestampTz) 1000;
-	/* the launcher stops them; a worker that is starting leaves by itself */
-	while (database_has_workers(database) && GetCurrentTimestamp() < give_up)
+
+	/*
+	 * The launcher stops the workers and withdraws those registered but not
+	 * started yet (then it marks the hold seen); a launcher being restarted
+	 * does that first thing.  Then the workers' processes must be gone.
+	 */
+	for (;;)
 	{
+		bool		seen;
+
+		SpinLockAcquire(&ls->mutex);
+		seen = ls->holds[slot].seen || ls->pid == 0;
+		SpinLockRelease(&ls->mutex);
+		if ((seen || !launcher_runs) && !database_has_workers(database))
+			break;
+		if (GetCurrentTimestamp() >= give_up)
+			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
@@ -545,6 +566,8 @@ launcher_worker_connect(WorkerSlot *slot)
 	present = OidIsValid(get_extension_oid("sandbox", true));
 	CommitTransactionCommand();
 	pg_atomic_write_u32(&slot->probe, present ? PROBE_EXTENSION : PROBE_NO_EXTENSION);
+	/* the launcher starts the database's other workers once it knows */
+	wake_launcher();
 	if (!present)
 	{
 		ereport(DEBUG1, (errmsg("sandbox worker: no extension in database \"%s\"", slot->dbname)));
@@ -992,6 +1015,21 @@ adopt_slots(Launcher *l)
 }
 
 /*
+ * on_launcher_exit tells backends that no launcher runs (until the
+ * postmaster starts the next one).
+ */
+static void
+on_launcher_exit(int code, Datum arg)
+{
+	LauncherShared *lsh = &sandbox_shared->launcher;
+
+	SpinLockAcquire(&lsh->mutex);
+	lsh->pid = 0;
+	lsh->procno = -1;
+	SpinLockRelease(&lsh->mutex);
+}
+
+/*
  * sandbox_launcher_main is the entry point of the launcher.
  */
 void
@@ -1014,6 +1052,7 @@ sandbox_launcher_main(Datum arg)
 	lsh->pid = MyProcPid;
 	lsh->procno = MyProc->pgprocno;
 	SpinLockRelease(&lsh->mutex);
+	on_shmem_exit(on_launcher_exit, (Datum) 0);
 	adopt_slots(&l);
 	ereport(LOG, (errmsg("sandbox launcher started: %s, %d workers each",
 						 list_all ? "every database with the extension" : sandbox_databases,
@@ -1055,6 +1094,12 @@ sandbox_launcher_main(Datum arg)
 		if (rescan || now >= l.next_scan)
 			scan_databases(&l);
 		reconcile(&l, holds, requests, nrequests);
+		/* the holds' workers are stopped or asked to stop: tell their statements */
+		SpinLockAcquire(&lsh->mutex);
+		for (int i = 0; i < LAUNCHER_MAX_HOLDS; i++)
+			if (OidIsValid(holds[i].database) && lsh->holds[i].database == holds[i].database)
+				lsh->holds[i].seen = true;
+		SpinLockRelease(&lsh->mutex);
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep_ms,
 						 PG_WAIT_EXTENSION);

@@ -39,7 +39,7 @@ _PG_init(void)
 	if (sandbox_preloaded)
 	{
 		sandbox_worker_register_all();
-		if (launcher_enabled())
+		if (launcher_enabled() && sandbox_workers > 0)
 			launcher_install_hooks();
 	}
 }

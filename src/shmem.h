@@ -91,6 +91,7 @@ typedef struct DatabaseHold
 {
 	Oid			database;		/* InvalidOid: entry free */
 	TimestampTz until;			/* released by then at the latest */
+	bool		seen;			/* the launcher has stopped its workers */
 } DatabaseHold;
 
 #define LAUNCHER_MAX_HOLDS 8
