@@ -265,6 +265,15 @@ SELECT sandbox_kill(:'sb2');
 BEGIN; SELECT sandbox_create() AS sb3 \gset
 ROLLBACK;
 SELECT * FROM sandbox_worker_status();
+SELECT sandbox_set_secret('ATTACKER_TOKEN', 'attacker-token-value');
+SELECT sandbox_set_secret('ATTACKER_TOKEN', 'attacker-token-value-2');
+SELECT sandbox_grant_secret('ATTACKER_TOKEN', 'regress_victim');
+SELECT * FROM sandbox_list_secrets();
+SELECT sandbox_create(secrets => ARRAY['ATTACKER_TOKEN'], envs => '{"A": "1"}') AS sb4 \gset
+SELECT sandbox_kill(:'sb4');
+SELECT sandbox_revoke_secret('ATTACKER_TOKEN', 'regress_victim');
+SELECT sandbox_drop_secret('ATTACKER_TOKEN');
+SELECT sandbox_set_secret('ATTACKER_KEPT', 'attacker-kept-value');
 SQL
 ARUN_DONE=$(try regress_attacker sec_main "INSERT INTO agent_runs (prompt, metadata) VALUES (\$p\$attacker run
 \`\`\`bash
@@ -315,6 +324,11 @@ SELECT * FROM sandbox_list();
 SELECT sandbox_kill(:'sb');
 SELECT * FROM sandbox_exec('echo victim-once');
 SELECT * FROM sandbox_exec('$VSB', 'echo keep');
+SELECT sandbox_set_secret('VICTIM_X', 'victim-x-value');
+SELECT sandbox_create(secrets => ARRAY['VICTIM_X']) AS sb5 \gset
+SELECT sandbox_kill(:'sb5');
+SELECT * FROM sandbox_list_secrets();
+SELECT sandbox_drop_secret('VICTIM_X');
 SQL
 su_plain sec_main <<SQL
 SELECT sandbox_create(timeout_s => 600) AS sb \gset
@@ -500,6 +514,79 @@ if grep -q "$VRUN_N" "$PGDATA_DIR/listen.out"; then
 else
     ok "a role that LISTENs to agent_runs does not learn other roles' run ids"
 fi
+
+# --- secrets (issue 11): another role's secret, with every statement logged
+VSECRET="victim-secret-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+# the checks below compare hashes: a value in their SQL would be logged
+VHASH=$(printf %s "$VSECRET" | sha256sum | cut -d' ' -f1)
+VOTHER_HASH=$(printf %s "victim-other-value" | sha256sum | cut -d' ' -f1)
+ARTIFACT_RUN=$(suq sec_main -c "SELECT gen_random_uuid()")
+# the victim's secret is set by a session that does not log its statements
+# (as docs/sql-reference.md tells: a literal is in the statement text)
+PGOPTIONS="-c log_statement=none" psql -X -q -U postgres -d sec_main -v ON_ERROR_STOP=1 >/dev/null <<SQL || notok "the victim could not set a secret"
+SET ROLE regress_victim;
+SELECT sandbox_set_secret('VICTIM_TOKEN', '$VSECRET');
+SELECT sandbox_set_secret('VICTIM_OTHER', 'victim-other-value');
+SQL
+suq sec_main -c "ALTER DATABASE sec_main SET log_statement = 'all'" >/dev/null
+sees=$(psql -X -q -At -U regress_victim -d sec_main 2>&1 <<SQL
+SELECT sandbox_create(secrets => ARRAY['VICTIM_TOKEN']) AS sb \gset
+SELECT btrim(stdout, E'\n') = '$VHASH' FROM sandbox_exec(:'sb', 'printf %s "\$VICTIM_TOKEN" | sha256sum | cut -d" " -f1');
+SELECT sandbox_kill(:'sb');
+SQL
+)
+check "the victim lists its secrets (names only) and uses one in a sandbox" \
+    "$(try regress_victim sec_main "SELECT string_agg(name, ',' ORDER BY name) FROM sandbox_list_secrets()")|$(head -1 <<<"$sees")" \
+    "VICTIM_OTHER,VICTIM_TOKEN|t" "$sees"
+bad=""
+for stmt in "SELECT * FROM $MAIN_EXT.sandbox_secrets" "SELECT value FROM $MAIN_EXT.sandbox_secrets" \
+            "SELECT * FROM $MAIN_EXT.sandbox_secret_grants" \
+            "INSERT INTO $MAIN_EXT.sandbox_secret_grants VALUES ('VICTIM_TOKEN', 'regress_attacker')" \
+            "UPDATE $MAIN_EXT.sandbox_secrets SET owner = 'regress_attacker'" "DELETE FROM $MAIN_EXT.sandbox_secrets" \
+            "SELECT sandbox_set_secret('VICTIM_TOKEN', 'attacker-overwrites')" \
+            "SELECT sandbox_grant_secret('VICTIM_TOKEN', 'regress_attacker')" \
+            "SELECT sandbox_revoke_secret('VICTIM_TOKEN', 'regress_attacker')" \
+            "SELECT sandbox_drop_secret('VICTIM_TOKEN')" \
+            "SELECT sandbox_create(secrets => ARRAY['VICTIM_TOKEN'])" \
+            "SELECT sandbox_create(secrets => ARRAY['VICTIM_OTHER'], envs => '{\"VICTIM_OTHER\": \"x\"}')" \
+            "UPDATE $MAIN_EXT.sandbox_model_prices SET input_per_mtok = 0" \
+            "INSERT INTO $MAIN_EXT.agent_run_artifacts (run_id, path, size) VALUES ('$ARTIFACT_RUN', 'x', 0)" \
+            "CREATE TABLE attacker.prices (LIKE $MAIN_EXT.sandbox_model_prices); CREATE TRIGGER t BEFORE INSERT ON attacker.prices FOR EACH ROW EXECUTE FUNCTION $MAIN_EXT.sandbox_model_prices_mark()"; do
+    got=$(try regress_attacker sec_main "$stmt")
+    [ "$got" = "ERROR:42501" ] || bad+="$stmt -> $(head -c 200 <<<"$got")"$'\n'
+done
+check_empty "the attacker can neither read the store nor use, grant, revoke, drop or overwrite the victim's secrets, nor edit prices or artifacts (42501)" "$bad"
+check "the victim's secrets are intact (value, owner, no grant)" \
+    "$(suq sec_main -c "SELECT string_agg(format('%s:%s:%s', name, owner, encode(sha256(convert_to(value, 'UTF8')), 'hex')), ',' ORDER BY name) FROM $MAIN_EXT.sandbox_secrets WHERE name LIKE 'VICTIM%'")|$(suq sec_main -c "SELECT count(*) FROM $MAIN_EXT.sandbox_secret_grants WHERE name LIKE 'VICTIM%'")" \
+    "VICTIM_OTHER:regress_victim:$VOTHER_HASH,VICTIM_TOKEN:regress_victim:$VHASH|0"
+check "sandbox_list_secrets() shows the attacker none of the victim's secrets" \
+    "$(try regress_attacker sec_main "SELECT count(*) FROM sandbox_list_secrets() WHERE owner <> 'regress_attacker'::regrole OR name LIKE 'VICTIM%'")" "0"
+got=$(try regress_attacker sec_main "INSERT INTO agent_runs (prompt, run_after, secrets) VALUES ('steal', '2999-01-01', ARRAY['VICTIM_TOKEN']) RETURNING id")
+if [ "$got" = "ERROR:42501" ]; then
+    ok "a run naming another role's secret is refused at INSERT (42501)"
+else
+    todo "a run naming another role's secret is refused at INSERT (answered: $got; the worker side of issue 11)"
+    [[ "$got" == ERROR:* ]] || suq sec_main -c "DELETE FROM $MAIN_EXT.agent_runs WHERE id = '$got'" >/dev/null
+fi
+# every error the attacker's attempts raise, in full (message, detail, hint, context)
+out=$(psql -X -U regress_attacker -d sec_main -v VERBOSITY=verbose 2>&1 <<SQL
+SELECT sandbox_set_secret('VICTIM_TOKEN', 'attacker-overwrites');
+SELECT sandbox_grant_secret('VICTIM_TOKEN', 'regress_attacker');
+SELECT sandbox_drop_secret('VICTIM_TOKEN');
+SELECT sandbox_create(secrets => ARRAY['VICTIM_TOKEN']);
+SELECT sandbox_create(secrets => ARRAY['VICTIM_TOKEN', 'VICTIM_TOKEN']);
+SELECT sandbox_create(secrets => ARRAY['VICTIM_TOKEN'], envs => '{"VICTIM_TOKEN": "x"}');
+SELECT * FROM sandbox_list_secrets();
+SELECT value FROM $MAIN_EXT.sandbox_secrets;
+SQL
+)
+check "no answer to the attacker's attempts holds the victim's value" "$(grep -cF "$VSECRET" <<<"$out")" "0"
+check "the superuser reads the value from the table" \
+    "$(suq sec_main -c "SELECT encode(sha256(convert_to(value, 'UTF8')), 'hex') FROM $MAIN_EXT.sandbox_secrets WHERE name = 'VICTIM_TOKEN'")" "$VHASH"
+suq sec_main -c "ALTER DATABASE sec_main RESET log_statement" >/dev/null
+logged=$(grep -c "statement: SELECT sandbox_set_secret('VICTIM_TOKEN', 'attacker-overwrites')" "$PG_SERVER_LOG")
+check "the server log, with every statement logged, holds no secret value" \
+    "$(grep -cF -e "$VSECRET" -e "victim-other-value" "$PG_SERVER_LOG")|$([ "${logged:-0}" -gt 0 ] && echo statements-logged)" "0|statements-logged"
 
 ###########################################################################
 echo "# === class 2: the trigger functions as tools"
