@@ -2,7 +2,11 @@
 # scripts/demo.sh: the main job.  Installs what is needed, builds, starts a
 # local PostgreSQL cluster with the extension preloaded, sandboxd (the local
 # E2B-compatible host) and modeld (the scripted model), then shows
-# sandbox_exec, sandbox_run_code and an agent run followed to its end.
+# sandbox_exec, sandbox_run_code and an agent run followed to its end, then a
+# repo run end to end against a local git server (test/lib/gitserver.py, git
+# http-backend on 127.0.0.1): the run clones a seeded repository onto a new
+# branch, a command changes a file, the diff is kept as an artifact and the
+# branch is pushed; the demo prints the diff and the pushed branch's log.
 #
 #   ./scripts/demo.sh          # start everything and run the demo
 #   ./scripts/demo.sh stop     # stop the cluster and the servers
@@ -28,7 +32,7 @@ stop_all() {
     if [ -f "$DEMO/pgdata/postmaster.pid" ]; then
         runuser -u postgres -- "$(pg_config --bindir)/pg_ctl" -D "$DEMO/pgdata" -m fast -w stop >/dev/null || true
     fi
-    for p in sandboxd modeld; do
+    for p in sandboxd modeld gitserver; do
         if [ -f "$DEMO/$p.pid" ]; then
             kill "$(cat "$DEMO/$p.pid")" 2>/dev/null || true
             rm -f "$DEMO/$p.pid"
@@ -156,6 +160,59 @@ for _ in $(seq 1 600); do
     sleep 0.2
 done
 show "SELECT status, plan->>'text' AS plan, result->>'text' AS result, error FROM agent_runs WHERE id = '$RUN';"
+
+# --- a repo run end to end: clone, change, diff, push --------------------------
+# A local git server (smart HTTP: git http-backend behind python3's
+# http.server) with a seeded repository.  With real E2B the sandboxes could
+# not reach 127.0.0.1, so this part needs sandboxd.
+if [ -n "${E2B_API_KEY:-}" ]; then
+    echo
+    echo "(the repo run needs a git server the sandboxes can reach: skipped with real E2B)"
+else
+    GIT_ROOT=$DEMO/git
+    if [ ! -d "$GIT_ROOT/repos/greeter.git" ]; then
+        rm -rf "$GIT_ROOT"; mkdir -p "$GIT_ROOT/repos" "$GIT_ROOT/seed/src"
+        git init -q -b main "$GIT_ROOT/seed"
+        printf '# greeter\n\nSays hello.\n' >"$GIT_ROOT/seed/README.md"
+        printf 'def greet(name):\n    return "hello, " + name\n\nif __name__ == "__main__":\n    print(greet("world"))\n' >"$GIT_ROOT/seed/src/app.py"
+        git -C "$GIT_ROOT/seed" add -A
+        git -C "$GIT_ROOT/seed" -c user.name=demo -c user.email=demo@example.invalid commit -q -m "Initial greeter"
+        git clone -q --bare "$GIT_ROOT/seed" "$GIT_ROOT/repos/greeter.git"
+        git -C "$GIT_ROOT/repos/greeter.git" config http.receivepack true
+        rm -rf "$GIT_ROOT/seed"
+    fi
+    nohup python3 "$ROOT/test/lib/gitserver.py" "$GIT_ROOT/repos" 0 >"$DEMO/gitserver.out" 2>"$DEMO/gitserver.log" &
+    echo $! >"$DEMO/gitserver.pid"
+    for _ in $(seq 1 100); do grep -q listening "$DEMO/gitserver.out" 2>/dev/null && break; sleep 0.05; done
+    GIT_URL="http://127.0.0.1:$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$DEMO/gitserver.out")"
+    echo
+    echo "started a git server on $GIT_URL with greeter.git (one commit on main); log $DEMO/gitserver.log"
+    RUN=$(psql -X -At -q -c "INSERT INTO agent_runs (prompt, repo) VALUES (\$p\$In the repository at /home/user/repo, make the greeting friendlier and add a test.
+\`\`\`bash
+cd /home/user/repo && sed -i 's/hello, /hello there, /' src/app.py && printf 'from app import greet\nassert greet(\"ann\") == \"hello there, ann\"\nprint(\"ok\")\n' > src/test_app.py && cd src && python3 -B test_app.py
+\`\`\`
+\$p\$, '{\"url\": \"$GIT_URL/greeter.git\", \"push\": true}') RETURNING id")
+    echo "enqueued repo run $RUN (repo => {\"url\": \"$GIT_URL/greeter.git\", \"push\": true}); following its events:"
+    seen=0
+    for _ in $(seq 1 600); do
+        print_new_events
+        st=$(psql -X -At -q -c "SELECT status FROM agent_runs WHERE id = '$RUN'")
+        if [ "$st" = completed ] || [ "$st" = failed ] || [ "$st" = cancelled ]; then
+            sleep 0.5
+            print_new_events
+            break
+        fi
+        sleep 0.2
+    done
+    show "SELECT status, commit_id, error FROM agent_runs WHERE id = '$RUN';"
+    show "SELECT path, kind, size, sha256, cut FROM agent_run_artifacts WHERE run_id = '$RUN' ORDER BY path;"
+    echo
+    echo "the diff artifact (repo.diff):"
+    psql -X -At -q -c "SELECT convert_from(content, 'UTF8') FROM agent_run_artifacts WHERE run_id = '$RUN' AND path = 'repo.diff'" | sed 's/^/  | /'
+    echo
+    echo "the pushed branch on the git server (git log run-$RUN):"
+    git --git-dir="$GIT_ROOT/repos/greeter.git" log --stat --format='  commit %H%n  Author: %an <%ae>%n%n      %s%n' "run-$RUN" 2>&1 | sed 's/^/  /' || true
+fi
 echo
 echo "The cluster keeps running: psql -h 127.0.0.1 -p $PGPORT -U postgres"
 echo "Stop everything with: ./scripts/demo.sh stop"

@@ -1,0 +1,552 @@
+#!/usr/bin/env bash
+# test/run-workspace.sh: the workspace of an agent run (issue 11): secrets,
+# files, a git repository cloned before the first turn and pushed after the
+# last, artifacts and their caps, structured results, budgets, keep_sandbox,
+# bad input refused at INSERT, and another role's attempts at what is not
+# its own.
+#
+# Servers, each on a free 127.0.0.1 port and stopped at exit: a cluster with
+# the extension preloaded, sandboxd, modeld (the scripted model: each ```bash
+# block of a prompt is one run_command call; [[modeld: result=...]] gives the
+# structured answer) and a git server (test/lib/gitserver.sh: smart HTTP,
+# anonymous at /<repo>.git and password-protected at /auth/<repo>.git, the
+# password being the value of the secret GIT_TOKEN).
+#
+# Two login roles, ws_a and ws_b (sandbox_grant_usage); the runs are ws_a's.
+# Cases (CASES selects some; default all, in this order):
+#   repo      a repo run (anonymous URL, push): clone on the new branch
+#             run-<id> (repo_cloned event: url, branch, the server's commit),
+#             a bash block edits a file with sed and adds one, the repo.diff
+#             artifact (kind diff) holds both changes, the branch is pushed
+#             (pushed event; agent_runs.commit_id = the branch's head on the
+#             server, its parent the seeded commit, its message the first line
+#             of the final answer, the server's file changed)
+#   secret    a repo run on the /auth/ URL with repo.secret GIT_TOKEN, secrets
+#             {GIT_TOKEN}, push to branch feature-<n>: a command prints the
+#             sha256 of $GIT_TOKEN (= the value's), echoes the value (stored
+#             as [secret:GIT_TOKEN]), greps .git/config for it (0); the value
+#             is nowhere in the run's row, events, artifacts, nor in the
+#             PostgreSQL server log or the git server's log; the push
+#             authenticated with it landed
+#   files     files => {relative text, absolute base64} written before the first
+#             turn (files_written {count, bytes}); the commands read them
+#   structured result_schema: valid (result = the JSON itself), invalid once
+#             (sent back, then valid), invalid twice (failed, "the model's
+#             structured result does not match result_schema")
+#   budget    max_tokens small (failed "the run used N tokens, more than its
+#             max_tokens (M)", llm_calls kept), max_cost_usd small (failed "the
+#             run cost $X, more than its max_cost_usd ($Y)"), and cost_usd of a
+#             completed run = its tokens at the model's prices
+#             (sandbox_model_prices, longest prefix; a row for this test's model)
+#   keep      keep_sandbox '10 minutes': sandbox_kept {sandbox_id, until}, the
+#             sandboxes row running with expires_at ~ completed_at + 10 min,
+#             the owner's sandbox_exec reads what the run wrote, ws_b's is
+#             refused; keep_sandbox '3 seconds': the reaper kills it after
+#   artifacts out/*.txt (content, size, sha256), a 2 MB file over the per-file
+#             cap (1 MB: row, content NULL, cut says why), many/* matching
+#             10,000 files (100 collected, left_out 9900 in the artifacts
+#             event), a 100 MB file (cut, not read whole: sandboxd's
+#             files_read_bytes stays far below 100 MB), 12 files of 1,000,000
+#             bytes over the per-run cap (10 MB: the rest cut)
+#   badinput  refused at INSERT: an unknown secret, ws_b using ws_a's secret
+#             (in secrets and as repo.secret), repo URLs that are not
+#             http(s)/git or hold credentials, an invalid JSON Schema, files
+#             outside /home/user or with '..', artifacts globs with '..'
+#   clone     a clone failure (a ref that does not exist; a repository that
+#             does not exist) fails the run: "git clone failed" and git's
+#             own words
+#   roles     ws_b cannot create a sandbox with ws_a's secret, cannot read ws_a's
+#             artifacts (RLS) nor sandbox_secrets, does not see the secret in
+#             sandbox_list_secrets(); after sandbox_grant_secret it may use
+#             it, after sandbox_revoke_secret no longer
+#
+# Output: "ok - " / "not ok - " lines; exit status 1 when any check failed.
+# Assumes `make install`.  Environment: CASES, RUN_TIMEOUT_S (sandbox.run_timeout,
+# 120), RUN_WAIT_S (150: how long the test waits for a run to end), KEEP_TMP=1,
+# WS_VERBOSE=1 (print every run's events).
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$ROOT/test/lib/sandboxd.sh"
+source "$ROOT/test/lib/modeld.sh"
+source "$ROOT/test/lib/pg.sh"
+source "$ROOT/test/lib/gitserver.sh"
+
+CASES=${CASES:-"repo secret files structured budget keep artifacts badinput clone roles"}
+RUN_WAIT_S=${RUN_WAIT_S:-150}
+NONCE="$$-$(date +%s%N | tail -c 7)"
+SECRET_VALUE="wsTok-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+SECRET_SHA=$(printf %s "$SECRET_VALUE" | sha256sum | cut -d' ' -f1)
+MODEL=ws-model-priced-1
+
+sandboxd_start --max-sandboxes 100 || exit 1
+modeld_start || exit 1
+gitserver_start "$SECRET_VALUE" || exit 1
+gitserver_seed proj
+export TEST_DB=sandbox_workspace
+pg_start "shared_preload_libraries = 'sandbox'" \
+         "sandbox.database = '$TEST_DB'" \
+         "sandbox.workers = 1" \
+         "sandbox.max_concurrent_runs = 40" \
+         "sandbox.lease_time = 10" \
+         "sandbox.reaper_interval = 2" \
+         "sandbox.e2b_api_key = '$SANDBOXD_API_KEY'" \
+         "sandbox.e2b_api_url = '$E2B_API_URL'" \
+         "sandbox.e2b_sandbox_url = '$E2B_SANDBOX_URL'" \
+         "sandbox.llm_provider = 'anthropic'" \
+         "sandbox.llm_api_url = '$MODELD_URL'" \
+         "sandbox.llm_api_key = 'test-llm-key'" \
+         "sandbox.run_timeout = ${RUN_TIMEOUT_S:-120}" || exit 1
+cleanup() { pg_cleanup; modeld_stop; sandboxd_stop_all; gitserver_stop; return 0; }
+trap cleanup EXIT
+psql -X -q -d postgres -c "CREATE DATABASE $TEST_DB"
+export PGDATABASE=$TEST_DB
+psql -X -q -c "CREATE EXTENSION sandbox" \
+     -c "CREATE ROLE ws_a LOGIN" -c "CREATE ROLE ws_b LOGIN" \
+     -c "SELECT sandbox_grant_usage('ws_a'), sandbox_grant_usage('ws_b')" -o /dev/null \
+     -c "INSERT INTO sandbox_model_prices (model, input_per_mtok, output_per_mtok, cache_write_per_mtok, cache_read_per_mtok)
+         VALUES ('ws-model-priced', 3, 15, 3.75, 0.30)" || exit 1
+
+status=0
+ok() { echo "ok - $1"; }
+notok() { echo "not ok - $1"; status=1; }
+check() { if [ "$2" = "$3" ]; then ok "$1"; else notok "$1: got '$2', want '$3'"; fi; }
+# check_re NAME GOT REGEX
+check_re() { if [[ "$2" =~ $3 ]]; then ok "$1"; else notok "$1: got '${2:0:400}', want /$3/"; fi; }
+q() { psql -X -At -q -c "$1" 2>&1; }
+qa() { PGUSER=ws_a psql -X -At -q -c "$1" 2>&1; }
+qb() { PGUSER=ws_b psql -X -At -q -c "$1" 2>&1; }
+# err_of USER SQL: "SQLSTATE: message" of the statement's error, or "no error"
+err_of() {
+    local out
+    out=$(PGUSER=$1 psql -X -At -q -v VERBOSITY=verbose -c "$2" 2>&1 >/dev/null)
+    if [ -z "$out" ]; then echo "no error"; return; fi
+    echo "$out" | sed -n 's/^ERROR:  \([0-9A-Z]\{5\}\): /\1: /p' | head -1
+}
+# expect_err NAME USER SQL CODE-REGEX: the statement fails with such a code
+expect_err() {
+    local e
+    e=$(err_of "$2" "$3")
+    if [[ "$e" =~ ^($4): ]]; then ok "$1 ($e)"; else notok "$1: got '${e:0:300}', want SQLSTATE /$4/"; fi
+}
+# enqueue "(COLUMNS) VALUES (VALUES)": INSERT as ws_a, prints the run id (or
+# the error).  When ws_a cannot INSERT at all (checked first, reported), the
+# runs are inserted by the superuser with owner ws_a, so the other cases
+# still test the worker.
+INSERT_AS_SUPER=""
+enqueue() {
+    if [ -z "$INSERT_AS_SUPER" ]; then qa "INSERT INTO agent_runs $1 RETURNING id"; return; fi
+    local s=${1/#(/(owner, } v="VALUES ('ws_a', "
+    q "INSERT INTO agent_runs ${s/ VALUES (/ $v} RETURNING id"
+}
+ev() { q "SELECT data FROM agent_run_events WHERE run_id = '$1' AND kind = '$2' ORDER BY seq LIMIT 1"; }
+evf() { q "SELECT data->>'$3' FROM agent_run_events WHERE run_id = '$1' AND kind = '$2' ORDER BY seq LIMIT 1"; }
+col() { q "SELECT $2 FROM agent_runs WHERE id = '$1'"; }
+wait_end() {
+    local s="" i
+    for i in $(seq 1 $((RUN_WAIT_S * 10))); do
+        s=$(q "SELECT status FROM agent_runs WHERE id = '$1'")
+        case "$s" in completed|failed|cancelled) echo "$s"; return;; esac
+        sleep 0.1
+    done
+    echo "timeout:$s"
+}
+show_events() {
+    echo "    events of run $1 ($(col "$1" "status"): $(col "$1" "left(error, 300)")):"
+    q "SELECT seq, kind, left(data::text, 300) FROM agent_run_events WHERE run_id = '$1' ORDER BY seq" | sed 's/^/    | /'
+}
+# ended NAME RUN WANT: the run ended with status WANT (else its events are shown)
+ended() {
+    local st
+    st=$(wait_end "$2")
+    if [ "$st" = "$3" ]; then ok "$1: $3"; return 0; fi
+    notok "$1: status $st, want $3; error: $(col "$2" "left(error, 400)")"
+    show_events "$2"
+    return 1
+}
+is_uuid() { [[ "$1" =~ ^[0-9a-f-]{36}$ ]]; }
+enq_ok() { # NAME ID: the INSERT gave an id
+    if is_uuid "$2"; then return 0; fi
+    notok "$1: INSERT failed: ${2:0:300}"; return 1
+}
+has_case() { [[ " $CASES " == *" $1 "* ]]; }
+files_read_bytes() {
+    sandboxd_admin GET /admin/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"].get("files_read_bytes", 0))'
+}
+
+# the secret, owned by ws_a (the value through a psql variable, never in argv of SQL text files)
+echo "SELECT sandbox_set_secret('GIT_TOKEN', :'v');" | PGUSER=ws_a psql -X -q -v v="$SECRET_VALUE" >/dev/null 2>&1 ||
+    notok "sandbox_set_secret('GIT_TOKEN', ...) as ws_a: $(echo "SELECT sandbox_set_secret('GIT_TOKEN', :'v');" | PGUSER=ws_a psql -X -q -v v=xxxxxxxxxxxxxxxx 2>&1 | head -2)"
+probe=$(qa "INSERT INTO agent_runs (prompt, run_after) VALUES ('probe $NONCE', now() + interval '1 hour') RETURNING id")
+if is_uuid "$probe"; then
+    ok "ws_a (not a superuser) can INSERT a run"
+    qa "SELECT sandbox_cancel_run('$probe')" >/dev/null
+else
+    notok "ws_a (not a superuser) can INSERT a run: ${probe:0:300} (the other runs are inserted by the superuser with owner ws_a)"
+    INSERT_AS_SUPER=1
+fi
+READ0=$(files_read_bytes)
+SEED_COMMIT=$(gitserver_rev proj main)
+T0=$(date +%s)
+
+# --- enqueue every run first (they run concurrently) -------------------------
+declare -A RUN=()
+PROMPT_REPO="Improve the greeting ($NONCE).
+\`\`\`bash
+cd /home/user/repo && sed -i 's/hello, /hi there, /' src/app.py && echo 'notes of run' > NOTES.md && git status --short
+\`\`\`
+"
+has_case repo && RUN[repo]=$(enqueue "(prompt, repo) VALUES (\$p\$$PROMPT_REPO\$p\$,
+    '{\"url\": \"$GITSERVER_URL/proj.git\", \"push\": true}')")
+
+SECRET_BRANCH="feature-$NONCE"
+PROMPT_SECRET="Use the token ($NONCE).
+\`\`\`bash
+printf %s \"\$GIT_TOKEN\" | sha256sum | cut -d' ' -f1
+\`\`\`
+\`\`\`bash
+echo \"the token is \$GIT_TOKEN\"
+\`\`\`
+\`\`\`bash
+grep -c -- \"\$GIT_TOKEN\" /home/user/repo/.git/config; cd /home/user/repo && echo 'secured' >> README.md && git diff --stat
+\`\`\`
+"
+has_case secret && RUN[secret]=$(enqueue "(prompt, secrets, repo) VALUES (\$p\$$PROMPT_SECRET\$p\$, '{GIT_TOKEN}',
+    '{\"url\": \"$GITSERVER_URL/auth/proj.git\", \"secret\": \"GIT_TOKEN\", \"push\": true, \"branch\": \"$SECRET_BRANCH\"}')")
+
+has_case files && RUN[files]=$(enqueue "(prompt, files) VALUES (\$p\$Read the inputs ($NONCE).
+\`\`\`bash
+cat /home/user/notes/in.txt; echo; od -An -tx1 /home/user/data/b64.bin
+\`\`\`
+\$p\$, '{\"notes/in.txt\": \"hello files\", \"/home/user/data/b64.bin\": {\"base64\": \"AAEC/w==\"}}')")
+
+SCHEMA='{"type": "object", "required": ["answer"], "properties": {"answer": {"type": "integer"}, "note": {"type": "string"}}}'
+if has_case structured; then
+    for k in valid invalid1 invalid2; do
+        extra=""
+        [ $k = invalid1 ] && extra="[[modeld: result_invalid_first=1]]"
+        [ $k = invalid2 ] && extra="[[modeld: result_invalid_first=2]]"
+        RUN[struct_$k]=$(enqueue "(prompt, result_schema) VALUES (\$p\$Answer ($NONCE $k).
+\`\`\`bash
+echo 42
+\`\`\`
+[[modeld: result={\"answer\": 42, \"note\": \"six times seven\"}]] $extra
+\$p\$, '$SCHEMA')")
+    done
+fi
+
+if has_case budget; then
+    BUDGET_PROMPT="Three steps ($NONCE).
+\`\`\`bash
+echo one
+\`\`\`
+\`\`\`bash
+echo two
+\`\`\`
+\`\`\`bash
+echo three
+\`\`\`
+"
+    RUN[budget_tokens]=$(enqueue "(prompt, max_tokens) VALUES (\$p\$$BUDGET_PROMPT tokens\$p\$, 300)")
+    RUN[budget_cost]=$(enqueue "(prompt, model, max_cost_usd) VALUES (\$p\$$BUDGET_PROMPT cost\$p\$, '$MODEL', 0.0005)")
+    RUN[budget_ok]=$(enqueue "(prompt, model) VALUES (\$p\$$BUDGET_PROMPT priced\$p\$, '$MODEL')")
+fi
+
+if has_case keep; then
+    RUN[keep]=$(enqueue "(prompt, keep_sandbox) VALUES (\$p\$Leave a file ($NONCE).
+\`\`\`bash
+echo kept-$NONCE > /home/user/kept.txt
+\`\`\`
+\$p\$, '10 minutes')")
+    RUN[keep_short]=$(enqueue "(prompt, keep_sandbox) VALUES (\$p\$Leave a file briefly ($NONCE).
+\`\`\`bash
+echo brief > /home/user/kept.txt
+\`\`\`
+\$p\$, '3 seconds')")
+fi
+
+if has_case artifacts; then
+    RUN[art_small]=$(enqueue "(prompt, artifacts) VALUES (\$p\$Make outputs ($NONCE).
+\`\`\`bash
+mkdir -p /home/user/out && cd /home/user && echo alpha > out/a.txt && printf 'beta\n\000\001' > out/b.txt && echo no > out/c.log && head -c 2097152 /dev/urandom > big.bin && ls out
+\`\`\`
+\$p\$, '{out/*.txt,big.bin,out/*.none}')")
+    RUN[art_many]=$(enqueue "(prompt, artifacts) VALUES (\$p\$Make many files ($NONCE).
+\`\`\`bash
+mkdir -p /home/user/many && cd /home/user/many && seq -f 'f%05g.txt' 1 10000 | xargs touch && ls | wc -l
+\`\`\`
+\$p\$, '{many/**}')")
+    RUN[art_huge]=$(enqueue "(prompt, artifacts) VALUES (\$p\$Make a huge file ($NONCE).
+\`\`\`bash
+cd /home/user && (fallocate -l 100M huge.bin 2>/dev/null || head -c 104857600 /dev/zero > huge.bin) && stat -c %s huge.bin
+\`\`\`
+\$p\$, '{huge.bin}')")
+    RUN[art_run]=$(enqueue "(prompt, artifacts) VALUES (\$p\$Make twelve parts ($NONCE).
+\`\`\`bash
+mkdir -p /home/user/parts && cd /home/user/parts && for i in \$(seq -w 1 12); do head -c 1000000 /dev/urandom > part\$i.bin; done && ls | wc -l
+\`\`\`
+\$p\$, '{parts/*.bin}')")
+fi
+
+if has_case clone; then
+    RUN[clone_ref]=$(enqueue "(prompt, repo) VALUES (\$p\$Clone ($NONCE).
+\`\`\`bash
+echo never
+\`\`\`
+\$p\$, '{\"url\": \"$GITSERVER_URL/proj.git\", \"ref\": \"no-such-ref-$NONCE\"}')")
+    RUN[clone_repo]=$(enqueue "(prompt, repo) VALUES (\$p\$Clone a missing repo ($NONCE).
+\`\`\`bash
+echo never
+\`\`\`
+\$p\$, '{\"url\": \"$GITSERVER_URL/no-such-repo.git\"}')")
+fi
+
+# --- case: repo ---------------------------------------------------------------
+if has_case repo && enq_ok "repo run" "${RUN[repo]}"; then
+    r=${RUN[repo]}
+    if ended "repo run" "$r" completed; then
+        branch="run-$r"
+        check "repo: repo_cloned.branch" "$(evf "$r" repo_cloned branch)" "$branch"
+        check "repo: repo_cloned.commit is the server's main" "$(evf "$r" repo_cloned commit)" "$SEED_COMMIT"
+        check "repo: repo_cloned.url" "$(evf "$r" repo_cloned url)" "$GITSERVER_URL/proj.git"
+        diff=$(q "SELECT convert_from(content, 'UTF8') FROM agent_run_artifacts WHERE run_id = '$r' AND path = 'repo.diff'")
+        check "repo: repo.diff is kind diff" "$(q "SELECT kind FROM agent_run_artifacts WHERE run_id = '$r' AND path = 'repo.diff'")" diff
+        check_re "repo: the diff has the sed change" "$diff" $'-    return "hello, " \\+ name\n\\+    return "hi there, " \\+ name'
+        check_re "repo: the diff has the untracked file" "$diff" $'NOTES.md.*\n.*\\+notes of run'
+        commit=$(col "$r" commit_id)
+        server=$(gitserver_rev proj "$branch")
+        check_re "repo: agent_runs.commit_id is a commit id" "$commit" '^[0-9a-f]{40}$'
+        check "repo: the branch on the server is at commit_id" "$server" "$commit"
+        check "repo: pushed event {branch, commit}" "$(evf "$r" pushed branch) $(evf "$r" pushed commit)" "$branch $commit"
+        if [ -n "$server" ]; then
+            check "repo: the pushed commit's parent is the seeded commit" "$(gitserver_git proj rev-parse "$branch^")" "$SEED_COMMIT"
+            check "repo: the commit message is the final answer's first line" "$(gitserver_git proj log -1 --format=%s "$branch")" "Done. The last tool returned:"
+            check_re "repo: src/app.py on the server's branch" "$(gitserver_show proj "$branch:src/app.py")" 'hi there, '
+            check "repo: NOTES.md on the server's branch" "$(gitserver_show proj "$branch:NOTES.md" 2>&1)" "notes of run"
+            check "repo: main on the server is unchanged" "$(gitserver_rev proj main)" "$SEED_COMMIT"
+        fi
+    fi
+fi
+
+# --- case: secret -------------------------------------------------------------
+if has_case secret && enq_ok "secret run" "${RUN[secret]}"; then
+    r=${RUN[secret]}
+    ended "secret run" "$r" completed
+    outs=$(q "SELECT data->>'stdout' FROM agent_run_events WHERE run_id = '$r' AND kind = 'tool_result' ORDER BY seq")
+    check_re "secret: the command saw the value (its sha256 printed)" "$outs" "$SECRET_SHA"
+    check_re "secret: the echoed value is stored as [secret:GIT_TOKEN]" "$outs" 'the token is \[secret:GIT_TOKEN\]'
+    check_re "secret: .git/config does not hold the value" "$outs" $'(^|\n)0\n'
+    check "secret: not in agent_run_events" "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$r' AND strpos(data::text, '$SECRET_VALUE') > 0")" 0
+    check "secret: not in any event of any run" "$(q "SELECT count(*) FROM agent_run_events WHERE strpos(data::text, '$SECRET_VALUE') > 0")" 0
+    check "secret: not in agent_runs (any column, any run)" "$(q "SELECT count(*) FROM agent_runs r WHERE strpos(row_to_json(r)::text, '$SECRET_VALUE') > 0")" 0
+    check "secret: not in agent_run_artifacts" "$(q "SELECT count(*) FROM agent_run_artifacts WHERE position(convert_to('$SECRET_VALUE', 'UTF8') in coalesce(content, '')) > 0 OR strpos(path || coalesce(cut, ''), '$SECRET_VALUE') > 0")" 0
+    check "secret: not in sandboxes" "$(q "SELECT count(*) FROM sandboxes s WHERE strpos(row_to_json(s)::text, '$SECRET_VALUE') > 0")" 0
+    check "secret: not in the PostgreSQL server log" "$(grep -c -F -- "$SECRET_VALUE" "$PG_SERVER_LOG")" 0
+    check "secret: not in the git server's log" "$(grep -c -F -- "$SECRET_VALUE" "$GITSERVER_LOG")" 0
+    echo "# (informational) the value is in sandboxd's log $(grep -c -F -- "$SECRET_VALUE" "$SANDBOXD_LOG") times, in modeld's log $(grep -c -F -- "$SECRET_VALUE" "$MODELD_LOG") times"
+    commit=$(col "$r" commit_id)
+    check "secret: the authenticated push landed on $SECRET_BRANCH" "$(gitserver_rev proj "$SECRET_BRANCH")" "${commit:-<no commit_id>}"
+    check_re "secret: the git server saw authenticated pushes" "$(grep -c 'POST /auth/proj.git/git-receive-pack 200' "$GITSERVER_LOG")" '^[1-9]'
+fi
+
+# --- case: files --------------------------------------------------------------
+if has_case files && enq_ok "files run" "${RUN[files]}"; then
+    r=${RUN[files]}
+    if ended "files run" "$r" completed; then
+        check "files: files_written {count, bytes}" "$(evf "$r" files_written count) $(evf "$r" files_written bytes)" "2 15"
+        check "files: files_written comes before the first llm_response" \
+            "$(q "SELECT (SELECT min(seq) FROM agent_run_events WHERE run_id = '$r' AND kind = 'files_written') < (SELECT min(seq) FROM agent_run_events WHERE run_id = '$r' AND kind = 'llm_response')")" t
+        check_re "files: the command read both files" "$(q "SELECT data->>'stdout' FROM agent_run_events WHERE run_id = '$r' AND kind = 'tool_result'")" $'hello files\n 00 01 02 ff'
+    fi
+fi
+
+# --- case: structured ---------------------------------------------------------
+if has_case structured; then
+    WANT='{"note": "six times seven", "answer": 42}'
+    for k in valid invalid1; do
+        r=${RUN[struct_$k]}
+        enq_ok "structured $k" "$r" || continue
+        if ended "structured $k" "$r" completed; then
+            check "structured $k: result is the JSON itself" "$(col "$r" "result = '$WANT'::jsonb")" t
+            [ "$(col "$r" "result = '$WANT'::jsonb")" = t ] || echo "    result: $(col "$r" result)"
+        fi
+    done
+    r=${RUN[struct_invalid1]}
+    is_uuid "$r" && check "structured invalid1: the model was asked once more for the result (execute turns >= 3)" \
+        "$(q "SELECT count(*) >= 3 FROM agent_run_events WHERE run_id = '$r' AND kind = 'llm_response' AND data->>'purpose' IS DISTINCT FROM 'plan'")" t
+    r=${RUN[struct_invalid2]}
+    if enq_ok "structured invalid2" "$r" && ended "structured invalid2" "$r" failed; then
+        check_re "structured invalid2: the error" "$(col "$r" error)" "^the model's structured result does not match result_schema"
+    fi
+fi
+
+# --- case: budget -------------------------------------------------------------
+if has_case budget; then
+    r=${RUN[budget_tokens]}
+    if enq_ok "budget max_tokens" "$r" && ended "budget max_tokens" "$r" failed; then
+        check_re "budget max_tokens: the error" "$(col "$r" error)" '^the run used [0-9]+ tokens, more than its max_tokens \(300\)'
+        check_re "budget max_tokens: what it did is kept (llm_calls, tokens)" "$(col "$r" "llm_calls || ' ' || input_tokens")" '^[1-9][0-9]* [1-9]'
+        used=$(col "$r" "input_tokens + output_tokens + cache_read_tokens + cache_write_tokens")
+        check_re "budget max_tokens: the N of the error is the run's token total ($used)" "$(col "$r" error)" "used $used tokens"
+    fi
+    r=${RUN[budget_cost]}
+    if enq_ok "budget max_cost_usd" "$r" && ended "budget max_cost_usd" "$r" failed; then
+        check_re "budget max_cost_usd: the error" "$(col "$r" error)" '^the run cost \$[0-9.]+, more than its max_cost_usd \(\$0?\.0005(0*)\)'
+        check_re "budget max_cost_usd: cost_usd kept" "$(col "$r" "cost_usd > 0")" t
+    fi
+    r=${RUN[budget_ok]}
+    if enq_ok "budget priced run" "$r" && ended "budget priced run" "$r" completed; then
+        got=$(col "$r" "cost_usd")
+        want=$(col "$r" "round((input_tokens * 3 + output_tokens * 15 + cache_write_tokens * 3.75 + cache_read_tokens * 0.30) / 1e6, 12)")
+        check "budget: cost_usd = tokens at ws-model-priced's prices (input $(col "$r" input_tokens), output $(col "$r" output_tokens), cache write $(col "$r" cache_write_tokens), read $(col "$r" cache_read_tokens))" \
+            "$(q "SELECT round($got::numeric, 12) = $want")" t
+    fi
+fi
+
+# --- case: keep ---------------------------------------------------------------
+if has_case keep && enq_ok "keep_sandbox run" "${RUN[keep]}"; then
+    r=${RUN[keep]}
+    if ended "keep_sandbox run" "$r" completed; then
+        sleep 1
+        sb=$(col "$r" sandbox_id)
+        check "keep: sandbox_kept.sandbox_id" "$(evf "$r" sandbox_kept sandbox_id)" "$sb"
+        check_re "keep: sandbox_kept.until" "$(evf "$r" sandbox_kept until)" '^20[0-9][0-9]-'
+        check "keep: no sandbox_killed event" "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$r' AND kind = 'sandbox_killed'")" 0
+        check "keep: the sandboxes row is running" "$(q "SELECT state FROM sandboxes WHERE sandbox_id = '$sb'")" running
+        check "keep: expires_at = completed_at + 10 min (within 60 s)" \
+            "$(q "SELECT abs(extract(epoch FROM s.expires_at - (r.completed_at + interval '10 minutes'))) < 60 FROM sandboxes s, agent_runs r WHERE s.sandbox_id = '$sb' AND r.id = '$r'")" t
+        check "keep: the owner's sandbox_exec reads the run's file" "$(qa "SELECT stdout FROM sandbox_exec('$sb', 'cat /home/user/kept.txt')")" "kept-$NONCE"
+        expect_err "keep: ws_b's sandbox_exec in it is refused" ws_b "SELECT stdout FROM sandbox_exec('$sb', 'id')" '42501|42704'
+        qa "SELECT sandbox_kill('$sb')" >/dev/null
+    fi
+    r=${RUN[keep_short]}
+    if enq_ok "keep_sandbox 3 s run" "$r" && ended "keep_sandbox 3 s run" "$r" completed; then
+        sb=$(col "$r" sandbox_id)
+        gone=""
+        for _ in $(seq 1 150); do
+            code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $SANDBOXD_API_KEY" "$E2B_API_URL/sandboxes/$sb")
+            [ "$code" = 404 ] && { gone=1; break; }
+            sleep 0.2
+        done
+        check "keep 3 s: the sandbox is gone from sandboxd within 30 s" "${gone:-no}" 1
+        check_re "keep 3 s: its sandboxes row is no longer running" "$(q "SELECT state FROM sandboxes WHERE sandbox_id = '$sb'")" '^(killed|expired|lost)$'
+    fi
+fi
+
+# --- case: artifacts ----------------------------------------------------------
+art() { q "SELECT $2 FROM agent_run_artifacts WHERE run_id = '$1' ORDER BY path"; }
+if has_case artifacts; then
+    r=${RUN[art_small]}
+    if enq_ok "artifacts run" "$r" && ended "artifacts run" "$r" completed; then
+        check "artifacts: the paths collected" "$(art "$r" "path || ':' || kind" | tr '\n' ' ')" "big.bin:file out/a.txt:file out/b.txt:file "
+        check "artifacts: out/a.txt content and size" "$(q "SELECT convert_from(content, 'UTF8') || ':' || size FROM agent_run_artifacts WHERE run_id = '$r' AND path = 'out/a.txt'")" $'alpha\n:6'
+        check "artifacts: binary out/b.txt kept exactly" "$(q "SELECT encode(content, 'hex') FROM agent_run_artifacts WHERE run_id = '$r' AND path = 'out/b.txt'")" "626574610a0001"
+        check "artifacts: sha256 = sha256(content)" "$(q "SELECT bool_and(sha256 = encode(sha256(content), 'hex')) FROM agent_run_artifacts WHERE run_id = '$r' AND content IS NOT NULL")" t
+        check "artifacts: big.bin (2 MB) over the per-file cap: no content, size kept" "$(q "SELECT (content IS NULL) || ':' || size FROM agent_run_artifacts WHERE run_id = '$r' AND path = 'big.bin'")" "true:2097152"
+        check_re "artifacts: big.bin's cut says why" "$(q "SELECT cut FROM agent_run_artifacts WHERE run_id = '$r' AND path = 'big.bin'")" 'artifact_max_bytes|1048576|1 ?MB'
+        check "artifacts: the artifacts event {collected, left_out}" "$(evf "$r" artifacts collected) $(evf "$r" artifacts left_out)" "3 0"
+        check_re "artifacts: the event's cut names big.bin" "$(evf "$r" artifacts cut)" 'big.bin'
+    fi
+    r=${RUN[art_many]}
+    if enq_ok "artifacts 10,000 files" "$r" && ended "artifacts 10,000 files" "$r" completed; then
+        check "artifacts many: 100 rows (sandbox.max_artifacts)" "$(art "$r" "count(*)")" 100
+        check "artifacts many: the event says 100 collected, 9900 left out" "$(evf "$r" artifacts collected) $(evf "$r" artifacts left_out)" "100 9900"
+    fi
+    r=${RUN[art_huge]}
+    if enq_ok "artifacts 100 MB file" "$r" && ended "artifacts 100 MB file" "$r" completed; then
+        check "artifacts huge: a row without content, size 104857600" "$(q "SELECT (content IS NULL) || ':' || size FROM agent_run_artifacts WHERE run_id = '$r' AND path = 'huge.bin'")" "true:104857600"
+        check_re "artifacts huge: cut says why" "$(q "SELECT cut FROM agent_run_artifacts WHERE run_id = '$r' AND path = 'huge.bin'")" '.'
+        check_re "artifacts huge: collected within 30 s of the last tool result" \
+            "$(q "SELECT extract(epoch FROM r.completed_at - (SELECT max(at) FROM agent_run_events WHERE run_id = r.id AND kind = 'tool_result')) < 30 FROM agent_runs r WHERE id = '$r'")" t
+    fi
+    r=${RUN[art_run]}
+    if enq_ok "artifacts per-run cap" "$r" && ended "artifacts per-run cap" "$r" completed; then
+        check "artifacts per-run: 12 rows" "$(art "$r" "count(*)")" 12
+        check "artifacts per-run: 10 kept whole (10,000,000 bytes <= 10 MB)" "$(art "$r" "count(*) FILTER (WHERE content IS NOT NULL AND length(content) = 1000000)")" 10
+        check_re "artifacts per-run: the 2 others cut, naming the per-run cap" "$(art "$r" "cut" | grep -v '^$' | sort -u)" 'artifacts_max_bytes|10485760|10 ?MB'
+        check "artifacts per-run: kept bytes <= 10485760" "$(art "$r" "coalesce(sum(length(content)), 0) <= 10485760")" t
+    fi
+fi
+
+# --- case: badinput -----------------------------------------------------------
+if has_case badinput; then
+    P="'bad input $NONCE'"
+    expect_err "badinput: an unknown secret" ws_a "INSERT INTO agent_runs (prompt, secrets) VALUES ($P, '{NO_SUCH_SECRET}')" '42704|22023|42501'
+    expect_err "badinput: ws_b naming ws_a's secret" ws_b "INSERT INTO agent_runs (prompt, secrets) VALUES ($P, '{GIT_TOKEN}')" '42501'
+    expect_err "badinput: ws_b naming ws_a's secret as repo.secret" ws_b "INSERT INTO agent_runs (prompt, repo) VALUES ($P, '{\"url\": \"$GITSERVER_URL/auth/proj.git\", \"secret\": \"GIT_TOKEN\"}')" '42501|42704|22023'
+    expect_err "badinput: an unknown repo.secret" ws_a "INSERT INTO agent_runs (prompt, repo) VALUES ($P, '{\"url\": \"$GITSERVER_URL/auth/proj.git\", \"secret\": \"NO_SUCH_SECRET\"}')" '42704|22023|42501'
+    for url in "ftp://127.0.0.1/proj.git" "file:///tmp/x.git" "ssh://git@127.0.0.1/proj.git" "not a url" "http://user:pw@127.0.0.1/proj.git" "https://tok@example.com/x.git" "" "-c core.sshCommand=x http://h/x"; do
+        expect_err "badinput: repo url '$url'" ws_a "INSERT INTO agent_runs (prompt, repo) VALUES ($P, '{\"url\": \"$url\"}')" 22023
+    done
+    expect_err "badinput: repo without url" ws_a "INSERT INTO agent_runs (prompt, repo) VALUES ($P, '{\"push\": true}')" 22023
+    expect_err "badinput: repo.depth not an integer" ws_a "INSERT INTO agent_runs (prompt, repo) VALUES ($P, '{\"url\": \"$GITSERVER_URL/proj.git\", \"depth\": \"x\"}')" 22023
+    expect_err "badinput: repo.branch starting with '-'" ws_a "INSERT INTO agent_runs (prompt, repo) VALUES ($P, '{\"url\": \"$GITSERVER_URL/proj.git\", \"branch\": \"--upload-pack=x\"}')" 22023
+    expect_err "badinput: repo.ref starting with '-'" ws_a "INSERT INTO agent_runs (prompt, repo) VALUES ($P, '{\"url\": \"$GITSERVER_URL/proj.git\", \"ref\": \"--upload-pack=touch /tmp/pwned\"}')" 22023
+    expect_err "badinput: an invalid JSON Schema (unknown type)" ws_a "INSERT INTO agent_runs (prompt, result_schema) VALUES ($P, '{\"type\": \"nonsense\"}')" 22023
+    expect_err "badinput: an invalid JSON Schema (required not an array)" ws_a "INSERT INTO agent_runs (prompt, result_schema) VALUES ($P, '{\"type\": \"object\", \"required\": \"answer\"}')" 22023
+    expect_err "badinput: a JSON Schema that is not an object" ws_a "INSERT INTO agent_runs (prompt, result_schema) VALUES ($P, '42')" 22023
+    for f in '{"/etc/passwd": "x"}' '{"../x": "y"}' '{"/home/user/../etc/x": "y"}' '{"a/../../b": "y"}' '{"/home/userx/a": "y"}' '{"/tmp/a": "y"}' '{"a.txt": 5}' '{"a.txt": {"base64": "***"}}' '[1]'; do
+        expect_err "badinput: files $f" ws_a "INSERT INTO agent_runs (prompt, files) VALUES ($P, '$f')" 22023
+    done
+    for g in '../x' 'a/../../b' '/etc/*'; do
+        expect_err "badinput: artifacts glob '$g'" ws_a "INSERT INTO agent_runs (prompt, artifacts) VALUES ($P, ARRAY['$g'])" 22023
+    done
+    expect_err "badinput: keep_sandbox over 24 h" ws_a "INSERT INTO agent_runs (prompt, keep_sandbox) VALUES ($P, '25 hours')" 23514
+    check "badinput: none of the refused runs exists" "$(q "SELECT count(*) FROM agent_runs WHERE prompt = 'bad input $NONCE'")" 0
+fi
+
+# --- case: clone --------------------------------------------------------------
+if has_case clone; then
+    r=${RUN[clone_ref]}
+    if enq_ok "clone of a missing ref" "$r" && ended "clone of a missing ref" "$r" failed; then
+        e=$(col "$r" error)
+        check_re "clone ref: the error starts with 'git clone failed'" "$e" '^git clone failed'
+        check_re "clone ref: the error has git's output" "$e" "no-such-ref-$NONCE.*(not found|Could not find)|(not found|Could not find).*no-such-ref-$NONCE"
+        check "clone ref: no command ran" "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$r' AND kind = 'tool_call'")" 0
+    fi
+    r=${RUN[clone_repo]}
+    if enq_ok "clone of a missing repository" "$r" && ended "clone of a missing repository" "$r" failed; then
+        e=$(col "$r" error)
+        check_re "clone repo: the error starts with 'git clone failed'" "$e" '^git clone failed'
+        check_re "clone repo: the error has git's output" "$e" 'not found|404'
+    fi
+fi
+
+# --- case: roles --------------------------------------------------------------
+if has_case roles; then
+    expect_err "roles: ws_b's sandbox_create with ws_a's secret" ws_b "SELECT sandbox_create(secrets => '{GIT_TOKEN}')" 42501
+    expect_err "roles: ws_b cannot read sandbox_secrets" ws_b "SELECT count(*) FROM sandbox_secrets" 42501
+    check "roles: ws_b's sandbox_list_secrets() does not show GIT_TOKEN" "$(qb "SELECT count(*) FROM sandbox_list_secrets() WHERE name = 'GIT_TOKEN'")" 0
+    check "roles: ws_a's sandbox_list_secrets() shows GIT_TOKEN" "$(qa "SELECT count(*) FROM sandbox_list_secrets() WHERE name = 'GIT_TOKEN'")" 1
+    any=$(q "SELECT run_id FROM agent_run_artifacts LIMIT 1")
+    if [ -n "$any" ]; then
+        check "roles: ws_b sees none of ws_a's artifacts (RLS)" "$(qb "SELECT count(*) FROM agent_run_artifacts")" 0
+        check_re "roles: ws_a sees its artifacts" "$(qa "SELECT count(*) FROM agent_run_artifacts WHERE run_id = '$any'")" '^[1-9]'
+    else
+        notok "roles: no artifact row to test RLS with (the artifacts/repo cases collected none)"
+    fi
+    expect_err "roles: ws_b cannot write agent_run_artifacts" ws_b "INSERT INTO agent_run_artifacts (run_id, path, size) SELECT id, 'x', 1 FROM agent_runs LIMIT 1" 42501
+    expect_err "roles: ws_b cannot grant ws_a's secret to itself" ws_b "SELECT sandbox_grant_secret('GIT_TOKEN', 'ws_b')" 42501
+    qa "SELECT sandbox_grant_secret('GIT_TOKEN', 'ws_b')" >/dev/null
+    r=$(qb "INSERT INTO agent_runs (prompt, secrets, run_after) VALUES ('granted $NONCE', '{GIT_TOKEN}', now() + interval '1 hour') RETURNING id")
+    if is_uuid "$r"; then ok "roles: after sandbox_grant_secret ws_b may use it"; qb "SELECT sandbox_cancel_run('$r')" >/dev/null
+    else notok "roles: after sandbox_grant_secret ws_b may use it: ${r:0:300}"; fi
+    qa "SELECT sandbox_revoke_secret('GIT_TOKEN', 'ws_b')" >/dev/null
+    expect_err "roles: after sandbox_revoke_secret ws_b may not" ws_b "INSERT INTO agent_runs (prompt, secrets) VALUES ('revoked $NONCE', '{GIT_TOKEN}')" 42501
+fi
+
+# --- the end --------------------------------------------------------------------
+READ1=$(files_read_bytes)
+if has_case artifacts; then
+    check "artifacts: sandboxd read far less than 100 MB of files over the suite ($((READ1 - READ0)) bytes)" \
+        "$(( READ1 - READ0 < 60 * 1024 * 1024 ))" 1
+fi
+if [ -n "${WS_VERBOSE:-}" ]; then
+    for k in "${!RUN[@]}"; do is_uuid "${RUN[$k]}" && { echo "# $k"; show_events "${RUN[$k]}"; }; done
+fi
+pg_check_no_crash || notok "the server crashed"
+if [ "$status" != 0 ]; then
+    echo "--- server log (errors and worker lines)"
+    grep -E "ERROR|WARNING|FATAL|sandbox worker" "$PG_SERVER_LOG" | grep -v -F -- "$SECRET_VALUE" | tail -30
+fi
+echo "# workspace suite: $(( $(date +%s) - T0 )) s"
+exit $status
