@@ -38,6 +38,7 @@ SUITES=(
     "sandboxd protocol tests|test/sandboxd/run.sh|"
     "three workers, one queue|test/run-multiworker.sh|timing"
     "reaper and paused sandboxes|test/run-lifecycle.sh|timing"
+    "workspace: repos, secrets, artifacts, budgets (issue 11)|test/run-workspace.sh|timing"
     "security|test/security/run.sh|optional"
     "Supabase-like cluster|test/run-supabase.sh|optional"
     "upgrade 1.0 -> 1.1|test/run-upgrade.sh|optional"
