@@ -43,6 +43,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
@@ -65,9 +66,14 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
+#include "call_error.h"
+#include "e2b.h"
+#include "http.h"
+#include "json_util.h"
 #include "launcher.h"
 #include "sandbox.h"
 #include "shmem.h"
+#include "sql_common.h"
 
 PGDLLEXPORT void sandbox_launcher_main(Datum arg);
 
@@ -80,6 +86,8 @@ int			sandbox_launcher_interval = 10;
 #define HOLD_MAX_MS 60000		/* a hold lapses after this at the latest */
 #define HOLD_WAIT_MS 10000		/* a statement waits this long for workers */
 #define RESCAN_MIN_MS 1000		/* backends' requests rescan at most this often */
+#define CLEANUP_PAGE 100		/* sandboxes listed per page */
+#define CLEANUP_MAX_PAGES 50
 
 /* what a launched worker finds in its bgw_extra */
 typedef struct LaunchInfo
@@ -101,6 +109,8 @@ typedef struct DbEntry
 	Oid			oid;
 	char		name[NAMEDATALEN];
 	bool		present;		/* found and wanted by the last scan */
+	bool		exists;			/* found at all by the last scan */
+	bool		ever_served;	/* the extension was there: it may own sandboxes */
 	DbState		state;
 	TimestampTz probe_at;
 	int			missing;		/* workers it is short of (no free slot) */
@@ -123,6 +133,7 @@ typedef struct Launcher
 	TimestampTz next_scan;
 	TimestampTz last_scan;
 	List	   *warned;			/* names already warned about (char *) */
+	List	   *dropped;		/* OIDs of dropped databases whose sandboxes to kill */
 	int			slots_warned;	/* the shortage last logged */
 } Launcher;
 
@@ -638,7 +649,10 @@ scan_databases(Launcher *l)
 	MemoryContext old;
 
 	foreach(lc, l->dbs)
+	{
 		((DbEntry *) lfirst(lc))->present = false;
+		((DbEntry *) lfirst(lc))->exists = false;
+	}
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -653,8 +667,12 @@ scan_databases(Launcher *l)
 		bool		wanted;
 		DbEntry    *e;
 
+		/* a DROP DATABASE under way marks it invalid first: as good as gone */
 		if (database_is_invalid_form(d))
 			continue;
+		e = find_db(l, d->oid);
+		if (e != NULL)
+			e->exists = true;
 		if (list_all)
 			wanted = d->datallowconn && !d->datistemplate;
 		else
@@ -675,11 +693,11 @@ scan_databases(Launcher *l)
 		}
 		if (!wanted)
 			continue;
-		e = find_db(l, d->oid);
 		if (e == NULL)
 		{
 			e = MemoryContextAllocZero(l->cxt, sizeof(DbEntry));
 			e->oid = d->oid;
+			e->exists = true;
 			e->state = DB_PROBING;
 			old = MemoryContextSwitchTo(l->cxt);
 			l->dbs = lappend(l->dbs, e);
@@ -870,7 +888,10 @@ reconcile(Launcher *l, DatabaseHold *holds, Oid *requests, int nrequests)
 				stop_slot(l, i);
 			else if (e->state == DB_PROBING &&
 					 pg_atomic_read_u32(&sandbox_shared->slots[i].probe) == PROBE_EXTENSION)
+			{
 				e->state = DB_SERVED;
+				e->ever_served = true;
+			}
 			continue;
 		}
 		/* no process: it just went (start_at 0), or waits to start again */
@@ -981,10 +1002,112 @@ reconcile(Launcher *l, DatabaseHold *holds, Oid *requests, int nrequests)
 			used |= l->slots[i].database == e->oid;
 		if (!used)
 		{
+			/* dropped, not merely no longer served: its sandboxes are orphans */
+			if (!e->exists && e->ever_served)
+			{
+				MemoryContext old = MemoryContextSwitchTo(l->cxt);
+
+				l->dropped = lappend_oid(l->dropped, e->oid);
+				MemoryContextSwitchTo(old);
+			}
 			l->dbs = foreach_delete_current(l->dbs, lc);
 			pfree(e);
 		}
 	}
+}
+
+/*
+ * list_page_ids appends the sandbox ids of one listing page to ids.
+ */
+static List *
+list_page_ids(HttpRequest *req, List *ids)
+{
+	Jsonb	   *j = json_parse(http_data(req), http_data_len(req));
+	JsonbContainer *arr = j ? json_root(j) : NULL;
+
+	if (arr == NULL || !json_is_array(arr))
+		elog(ERROR, "the sandbox listing is not a JSON array");
+	for (int i = 0; i < jarr_length(arr); i++)
+	{
+		char	   *id = json_get_string(json_value_container(jarr_get(arr, i)), "sandboxID");
+
+		if (id != NULL && e2b_valid_sandbox_id(id))
+			ids = lappend(ids, id);
+	}
+	return ids;
+}
+
+/*
+ * kill_dropped_sandboxes kills the sandboxes a dropped database leaves
+ * behind (its tag, as registry.c's sandbox_database_tag() makes it): those
+ * of runs its workers released when they stopped for the DROP, and those
+ * its users created.  Their rows went with the database, so no reaper will
+ * ever look at them again.  Errors are logged, not retried: E2B's timeout
+ * still ends them.
+ */
+static void
+kill_dropped_sandboxes(Launcher *l, Oid database)
+{
+	MemoryContext cxt = AllocSetContextCreate(l->cxt, "sandbox launcher cleanup",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	char	   *query = psprintf(METADATA_PREFIX "db=" UINT64_FORMAT "-%u",
+								 GetSystemIdentifier(), database);
+	List	   *ids = NIL;
+	int			killed = 0;
+
+	pgstat_report_activity(STATE_RUNNING, "sandbox launcher: killing a dropped database's sandboxes");
+	PG_TRY();
+	{
+		char	   *token = NULL;
+		int			pages = 0;
+		ListCell   *lc;
+
+		do
+		{
+			HttpRequest *req = e2b_list_request(query, token, CLEANUP_PAGE, "running,paused");
+			CallError	err;
+
+			http_perform_sync(req, NULL, NULL);
+			if (call_error_from_http(req, SERVICE_E2B_API, &err))
+				elog(ERROR, "listing its sandboxes failed: %s", call_error_describe(&err));
+			ids = list_page_ids(req, ids);
+			token = req->next_token[0] ? pstrdup(req->next_token) : NULL;
+			http_release(req);
+		} while (token != NULL && ++pages < CLEANUP_MAX_PAGES);
+		foreach(lc, ids)
+		{
+			HttpRequest *req = e2b_kill_request(lfirst(lc));
+			CallError	err;
+
+			http_perform_sync(req, NULL, NULL);
+			if (!call_error_from_http(req, SERVICE_E2B_API, &err) || err.kind == CALL_NOT_FOUND)
+				killed++;
+			else
+				ereport(LOG, (errmsg("sandbox launcher: could not kill sandbox %s of dropped database %u: %s",
+									 (char *) lfirst(lc), database, call_error_describe(&err))));
+			http_release(req);
+		}
+		if (ids != NIL)
+			ereport(LOG, (errmsg("sandbox launcher: killed %d of the %d sandboxes dropped database %u left",
+								 killed, list_length(ids), database)));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(WARNING,
+				(errmsg("sandbox launcher: could not kill the sandboxes dropped database %u left: %s",
+						database, edata->message),
+				 errhint("They end at their E2B timeout.")));
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
 }
 
 /*
@@ -1100,6 +1223,14 @@ sandbox_launcher_main(Datum arg)
 			if (OidIsValid(holds[i].database) && lsh->holds[i].database == holds[i].database)
 				lsh->holds[i].seen = true;
 		SpinLockRelease(&lsh->mutex);
+		/* at most one dropped database's sandboxes per pass (network calls) */
+		if (l.dropped != NIL)
+		{
+			Oid			gone = linitial_oid(l.dropped);
+
+			l.dropped = list_delete_first(l.dropped);
+			kill_dropped_sandboxes(&l, gone);
+		}
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep_ms,
 						 PG_WAIT_EXTENSION);

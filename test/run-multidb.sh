@@ -110,8 +110,23 @@ check "sandbox_worker_status() in db1 shows db1's workers only" \
 check "the workers' pids are db1's (pg_stat_activity)" \
       "$(qd db1 "SELECT string_agg(pid::text, ',' ORDER BY pid) FROM sandbox_worker_status()")" "$(pids_of db1)"
 
-batch db1 one 30
+out=$(batch db1 one 30 2>&1)
 batch db2 one 30
+psql -X -q -c "CREATE DATABASE other"
+psql -X -q -d other -c "CREATE EXTENSION sandbox"
+out2=$(batch other unserved 1 2>&1)
+# the INSERT's warning when no worker serves the database (triggers.c) knows
+# of sandbox.databases once it asks launcher_unserved()
+if grep -q launcher_unserved "$ROOT/src/triggers.c"; then
+    check "queueing runs in a served database gives no warning" "$(echo "$out" | grep -c 'no sandbox worker serves' || true)" "0"
+    check "in a database sandbox.databases does not name, the INSERT warns, and says why" \
+          "$(echo "$out2" | grep -c 'no sandbox worker serves this database\|sandbox.databases does not name this database')" "2"
+else
+    echo "ok - # SKIP the INSERT's warning: triggers.c does not ask launcher_unserved() yet"
+fi
+sleep 1
+check "no worker starts in a database sandbox.databases does not name" "$(pids_of other)" ""
+psql -X -q -c "DROP DATABASE other"
 wait_batch db1 one || true
 wait_batch db2 one || true
 check "db1: 30 runs complete" "$(completed db1 one)" "30"
@@ -202,6 +217,12 @@ check "and is fast ($ms ms < 3000)" "$([ "$ms" -lt 3000 ] && echo yes)" "yes"
 wait_batch db1 three || true
 check "db1's 10 runs, in flight meanwhile, complete" "$(completed db1 three)" "10"
 check "db1 keeps its workers" "$(pids_of db1)" "$p1"
+live=x
+for _ in $(seq 1 50); do
+    live=$(sandboxd_admin GET /admin/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"]["sandboxes_live"])')
+    [ "$live" = 0 ] && break; sleep 0.2
+done
+check "the dropped database's runs left no sandbox live" "$live" "0"
 sleep 1
 check "no worker is left for db2" "$(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'sandbox worker' AND datname IS DISTINCT FROM 'db1'")" "0"
 check "the launcher did not try to start workers in the dropped database" \
