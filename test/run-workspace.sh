@@ -27,7 +27,9 @@
 #             as [secret:GIT_TOKEN]), greps .git/config for it (0); the value
 #             is nowhere in the run's row, events, artifacts, nor in the
 #             PostgreSQL server log or the git server's log; the push
-#             authenticated with it landed
+#             authenticated with it landed; a command's git ls-remote to
+#             another host (port) that asks for a password is not given
+#             the value by the repo's credential helper
 #   files     files => {relative text, absolute base64} written before the first
 #             turn (files_written {count, bytes}); the commands read them
 #   structured result_schema: valid (result = the JSON itself), invalid once
@@ -82,6 +84,15 @@ sandboxd_start --max-sandboxes 100 || exit 1
 modeld_start || exit 1
 gitserver_start "$SECRET_VALUE" || exit 1
 gitserver_seed proj
+# another host (port) answering 401 to everything under /auth/, recording the
+# sha256 of each password offered: the repo's secret must never reach it
+OTHER_DIR=$(mktemp -d /tmp/gitother.XXXXXX)
+GITSERVER_PASSWORD="other-host-password" GITSERVER_AUTH_LOG="$OTHER_DIR/auth.log" \
+    python3 "$ROOT/test/lib/gitserver.py" "$GITSERVER_DIR/repos" 0 >"$OTHER_DIR/out" 2>"$OTHER_DIR/log" &
+OTHER_PID=$!
+for _ in $(seq 1 100); do grep -q listening "$OTHER_DIR/out" 2>/dev/null && break; sleep 0.05; done
+OTHER_URL="http://127.0.0.1:$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$OTHER_DIR/out")"
+touch "$OTHER_DIR/auth.log"
 export TEST_DB=sandbox_workspace
 pg_start "shared_preload_libraries = 'sandbox'" \
          "sandbox.database = '$TEST_DB'" \
@@ -96,7 +107,7 @@ pg_start "shared_preload_libraries = 'sandbox'" \
          "sandbox.llm_api_url = '$MODELD_URL'" \
          "sandbox.llm_api_key = 'test-llm-key'" \
          "sandbox.run_timeout = ${RUN_TIMEOUT_S:-120}" || exit 1
-cleanup() { pg_cleanup; modeld_stop; sandboxd_stop_all; gitserver_stop; return 0; }
+cleanup() { pg_cleanup; modeld_stop; sandboxd_stop_all; gitserver_stop; kill "$OTHER_PID" 2>/dev/null; rm -rf "$OTHER_DIR"; return 0; }
 trap cleanup EXIT
 psql -X -q -d postgres -c "CREATE DATABASE $TEST_DB"
 export PGDATABASE=$TEST_DB
@@ -208,6 +219,9 @@ echo \"the token is \$GIT_TOKEN\"
 \`\`\`
 \`\`\`bash
 grep -c -- \"\$GIT_TOKEN\" /home/user/repo/.git/config; cd /home/user/repo && echo 'secured' >> README.md && git diff --stat
+\`\`\`
+\`\`\`bash
+cd /home/user/repo && GIT_TERMINAL_PROMPT=0 git ls-remote $OTHER_URL/auth/proj.git >/dev/null 2>&1; echo \"other host: exit \$?\"
 \`\`\`
 "
 has_case secret && RUN[secret]=$(enqueue "(prompt, secrets, repo) VALUES (\$p\$$PROMPT_SECRET\$p\$, '{GIT_TOKEN}',
@@ -342,6 +356,9 @@ if has_case secret && enq_ok "secret run" "${RUN[secret]}"; then
     check "secret: not in sandboxes" "$(q "SELECT count(*) FROM sandboxes s WHERE strpos(row_to_json(s)::text, '$SECRET_VALUE') > 0")" 0
     check "secret: not in the PostgreSQL server log" "$(grep -c -F -- "$SECRET_VALUE" "$PG_SERVER_LOG")" 0
     check "secret: not in the git server's log" "$(grep -c -F -- "$SECRET_VALUE" "$GITSERVER_LOG")" 0
+    check_re "secret: a command's git ls-remote to another host ran" "$outs" 'other host: exit [0-9]+'
+    check "secret: the repo's credential helper never offered the value to another host ($(grep -c . "$OTHER_DIR/auth.log") passwords offered there)" \
+        "$(grep -c -F -- "$SECRET_SHA" "$OTHER_DIR/auth.log")" 0
     echo "# (informational) the value is in sandboxd's log $(grep -c -F -- "$SECRET_VALUE" "$SANDBOXD_LOG") times, in modeld's log $(grep -c -F -- "$SECRET_VALUE" "$MODELD_LOG") times"
     commit=$(col "$r" commit_id)
     check "secret: the authenticated push landed on $SECRET_BRANCH" "$(gitserver_rev proj "$SECRET_BRANCH")" "${commit:-<no commit_id>}"

@@ -13,7 +13,12 @@ printed on stdout as "gitserver: listening on 127.0.0.1:PORT").
 
 One log line per request on stderr: method, path (never the query's or the
 headers' secrets: the Authorization header is never logged), status.
+
+GITSERVER_AUTH_LOG=FILE: each refused password's sha256 (hex) is appended to
+FILE, so a test can tell whether a client offered it some secret (without
+the value being written anywhere).
 """
+import hashlib
 import base64
 import os
 import subprocess
@@ -23,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 ROOT = sys.argv[1]
 PORT = int(sys.argv[2]) if len(sys.argv) > 2 else 0
 PASSWORD = os.environ.get("GITSERVER_PASSWORD", "")
+AUTH_LOG = os.environ.get("GITSERVER_AUTH_LOG", "")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -72,6 +78,13 @@ class Handler(BaseHTTPRequestHandler):
                 except Exception:
                     ok = False
             if not ok:
+                if AUTH_LOG and auth.startswith("Basic "):
+                    try:
+                        p = base64.b64decode(auth[6:]).decode().partition(":")[2]
+                        with open(AUTH_LOG, "a") as f:
+                            f.write(hashlib.sha256(p.encode()).hexdigest() + "\n")
+                    except Exception:
+                        pass
                 self._body()
                 return self._send(401, [("WWW-Authenticate", 'Basic realm="gitserver"')],
                                   b"authentication required\n")
