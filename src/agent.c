@@ -24,11 +24,13 @@
 #include "utils/timestamp.h"
 
 #include "agent.h"
+#include "jschema.h"
 #include "json_util.h"
 #include "ratelimit.h"
 #include "registry.h"
 #include "resume.h"
 #include "sandbox.h"
+#include "secrets.h"
 #include "sql_common.h"
 #include "tools.h"
 
@@ -45,8 +47,15 @@
 
 static const char *const op_names[OP_NUM_KINDS] = {
 	"create_sandbox", "plan", "llm", "tool", "kill_sandbox", "extend_sandbox",
-	"reconnect_sandbox"
+	"reconnect_sandbox", "workspace"
 };
+
+/* the tool through which Anthropic models give a structured result */
+#define RESULT_TOOL "final_result"
+
+/* what follows the filling of a fresh sandbox */
+#define WS_THEN_LLM 0			/* the first model turn */
+#define WS_THEN_NEXT 1			/* back to the tool loop (after a lost sandbox) */
 
 static const char *const status_names[] = {
 	"pending", "planning", "executing", "completed", "failed", "cancelled"
@@ -157,6 +166,12 @@ stage_event(Run *run, const char *kind, const char *data)
 	size_t		len = strlen(data);
 
 	e->kind = pstrdup(kind);
+	/* a secret's value never reaches the table: [secret:NAME] instead */
+	if (run->secret_values != NIL)
+	{
+		data = secrets_redact(data, run->secret_values);
+		len = strlen(data);
+	}
 	/* past the run's budget, an event keeps its kind and says what was cut */
 	if (run->event_bytes + len > (size_t) sandbox_max_run_event_bytes &&
 		strcmp(kind, "status") != 0 && strcmp(kind, "error") != 0)
@@ -206,7 +221,8 @@ bool
 agent_has_staged(Run *run)
 {
 	return run->events != NIL || run->transition || run->record_sandbox ||
-		run->sandbox_extended || run->mark_sandbox != NULL || run->lost_sandbox_id != NULL;
+		run->sandbox_extended || run->mark_sandbox != NULL || run->lost_sandbox_id != NULL ||
+		run->artifact_rows != NIL;
 }
 
 /*
@@ -224,6 +240,7 @@ agent_clear_staged(Run *run)
 	run->sandbox_extended = false;
 	run->mark_sandbox = NULL;
 	run->lost_sandbox_id = NULL;
+	run->artifact_rows = NIL;
 	run->add_calls = run->add_in = run->add_out = 0;
 	run->add_cache_read = run->add_cache_write = 0;
 	run->add_cost = 0;
@@ -478,15 +495,36 @@ build_request(AgentEnv *env, Run *run, RunOp *op)
 
 				llm_conversation_init(&c, run->provider);
 				llm_add_user_text(&c, psprintf("Task:\n%s\n\nWrite the plan.", run->prompt));
-				req = llm_request(run->provider, run->model, planner_system, &c, NIL);
+				req = llm_request(run->provider, run->model, planner_system, &c, NIL, NULL);
 				break;
 			}
 		case OP_LLM:
-			req = llm_request(run->provider, run->model,
-							  run->system_prompt ?
-							  psprintf("%s\n\n%s", executor_system, run->system_prompt) :
-							  executor_system,
-							  &run->conv, tool_declarations(run->tools));
+			{
+				List	   *decls = tool_declarations(run->tools);
+				LlmResultAsk ask = {NULL, NULL};
+				char	   *system = run->system_prompt ?
+					psprintf("%s\n\n%s", executor_system, run->system_prompt) :
+					pstrdup(executor_system);
+
+				/* a structured result: a tool for Anthropic, a format for OpenAI */
+				if (run->result_schema && run->provider == LLM_PROVIDER_ANTHROPIC)
+				{
+					LlmToolDecl *d = palloc(sizeof(LlmToolDecl));
+
+					d->name = RESULT_TOOL;
+					d->description = "Give the final result of the task, as the JSON its schema describes. Call it once, when the task is done, instead of answering in text.";
+					d->schema = run->result_schema;
+					decls = lappend(decls, d);
+					system = psprintf("%s\n\nWhen the task is done, call the %s tool with the result.", system, RESULT_TOOL);
+					ask.force_tool = run->result_forced ? RESULT_TOOL : NULL;
+				}
+				else if (run->result_schema)
+				{
+					ask.json_schema = run->result_schema;
+					system = psprintf("%s\n\nWhen the task is done, answer with only the JSON of the result, as the response format describes.", system);
+				}
+				req = llm_request(run->provider, run->model, system, &run->conv, decls, &ask);
+			}
 			break;
 		case OP_TOOL:
 			if (op->follow)
@@ -507,9 +545,34 @@ build_request(AgentEnv *env, Run *run, RunOp *op)
 			break;
 		case OP_EXTEND:
 		case OP_RECONNECT:
-			op->timeout_s = sandbox_life_s(run);
+			op->timeout_s = run->keeping ? run->keep_sandbox_s : sandbox_life_s(run);
 			req = e2b_timeout_request(run->sandbox.sandbox_id, op->timeout_s);
 			break;
+		case OP_WORKSPACE:
+			{
+				WsStep	   *ws = linitial(run->ws_steps);
+
+				switch (ws->kind)
+				{
+					case WS_WRITE:
+						req = e2b_write_file_request(&t, ws->path, ws->data, ws->len);
+						break;
+					case WS_READ:
+						req = e2b_read_file_request(&t, ws->path);
+						req->max_body = (size_t) sandbox_artifact_max_bytes + 1;
+						break;
+					case WS_COMMAND:
+						req = e2b_start_request(&t, ws->command, NULL, ws->envs_json,
+												(int) Max(1000, Min(remaining_ms(run),
+																	sandbox_command_timeout > 0 ? sandbox_command_timeout : 3600000)),
+												NULL, false);
+						exec_state_init(&op->exec, (size_t) sandbox_max_output_bytes);
+						req->stream_fn = exec_state_feed;
+						req->stream_arg = &op->exec;
+						break;
+				}
+				break;
+			}
 		case OP_NUM_KINDS:
 			break;
 	}
@@ -528,6 +591,7 @@ op_breaker(AgentEnv *env, RunOp *op)
 		case OP_LLM:
 			return &env->breakers[BREAKER_MODEL];
 		case OP_TOOL:
+		case OP_WORKSPACE:
 			return &env->breakers[BREAKER_ENVD];
 		default:
 			return &env->breakers[BREAKER_E2B_API];
@@ -547,7 +611,8 @@ note_outcome(AgentEnv *env, RunOp *op, HttpRequest *req)
 
 	if (req->result != CURLE_OK && !req->too_large && !req->oom)
 		breaker_failure(b, GetCurrentTimestamp());
-	else if (req->status == 429 || (op->kind == OP_TOOL && req->status == 502))
+	else if (req->status == 429 ||
+			 ((op->kind == OP_TOOL || op->kind == OP_WORKSPACE) && req->status == 502))
 		return;
 	else if (req->status >= 500)
 		breaker_failure(b, GetCurrentTimestamp());
@@ -755,6 +820,16 @@ start_op(AgentEnv *env, Run *run, OpKind kind)
 	MemoryContext caller = CurrentMemoryContext;
 	HttpRequest *volatile req = NULL;
 
+	/*
+	 * Started again while its finished request is still being read (a next
+	 * step): the request lives in op->cxt, which starting resets, so the
+	 * start waits for the next pass of the timers instead.
+	 */
+	if (op->in_callback)
+	{
+		op->retry_at = GetCurrentTimestamp();
+		return;
+	}
 	stop_op(env, op);
 	/* an endpoint in an outage: wait for its probe, using up no try */
 	if (!breaker_allows(op_breaker(env, op), GetCurrentTimestamp()))
@@ -906,6 +981,12 @@ static void continue_resumed(AgentEnv *env, Run *run);
 static void next_tool(AgentEnv *env, Run *run);
 static void tool_interrupted(Run *run, LlmToolCall *tc, const char *cause, const char *why);
 static bool attach_command(AgentEnv *env, Run *run, RunOp *op, long left_ms);
+static bool start_inputs(Run *run, int then);
+static bool start_outputs(Run *run, const char *final_text);
+static void complete_run(AgentEnv *env, Run *run, const char *result, const char *final_text);
+static bool structured_result(AgentEnv *env, Run *run, const char *json, char **problem);
+static void structured_text_answer(AgentEnv *env, Run *run, const char *text);
+static void after_inputs(AgentEnv *env, Run *run);
 
 /*
  * first_user_message is the conversation's opening: the task and the plan.
@@ -933,6 +1014,8 @@ agent_start(AgentEnv *env, Run *run)
 	run->provider = env->provider;
 	llm_conversation_init(&run->conv, run->provider);
 	run->phase = PHASE_SETUP;
+	if (run->repo_json)
+		(void) workspace_parse_repo(run->repo_json, run->id, &run->repo);
 	if (h)
 	{
 		/* the run's totals so far, for its result */
@@ -961,6 +1044,11 @@ agent_start(AgentEnv *env, Run *run)
 	{
 		agent_fail(env, run, "attempt %d cannot resume the run: %s; its earlier tool calls are not run again",
 				   run->attempt, problem);
+		return;
+	}
+	if (run->secret_problem)
+	{
+		agent_fail(env, run, "the run's secrets could not be put in its sandbox: %s", run->secret_problem);
 		return;
 	}
 	if (h && h->sandbox_id && h->sandbox_running)
@@ -1002,6 +1090,11 @@ finish_run(AgentEnv *env, Run *run, RunStatus to, const char *result, const char
 	stop_all_ops(env, run);
 	run->phase = PHASE_FINISHING;
 	stage_transition(run, to);
+	if (run->secret_values != NIL)
+	{
+		result = secrets_redact(result, run->secret_values);
+		error = secrets_redact(error, run->secret_values);
+	}
 	run->set_result = stage_strdup(run, result);
 	run->set_error = stage_strdup(run, error);
 	if (error)
@@ -1066,7 +1159,11 @@ maybe_begin_execution(AgentEnv *env, Run *run)
 		llm_add_user_text(&run->conv, first_user_message(run));
 		MemoryContextSwitchTo(old);
 	}
-	defer_op(run, OP_LLM);
+	/* files and the repository go in before the first turn */
+	if (start_inputs(run, WS_THEN_LLM))
+		defer_op(run, OP_WORKSPACE);
+	else
+		defer_op(run, OP_LLM);
 }
 
 /*
@@ -1105,6 +1202,12 @@ continue_resumed(AgentEnv *env, Run *run)
 	appendStringInfoChar(&d, '}');
 	stage_event(run, "resumed", d.data);
 
+	/* in a fresh sandbox (its own was lost), the inputs go in again first */
+	if (run->sandbox_restarts > 0 && start_inputs(run, WS_THEN_NEXT))
+	{
+		defer_op(run, OP_WORKSPACE);
+		return;
+	}
 	if (tc && tool_check(tool_lookup(tc->name), tc, run->tools) == NULL)
 	{
 		const ToolDef *def = tool_lookup(tc->name);
@@ -1194,14 +1297,11 @@ on_create_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 		maybe_begin_execution(env, run);
 	else if (run->phase == PHASE_EXECUTING)
 	{
-		/* a fresh sandbox for a lost one: back to the model (after the commit) */
-		if (run->tool_results == NIL && run->tool_queue == NIL)
-		{
-			run->ops[OP_LLM].tries = 0;
-			defer_op(run, OP_LLM);
-		}
+		/* a fresh sandbox for a lost one: filled again, then back to the model */
+		if (start_inputs(run, WS_THEN_NEXT))
+			defer_op(run, OP_WORKSPACE);
 		else
-			next_tool(env, run);
+			after_inputs(env, run);
 	}
 	else if (run->phase == PHASE_FINISHING || run->phase == PHASE_ABANDONING)
 		start_op(env, run, OP_KILL);
@@ -1368,11 +1468,17 @@ static void
 add_tool_result(Run *run, LlmToolCall *tc, const char *content, bool is_error,
 				const char *event_json)
 {
-	MemoryContext old = MemoryContextSwitchTo(run->cxt);
-	LlmToolResult *r = palloc0(sizeof(LlmToolResult));
+	MemoryContext old;
+	LlmToolResult *r;
 	StringInfoData d;
 	size_t		n = strlen(event_json);
 	bool		first;
+
+	/* the model never sees a secret's value in a tool's output */
+	if (run->secret_values != NIL)
+		content = secrets_redact(content, run->secret_values);
+	old = MemoryContextSwitchTo(run->cxt);
+	r = palloc0(sizeof(LlmToolResult));
 
 	r->tool_call_id = pstrdup(tc->id);
 	r->content = pstrdup(content);
@@ -1433,6 +1539,27 @@ next_tool(AgentEnv *env, Run *run)
 		RunOp	   *op = &run->ops[OP_TOOL];
 
 		run->tool_queue = list_delete_first(run->tool_queue);
+		/* the structured result, given through its tool (Anthropic) */
+		if (run->result_schema && strcmp(tc->name, RESULT_TOOL) == 0)
+		{
+			char	   *json = tc->input ? JsonbToCString(NULL, &tc->input->root, 0) : tc->raw_arguments;
+			char	   *why;
+			StringInfoData d;
+			bool		first = true;
+
+			if (structured_result(env, run, json, &why))
+				return;
+			initStringInfo(&d);
+			appendStringInfoChar(&d, '{');
+			json_append_kv_string(&d, &first, "id", tc->id);
+			json_append_kv_string(&d, &first, "name", tc->name);
+			json_append_kv_string(&d, &first, "error", why);
+			appendStringInfoChar(&d, '}');
+			add_tool_result(run, tc,
+							psprintf("error: the result does not match its schema: %s. Call %s again with a result that matches.",
+									 why, RESULT_TOOL), true, d.data);
+			continue;
+		}
 		if (problem)
 		{
 			StringInfoData d;
@@ -1486,6 +1613,12 @@ on_llm_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	run->turns++;
 	count_llm_call(run, &a);
 	llm_response_event(run, "execute", &a, req->elapsed_ms);
+	if (a.text && a.text[0])
+	{
+		if (run->last_text)
+			pfree(run->last_text);
+		run->last_text = MemoryContextStrdup(run->cxt, a.text);
+	}
 	if (over_budget(env, run))
 		return;
 	{
@@ -1537,6 +1670,12 @@ on_llm_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 				   sandbox_llm_max_tokens, run->turns);
 		return;
 	}
+	/* a structured result is asked for, not text */
+	if (run->result_schema)
+	{
+		structured_text_answer(env, run, a.text);
+		return;
+	}
 	/* the final answer */
 	{
 		StringInfoData r;
@@ -1553,8 +1692,87 @@ on_llm_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 		json_append_kv_string(&r, &first, "sandbox_id", run->sandbox.sandbox_id);
 		json_append_kv_raw(&r, &first, "usage", usage_json(run));
 		appendStringInfoChar(&r, '}');
-		finish_run(env, run, RS_COMPLETED, r.data, NULL);
+		complete_run(env, run, r.data, a.text);
 	}
+}
+
+/*
+ * complete_run ends a run that has its result: its work is collected
+ * first (the repository's diff and push, the artifacts), then it
+ * completes.  final_text gives the commit's message.
+ */
+static void
+complete_run(AgentEnv *env, Run *run, const char *result, const char *final_text)
+{
+	if (start_outputs(run, final_text))
+	{
+		run->final_result = MemoryContextStrdup(run->cxt, result);
+		start_op(env, run, OP_WORKSPACE);
+		return;
+	}
+	finish_run(env, run, RS_COMPLETED, result, NULL);
+}
+
+/*
+ * structured_result checks a structured answer (JSON text) against the
+ * run's result_schema.  It matches: the run completes with it as its
+ * result.  It does not: NULL is returned with *problem set, once; the
+ * second time the run fails.
+ */
+static bool
+structured_result(AgentEnv *env, Run *run, const char *json, char **problem)
+{
+	*problem = json ? jschema_validate(run->result_schema, json) : pstrdup("there is no answer");
+	if (*problem == NULL)
+	{
+		complete_run(env, run, json, run->last_text);
+		return true;
+	}
+	if (++run->result_invalid >= 2)
+	{
+		agent_fail(env, run, "the model's structured result does not match result_schema: %s", *problem);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * structured_text_answer handles a text answer of a run that wants a
+ * structured result: OpenAI's is the JSON itself (checked); Anthropic's
+ * should have been the result tool's call, so the model is asked once
+ * more with that tool forced.
+ */
+static void
+structured_text_answer(AgentEnv *env, Run *run, const char *text)
+{
+	char	   *problem = NULL;
+	MemoryContext old;
+
+	if (run->provider == LLM_PROVIDER_OPENAI)
+	{
+		if (structured_result(env, run, text, &problem))
+			return;
+		old = MemoryContextSwitchTo(run->cxt);
+		llm_add_user_text(&run->conv,
+						  psprintf("That answer does not match the JSON schema of the result: %s. "
+								   "Answer again with only JSON that matches it.", problem));
+		MemoryContextSwitchTo(old);
+	}
+	else
+	{
+		if (run->result_forced)
+		{
+			agent_fail(env, run, "the model's structured result does not match result_schema: it answered in text, not with the %s tool",
+					   RESULT_TOOL);
+			return;
+		}
+		run->result_forced = true;
+		old = MemoryContextSwitchTo(run->cxt);
+		llm_add_user_text(&run->conv, psprintf("Give the final result now: call the %s tool with it.", RESULT_TOOL));
+		MemoryContextSwitchTo(old);
+	}
+	run->ops[OP_LLM].tries = 0;
+	defer_op(run, OP_LLM);
 }
 
 /*
@@ -1953,6 +2171,43 @@ on_kill_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 }
 
 /*
+ * on_keep_done handles the E2B timeout set for a finished run's sandbox
+ * that keep_sandbox keeps: its row stays running until then (the owner
+ * can exec in it, read its files), and the reaper kills it after.  If
+ * E2B refuses, the sandbox still lives until its earlier timeout.
+ */
+static void
+on_keep_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
+{
+	CallError	err;
+	StringInfoData d;
+	bool		first = true;
+
+	if (call_error_from_http(req, SERVICE_E2B_API, &err))
+	{
+		if (call_error_retryable(&err) && op->tries < MAX_TRIES_E2B)
+		{
+			schedule_retry(env, run, op, &err, retry_delay_ms(op, &err));
+			return;
+		}
+		stage_event(run, "error", sandbox_op_error(run, "keep_sandbox", &err));
+		run->kept = true;
+		set_done(run);
+		return;
+	}
+	run->kept = true;
+	run->sandbox_expires = op->began + (TimestampTz) op->timeout_s * USECS_PER_SEC;
+	run->sandbox_extended = true;
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	json_append_kv_string(&d, &first, "sandbox_id", run->sandbox.sandbox_id);
+	json_append_kv_string(&d, &first, "until", timestamptz_to_str(run->sandbox_expires));
+	appendStringInfoChar(&d, '}');
+	stage_event(run, "sandbox_kept", d.data);
+	set_done(run);
+}
+
+/*
  * on_extend_done handles the answer to "extend the sandbox's timeout":
  * the new expiry counts from when the request was sent.  Transient errors
  * are retried; a sandbox that is gone fails the run; any other refusal
@@ -1965,6 +2220,12 @@ on_extend_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	CallError	err;
 	StringInfoData d;
 	bool		first = true;
+
+	if (run->keeping)
+	{
+		on_keep_done(env, run, op, req);
+		return;
+	}
 
 	if (call_error_from_http(req, SERVICE_E2B_API, &err))
 	{
@@ -2032,6 +2293,392 @@ on_reconnect_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	maybe_begin_execution(env, run);
 }
 
+/* ---------------------------------------------------------------------
+ * The workspace: filling a fresh sandbox, collecting the work
+ * --------------------------------------------------------------------- */
+
+/*
+ * start_inputs plans the filling of a fresh sandbox (files, then the
+ * clone); false when there is nothing to put in.  `then` says what
+ * follows (after_inputs).
+ */
+static bool
+start_inputs(Run *run, int then)
+{
+	MemoryContext old = MemoryContextSwitchTo(run->cxt);
+
+	run->ws_steps = workspace_input_steps(run->files_json, run->repo.url ? &run->repo : NULL);
+	MemoryContextSwitchTo(old);
+	run->ws_output = false;
+	run->ws_then = then;
+	run->ws_files = 0;
+	run->ws_file_bytes = 0;
+	run->ops[OP_WORKSPACE].tries = 0;
+	return run->ws_steps != NIL;
+}
+
+/*
+ * after_inputs goes on once the sandbox is filled: the first model turn,
+ * or (in a fresh sandbox after a lost one) back to the tool loop.
+ */
+static void
+after_inputs(AgentEnv *env, Run *run)
+{
+	if (run->ws_files > 0)
+		stage_event(run, "files_written",
+					psprintf("{\"count\": %d, \"bytes\": " INT64_FORMAT "}", run->ws_files, run->ws_file_bytes));
+	run->ops[OP_LLM].tries = 0;
+	if (run->ws_then == WS_THEN_LLM ||
+		(run->tool_results == NIL && run->tool_queue == NIL))
+		defer_op(run, OP_LLM);
+	else
+		next_tool(env, run);
+}
+
+/*
+ * start_outputs plans the collection after the last turn: the diff and
+ * the push of a repository run, the artifacts; false when there is none.
+ * The commit's message is the first line of the model's final answer.
+ */
+static bool
+start_outputs(Run *run, const char *final_text)
+{
+	char	   *msg = NULL;
+	MemoryContext old;
+
+	if (final_text && final_text[0])
+	{
+		const char *nl = strchr(final_text, '\n');
+		size_t		len = nl ? (size_t) (nl - final_text) : strlen(final_text);
+
+		msg = pnstrdup(final_text, Min(len, 200));
+	}
+	if (msg == NULL || msg[0] == '\0')
+		msg = psprintf("Changes by agent run %s", run->id);
+	old = MemoryContextSwitchTo(run->cxt);
+	run->ws_steps = workspace_output_steps(run->repo.url && run->repo_start ? &run->repo : NULL,
+										   run->repo_start, msg, run->artifacts);
+	MemoryContextSwitchTo(old);
+	run->ws_output = true;
+	run->ws_artifact_bytes = 0;
+	run->ws_left_out = 0;
+	old = MemoryContextSwitchTo(run->cxt);
+	initStringInfo(&run->ws_cut);
+	MemoryContextSwitchTo(old);
+	run->ops[OP_WORKSPACE].tries = 0;
+	return run->ws_steps != NIL;
+}
+
+/*
+ * stage_artifact stages one artifact row (written with the run's next
+ * commit); a cut one says why in `cut`, and why also goes to the event.
+ */
+static void
+stage_artifact(Run *run, const char *path, const char *kind, const char *data, size_t len,
+			   int64 size, const char *cut)
+{
+	MemoryContext old = MemoryContextSwitchTo(run->stage_cxt);
+	WsArtifact *a = palloc0(sizeof(WsArtifact));
+
+	a->path = pstrdup(path);
+	a->kind = pstrdup(kind);
+	/* text (no NUL byte) is redacted like everything else the run writes */
+	if (data && run->secret_values != NIL && memchr(data, '\0', len) == NULL)
+	{
+		char	   *text = pnstrdup(data, len);
+
+		data = secrets_redact(text, run->secret_values);
+		len = strlen(data);
+	}
+	if (data)
+	{
+		a->content = palloc(len + 1);
+		memcpy(a->content, data, len);
+		a->len = len;
+	}
+	a->size = size;
+	a->cut = cut ? pstrdup(cut) : NULL;
+	run->artifact_rows = lappend(run->artifact_rows, a);
+	MemoryContextSwitchTo(old);
+	if (cut)
+	{
+		bool		first = true;
+
+		if (run->ws_cut.len > 0)
+			appendStringInfoChar(&run->ws_cut, ',');
+		appendStringInfoChar(&run->ws_cut, '{');
+		json_append_kv_string(&run->ws_cut, &first, "path", path);
+		json_append_kv_string(&run->ws_cut, &first, "reason", cut);
+		appendStringInfoChar(&run->ws_cut, '}');
+	}
+	mark_dirty(run);
+}
+
+/*
+ * plan_artifact_reads turns the listing into reads, within the caps: a
+ * file over sandbox.artifact_max_bytes, or beyond
+ * sandbox.artifacts_max_bytes for the run, gets a row that says so.
+ */
+static void
+plan_artifact_reads(Run *run, const char *listing)
+{
+	int64		left_out;
+	List	   *reads;
+	List	   *keep = NIL;
+	ListCell   *lc;
+	MemoryContext old = MemoryContextSwitchTo(run->cxt);
+
+	reads = workspace_listed_files(listing, &left_out);
+	run->ws_left_out += left_out;
+	foreach(lc, reads)
+	{
+		WsStep	   *ws = lfirst(lc);
+
+		if (ws->size > sandbox_artifact_max_bytes)
+			stage_artifact(run, ws->path, "file", NULL, 0, ws->size,
+						   psprintf("the file is " INT64_FORMAT " bytes, more than sandbox.artifact_max_bytes (%d)",
+									ws->size, sandbox_artifact_max_bytes));
+		else if (run->ws_artifact_bytes + ws->size > sandbox_artifacts_max_bytes)
+			stage_artifact(run, ws->path, "file", NULL, 0, ws->size,
+						   psprintf("the run's artifacts reached sandbox.artifacts_max_bytes (%d)",
+									sandbox_artifacts_max_bytes));
+		else
+		{
+			run->ws_artifact_bytes += ws->size;
+			keep = lappend(keep, ws);
+		}
+	}
+	run->ws_steps = list_concat(run->ws_steps, keep);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * outputs_done ends the run once its work is collected: the artifacts
+ * event, then completed with the result the model gave.
+ */
+static void
+outputs_done(AgentEnv *env, Run *run)
+{
+	if (run->artifacts != NIL || run->repo.url)
+	{
+		StringInfoData d;
+		bool		first = true;
+
+		initStringInfo(&d);
+		appendStringInfoChar(&d, '{');
+		json_append_kv_int(&d, &first, "collected", list_length(run->artifact_rows));
+		json_append_kv_int(&d, &first, "bytes", run->ws_artifact_bytes);
+		json_append_kv_int(&d, &first, "left_out", run->ws_left_out);
+		if (run->ws_left_out > 0)
+			json_append_kv_string(&d, &first, "left_out_reason",
+								  psprintf("more files matched than sandbox.max_artifacts (%d)", sandbox_max_artifacts));
+		json_append_kv_raw(&d, &first, "cut", psprintf("[%s]", run->ws_cut.data));
+		appendStringInfoChar(&d, '}');
+		stage_event(run, "artifacts", d.data);
+	}
+	finish_run(env, run, RS_COMPLETED, run->final_result, NULL);
+}
+
+/*
+ * workspace_sandbox_lost handles a sandbox that vanished under the
+ * workspace's steps: while filling, like any lost sandbox (on_sandbox_lost
+ * decides); while collecting, the model's answer stands but what was not
+ * collected is lost, and a push that was asked for fails the run.
+ */
+static void
+workspace_sandbox_lost(AgentEnv *env, Run *run, CallError *err)
+{
+	if (!run->ws_output)
+	{
+		lost_sandbox(env, run, call_error_describe(err));
+		return;
+	}
+	run->sandbox_gone = true;
+	run->lost_sandbox_id = stage_strdup(run, run->sandbox.sandbox_id);
+	if (run->repo.push && run->set_commit_id == NULL)
+	{
+		agent_fail(env, run, "sandbox \"%s\" was lost before its work could be pushed: %s",
+				   run->sandbox.sandbox_id, call_error_describe(err));
+		return;
+	}
+	{
+		bool		first = true;
+
+		if (run->ws_cut.len > 0)
+			appendStringInfoChar(&run->ws_cut, ',');
+		appendStringInfoChar(&run->ws_cut, '{');
+		json_append_kv_int(&run->ws_cut, &first, "not_collected", list_length(run->ws_steps));
+		json_append_kv_string(&run->ws_cut, &first, "reason",
+							  psprintf("sandbox %s was lost before they could be collected: %s",
+									   run->sandbox.sandbox_id, call_error_describe(err)));
+		appendStringInfoChar(&run->ws_cut, '}');
+	}
+	run->ws_steps = NIL;
+	outputs_done(env, run);
+}
+
+/*
+ * command_output is what a workspace command printed, stdout then stderr,
+ * for an error message.
+ */
+static char *
+command_output(ExecState *st)
+{
+	return excerpt(psprintf("%s%s", sandbox_bytes_to_cstring(st->out.data, st->out.len),
+							sandbox_bytes_to_cstring(st->err.data, st->err.len)));
+}
+
+/*
+ * on_workspace_done handles one finished step of the filling or the
+ * collection, and starts the next.  A file that cannot be written, a
+ * clone or a push that fails, fail the run with the sandbox's answer or
+ * git's output; a diff or an artifact that cannot be read is said in the
+ * artifacts, and the run still completes with what it did.
+ */
+static void
+on_workspace_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
+{
+	WsStep	   *ws = linitial(run->ws_steps);
+	CallError	err;
+
+	if (ws->kind != WS_COMMAND)
+	{
+		if (call_error_from_http(req, SERVICE_ENVD, &err))
+		{
+			if (retry_later(env, run, op, &err, MAX_TRIES_E2B))
+				return;
+			if (sandbox_gone(&err) || (ws->kind == WS_WRITE && err.kind == CALL_NOT_FOUND))
+			{
+				workspace_sandbox_lost(env, run, &err);
+				return;
+			}
+			if (ws->kind == WS_WRITE)
+			{
+				agent_fail(env, run, "could not write %s in sandbox \"%s\": %s",
+						   ws->path, run->sandbox.sandbox_id, call_error_describe(&err));
+				return;
+			}
+			stage_artifact(run, ws->path, "file", NULL, 0, ws->size,
+						   psprintf("it could not be read: %s", call_error_describe(&err)));
+		}
+		else if (ws->kind == WS_WRITE)
+		{
+			run->ws_files++;
+			run->ws_file_bytes += ws->len;
+		}
+		else
+			stage_artifact(run, ws->path, "file", http_data(req), http_data_len(req),
+						   http_data_len(req), NULL);
+	}
+	else
+	{
+		ExecState  *st = &op->exec;
+		bool		ok = exec_state_finish(req, st, &err);
+		char	   *out = sandbox_bytes_to_cstring(st->out.data, st->out.len);
+
+		if (!ok && !st->got_start && err.kind != CALL_DEADLINE && req->status != 200 &&
+			retry_later(env, run, op, &err, MAX_TRIES_E2B))
+			return;
+		if (!ok && sandbox_gone(&err))
+		{
+			workspace_sandbox_lost(env, run, &err);
+			return;
+		}
+		switch (ws->purpose)
+		{
+			case WSP_CLONE:
+				if (!ok || st->exit_code != 0)
+				{
+					agent_fail(env, run, "git clone failed (%s): %s",
+							   ok ? psprintf("exit code %d", st->exit_code) : call_error_describe(&err),
+							   command_output(st));
+					return;
+				}
+				{
+					StringInfoData d;
+					bool		first = true;
+
+					run->repo_start = workspace_clone_commit(out);
+					if (run->repo_start)
+						run->repo_start = MemoryContextStrdup(run->cxt, run->repo_start);
+					initStringInfo(&d);
+					appendStringInfoChar(&d, '{');
+					json_append_kv_string(&d, &first, "url", workspace_strip_credentials(run->repo.url));
+					if (run->repo.ref)
+						json_append_kv_string(&d, &first, "ref", run->repo.ref);
+					json_append_kv_string(&d, &first, "branch", run->repo.branch);
+					json_append_kv_string(&d, &first, "commit", run->repo_start);
+					appendStringInfoChar(&d, '}');
+					stage_event(run, "repo_cloned", d.data);
+				}
+				break;
+			case WSP_DIFF:
+				if (ok && st->exit_code == 0)
+				{
+					run->ws_artifact_bytes += st->out.len;
+					stage_artifact(run, "repo.diff", "diff", st->out.data, st->out.len, st->out.len,
+								   st->truncated ?
+								   psprintf("the diff was cut at sandbox.max_output_bytes (%d)", sandbox_max_output_bytes) :
+								   NULL);
+				}
+				else
+					stage_artifact(run, "repo.diff", "diff", NULL, 0, 0,
+								   psprintf("git diff failed: %s", ok ? command_output(st) : call_error_describe(&err)));
+				break;
+			case WSP_PUSH:
+				if (!ok || st->exit_code != 0)
+				{
+					agent_fail(env, run, "git push failed (%s): %s",
+							   ok ? psprintf("exit code %d", st->exit_code) : call_error_describe(&err),
+							   command_output(st));
+					return;
+				}
+				{
+					StringInfoData d;
+					bool		first = true;
+					char	   *commit = workspace_clone_commit(out);
+
+					run->set_commit_id = stage_strdup(run, commit);
+					initStringInfo(&d);
+					appendStringInfoChar(&d, '{');
+					json_append_kv_string(&d, &first, "branch", run->repo.branch);
+					json_append_kv_string(&d, &first, "commit", commit);
+					appendStringInfoChar(&d, '}');
+					stage_event(run, "pushed", d.data);
+				}
+				break;
+			case WSP_LIST:
+				if (ok && st->exit_code == 0)
+					plan_artifact_reads(run, out);
+				else
+				{
+					StringInfoData d;
+					bool		first = true;
+
+					initStringInfo(&d);
+					appendStringInfoChar(&d, '{');
+					json_append_kv_string(&d, &first, "op", "list_artifacts");
+					json_append_kv_string(&d, &first, "error",
+										  ok ? command_output(st) : call_error_describe(&err));
+					appendStringInfoChar(&d, '}');
+					stage_event(run, "error", d.data);
+				}
+				break;
+			case WSP_FILE:
+			case WSP_ARTIFACT:
+				break;
+		}
+	}
+	run->ws_steps = list_delete_first(run->ws_steps);
+	op->tries = 0;
+	if (run->ws_steps != NIL)
+		start_op(env, run, OP_WORKSPACE);
+	else if (run->ws_output)
+		outputs_done(env, run);
+	else
+		after_inputs(env, run);
+}
+
 /*
  * agent_on_done dispatches a finished HTTP request to its run.
  */
@@ -2045,6 +2692,7 @@ agent_on_done(AgentEnv *env, HttpRequest *req)
 	op->req = NULL;
 	note_outcome(env, op, req);
 	note_limits(op, req);
+	op->in_callback = true;
 	switch (op->kind)
 	{
 		case OP_CREATE:
@@ -2073,9 +2721,14 @@ agent_on_done(AgentEnv *env, HttpRequest *req)
 			if (run->phase == PHASE_SETUP)
 				on_reconnect_done(env, run, op, req);
 			break;
+		case OP_WORKSPACE:
+			if (run->phase == PHASE_EXECUTING)
+				on_workspace_done(env, run, op, req);
+			break;
 		case OP_NUM_KINDS:
 			break;
 	}
+	op->in_callback = false;
 	http_release(req);
 }
 
@@ -2172,8 +2825,21 @@ agent_after_commit(AgentEnv *env, Run *run, bool applied)
 
 	if (run->phase == PHASE_FINISHING)
 	{
+		if (run->keeping)
+			return;				/* on_keep_done ends it */
 		if (run->have_sandbox && !run->sandbox_gone && !op_busy(&run->ops[OP_KILL]))
-			start_op(env, run, OP_KILL);
+		{
+			/* keep_sandbox: the owner may use it a while longer */
+			if (run->keep_sandbox_s > 0 &&
+				(run->status == RS_COMPLETED || run->status == RS_FAILED))
+			{
+				run->keeping = true;
+				run->ops[OP_EXTEND].tries = 0;
+				start_op(env, run, OP_EXTEND);
+			}
+			else
+				start_op(env, run, OP_KILL);
+		}
 		else if ((!run->have_sandbox || run->sandbox_gone) && !op_busy(&run->ops[OP_CREATE]) &&
 				 !op_busy(&run->ops[OP_KILL]))
 			set_done(run);

@@ -32,6 +32,7 @@
 #include "llm.h"
 #include "shmem.h"
 #include "tools.h"
+#include "workspace.h"
 
 typedef enum RunStatus
 {
@@ -61,6 +62,7 @@ typedef enum OpKind
 	OP_KILL,
 	OP_EXTEND,
 	OP_RECONNECT,				/* a resumed run's own sandbox: alive? extend it */
+	OP_WORKSPACE,				/* fill the sandbox, or collect the work (workspace.c) */
 	OP_NUM_KINDS
 } OpKind;
 
@@ -91,6 +93,7 @@ typedef struct RunOp
 	bool		listing;		/* follow: the process list is in flight */
 	bool		reattached;		/* follow: the output comes from a reattachment */
 	int			limited;		/* times a provider limit held it back */
+	bool		in_callback;	/* its finished request is being read */
 	/* OP_EXTEND */
 	int			timeout_s;		/* the E2B timeout asked for */
 } RunOp;
@@ -169,7 +172,24 @@ typedef struct Run
 	char	   *repo_json;		/* a repository to clone before the first turn */
 	List	   *artifacts;		/* globs to collect after the last turn */
 	char	   *result_schema;	/* JSON Schema of a structured result */
+	bool		result_forced;	/* asked once more, the result tool forced */
+	int			result_invalid; /* structured answers that did not match */
+	char	   *last_text;		/* the model's text of its last turn */
 	List	   *secret_names;	/* secrets put in the sandbox's environment */
+	List	   *secret_values;	/* SecretValue *, redacted from all it writes */
+	char	   *secret_problem; /* why the secrets could not be loaded */
+	WsRepo		repo;			/* repo_json read (repo.url NULL: none) */
+	char	   *repo_start;		/* the commit the clone started from */
+	List	   *ws_steps;		/* WsStep * still to do */
+	bool		ws_output;		/* collecting (after the last turn), not filling */
+	int			ws_then;		/* WS_THEN_*: what follows the filling */
+	int			ws_files;		/* files written, and their bytes */
+	int64		ws_file_bytes;
+	int64		ws_artifact_bytes;	/* kept so far */
+	int64		ws_left_out;	/* artifacts matched beyond sandbox.max_artifacts */
+	StringInfoData ws_cut;		/* JSON array elements: artifacts cut, and why */
+	char	   *final_result;	/* the result, while the work is collected */
+	List	   *artifact_rows;	/* WsArtifact * staged (stage_cxt) */
 	RunHistory *history;		/* earlier attempts, or NULL for a first one */
 	RunStatus	status;			/* as committed */
 	RunPhase	phase;
@@ -183,6 +203,8 @@ typedef struct Run
 	bool		sandbox_recorded;
 	bool		sandbox_gone;
 	bool		extend_refused;	/* E2B refused to extend its timeout: stop asking */
+	bool		keeping;		/* finished: its sandbox is being kept (keep_sandbox) */
+	bool		kept;			/* ... and it is */
 	TimestampTz sandbox_expires;	/* when E2B will kill it unless extended */
 	char	   *plan_text;
 	char	   *plan_model;

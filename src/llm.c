@@ -245,7 +245,7 @@ is_openai_cloud(const char *url)
  */
 HttpRequest *
 llm_request(LlmProvider provider, const char *model, const char *system,
-			LlmConversation *c, List *tools)
+			LlmConversation *c, List *tools, const LlmResultAsk *ask)
 {
 	const char *base = sandbox_llm_url();
 	const char *key = sandbox_llm_key();
@@ -312,6 +312,20 @@ llm_request(LlmProvider provider, const char *model, const char *system,
 		json_append_kv_raw(&b, &first, "tools", "");
 		append_tools(&b, provider, tools, cache);
 	}
+	if (ask && ask->force_tool && provider == LLM_PROVIDER_ANTHROPIC)
+	{
+		bool		tfirst = true;
+
+		json_append_kv_raw(&b, &first, "tool_choice", "");
+		appendStringInfoChar(&b, '{');
+		json_append_kv_string(&b, &tfirst, "type", "tool");
+		json_append_kv_string(&b, &tfirst, "name", ask->force_tool);
+		appendStringInfoChar(&b, '}');
+	}
+	if (ask && ask->json_schema && provider == LLM_PROVIDER_OPENAI)
+		json_append_kv_raw(&b, &first, "response_format",
+						   psprintf("{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"final_result\",\"schema\":%s}}",
+									ask->json_schema));
 	appendStringInfoChar(&b, '}');
 	body = json_body_to_utf8(&b, &len);
 

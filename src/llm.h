@@ -83,8 +83,15 @@ typedef struct LlmToolDecl
 	const char *schema;
 } LlmToolDecl;
 
+/* What a structured final answer needs of a request (or NULLs). */
+typedef struct LlmResultAsk
+{
+	const char *force_tool;		/* Anthropic: tool_choice that tool */
+	const char *json_schema;	/* OpenAI: response_format json_schema */
+} LlmResultAsk;
+
 extern HttpRequest *llm_request(LlmProvider provider, const char *model, const char *system,
-								LlmConversation *c, List *tools);
+								LlmConversation *c, List *tools, const LlmResultAsk *ask);
 extern bool llm_parse(LlmProvider provider, HttpRequest *req, LlmAnswer *a, CallError *err);
 extern const char *llm_provider_name(LlmProvider p);
 

@@ -26,7 +26,9 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "json_util.h"
 #include "queue.h"
+#include "secrets.h"
 #include "sandbox.h"
 #include "shmem.h"
 #include "sql_common.h"
@@ -45,6 +47,7 @@ typedef enum QueuePlan
 	QP_PRUNE_RUNS,
 	QP_HISTORY_SANDBOX,
 	QP_HISTORY_LOG,
+	QP_ARTIFACT,
 	QP_NUM
 } QueuePlan;
 
@@ -270,6 +273,44 @@ claim_key_cmp(Oid a, const char *a_id, Oid b, const char *b_id)
 }
 
 /*
+ * load_secrets reads the values of the secrets a claimed run names (and
+ * its repository's), as its owner may use them now, and adds them to the
+ * sandbox's environment.  A secret revoked or dropped since the INSERT
+ * leaves c->secret_problem, and the run fails with it.
+ */
+static void
+load_secrets(ClaimedRun *c, MemoryContext cxt)
+{
+	List	   *names = list_copy(c->secrets);
+	char	   *problem = NULL;
+	char	   *env;
+
+	if (c->repo_json)
+	{
+		Jsonb	   *j = json_parse_cstring(c->repo_json);
+		char	   *rs = j && json_is_object(json_root(j)) ? json_get_string(json_root(j), "secret") : NULL;
+		bool		found = false;
+		ListCell   *lc;
+
+		foreach(lc, names)
+			found = found || (rs && strcmp(lfirst(lc), rs) == 0);
+		if (rs && !found)
+			names = lappend(names, MemoryContextStrdup(cxt, rs));
+	}
+	if (names == NIL)
+		return;
+	c->secret_values = secrets_load(names, c->owner, c->owner_id, cxt, &problem);
+	if (problem == NULL)
+	{
+		env = secrets_env_json(c->envs_json, c->secret_values, &problem);
+		if (env)
+			c->envs_json = MemoryContextStrdup(cxt, env);
+	}
+	if (problem)
+		c->secret_problem = MemoryContextStrdup(cxt, problem);
+}
+
+/*
  * load_history reads, for a run claimed again, its recorded sandbox (with
  * how to reach it) and the events its conversation is rebuilt from: the
  * model's answers, the tool calls and their results, lost sandboxes.
@@ -285,7 +326,7 @@ load_history(ClaimedRun *c, MemoryContext cxt)
 	static const char *log_sql =
 		"SELECT seq, kind, data FROM %1$s.agent_run_events"
 		" WHERE run_id = $1::uuid"
-		"   AND kind = ANY ('{llm_response,tool_call,tool_result,sandbox_lost}'::text[])"
+		"   AND kind = ANY ('{llm_response,tool_call,tool_result,sandbox_lost,repo_cloned}'::text[])"
 		" ORDER BY seq";
 	RunHistory *h = c->history;
 	Oid			types[1] = {TEXTOID};
@@ -571,6 +612,13 @@ queue_claim(int n, int lease_s, ClaimCursor *cursor, MemoryContext cxt)
 	}
 	if (claimed != NIL)
 		*cursor = next;
+	/* the secrets each run puts in its sandbox, for its owner */
+	foreach(lc, claimed)
+	{
+		ClaimedRun *c = lfirst(lc);
+
+		load_secrets(c, cxt);
+	}
 	/* later attempts resume: what their earlier attempts left */
 	foreach(lc, claimed)
 	{
@@ -754,6 +802,54 @@ advance(Run *run, int lease_s)
 }
 
 /*
+ * insert_artifacts writes the artifacts a run collected (a path collected
+ * again replaces the row: a resumed run collects once more).
+ */
+static void
+insert_artifacts(Run *run)
+{
+	static const char *sql =
+		"INSERT INTO %1$s.agent_run_artifacts (run_id, path, kind, content, size, sha256, cut)"
+		" VALUES ($1::uuid, $2, $3, $4, $5,"
+		"         pg_catalog.encode(pg_catalog.sha256($4), 'hex'), $6)"
+		" ON CONFLICT (run_id, path) DO UPDATE SET kind = excluded.kind, content = excluded.content,"
+		"   size = excluded.size, sha256 = excluded.sha256, cut = excluded.cut,"
+		"   created_at = pg_catalog.now()";
+	Oid			types[6] = {TEXTOID, TEXTOID, TEXTOID, BYTEAOID, INT8OID, TEXTOID};
+	ListCell   *lc;
+
+	SPI_connect();
+	foreach(lc, run->artifact_rows)
+	{
+		WsArtifact *a = lfirst(lc);
+		Datum		values[6];
+		char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+
+		values[0] = CStringGetTextDatum(run->id);
+		values[1] = CStringGetTextDatum(a->path);
+		values[2] = CStringGetTextDatum(a->kind);
+		if (a->content)
+		{
+			bytea	   *b = palloc(VARHDRSZ + a->len);
+
+			SET_VARSIZE(b, VARHDRSZ + a->len);
+			memcpy(VARDATA(b), a->content, a->len);
+			values[3] = PointerGetDatum(b);
+		}
+		else
+			nulls[3] = 'n';
+		values[4] = Int64GetDatum(a->size);
+		if (a->cut)
+			values[5] = CStringGetTextDatum(a->cut);
+		else
+			nulls[5] = 'n';
+		if (SPI_execute_plan(plan_for(QP_ARTIFACT, sql, 6, types), values, nulls, false, 0) < 0)
+			elog(ERROR, "writing an artifact of run %s failed", run->id);
+	}
+	SPI_finish();
+}
+
+/*
  * queue_apply applies a run's staged writes in a subtransaction: record
  * its sandbox (always), its fenced transition and events, and a sandbox
  * killed.  Returns false when an error prevented it (the writes stay
@@ -785,6 +881,8 @@ queue_apply(Run *run, int lease_s, bool *fenced_out)
 			queue_mark_sandbox(run->sandbox.sandbox_id, run->mark_sandbox);
 		if (run->lost_sandbox_id)
 			queue_mark_sandbox(run->lost_sandbox_id, "lost");
+		if (run->artifact_rows != NIL && !fenced && (!run->lost || run->cancelled))
+			insert_artifacts(run);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;

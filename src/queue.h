@@ -46,6 +46,8 @@ typedef struct ClaimedRun
 	List	   *artifacts;		/* globs (char *) */
 	char	   *result_schema;	/* JSON Schema text, or NULL */
 	List	   *secrets;		/* names (char *) */
+	List	   *secret_values;	/* SecretValue *: secret, never logged */
+	char	   *secret_problem; /* why they could not be loaded, or NULL */
 	RunPrice	price;
 	RunHistory *history;		/* a later attempt: what the earlier ones left */
 } ClaimedRun;

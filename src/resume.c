@@ -241,6 +241,11 @@ resume_rebuild(Run *run, const char *first_message, LlmToolCall **maybe_started,
 				}
 			}
 		}
+		else if (strcmp(e->kind, "repo_cloned") == 0)
+		{
+			/* the commit a repository run's diff is taken against */
+			run->repo_start = json_get_string(d, "commit");
+		}
 		else if (strcmp(e->kind, "sandbox_lost") == 0)
 		{
 			char	   *n = json_get_string(d, "note");

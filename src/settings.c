@@ -62,6 +62,9 @@ int			sandbox_run_timeout = 1800;
 int			sandbox_max_sandbox_lifetime = 3600;
 int			sandbox_max_attempts = 3;
 int			sandbox_max_runs_per_owner = 0;
+int			sandbox_max_artifacts = 100;
+int			sandbox_artifact_max_bytes = 1024 * 1024;
+int			sandbox_artifacts_max_bytes = 10 * 1024 * 1024;
 bool		sandbox_llm_prompt_caching = true;
 int			sandbox_max_user_priority = 100;
 int			sandbox_llm_requests_per_minute = 0;
@@ -287,6 +290,18 @@ settings_define(void)
 							 "Each turn then reads the previous turn's prefix from the cache, at a tenth of the input price.",
 							 &sandbox_llm_prompt_caching, true,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.max_artifacts",
+							"Most files one run's artifacts globs collect; the rest are counted, not kept.",
+							NULL, &sandbox_max_artifacts, 100, 0, 100000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.artifact_max_bytes",
+							"Largest file kept as an artifact; a larger one gets a row saying so, without content.",
+							NULL, &sandbox_artifact_max_bytes, 1024 * 1024, 0, 256 * 1024 * 1024,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.artifacts_max_bytes",
+							"Most bytes of artifacts one run keeps; files beyond get rows saying so, without content.",
+							NULL, &sandbox_artifacts_max_bytes, 10 * 1024 * 1024, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
 	DefineCustomIntVariable("sandbox.max_runs_per_owner",
 							"Most runs one owner (role and identity) may have in flight at once; 0 = no limit.",
 							"Claims also take turns across owners, so one owner's backlog never holds up another's runs.",

@@ -55,6 +55,9 @@ extern int	sandbox_run_timeout;	/* seconds */
 extern int	sandbox_max_sandbox_lifetime;	/* seconds */
 extern int	sandbox_max_attempts;
 extern int	sandbox_max_runs_per_owner;
+extern int	sandbox_max_artifacts;
+extern int	sandbox_artifact_max_bytes;
+extern int	sandbox_artifacts_max_bytes;
 extern bool sandbox_llm_prompt_caching;
 extern int	sandbox_max_user_priority;
 extern int	sandbox_llm_requests_per_minute;

@@ -42,9 +42,12 @@
 #include "registry.h"
 #include "sandbox.h"
 #include "shmem.h"
+#include "jschema.h"
+#include "secrets.h"
 #include "sql_common.h"
 #include "tools.h"
 #include "worker.h"
+#include "workspace.h"
 
 PG_FUNCTION_INFO_V1(agent_runs_guard);
 PG_FUNCTION_INFO_V1(agent_runs_notify);
@@ -58,7 +61,8 @@ static bool xact_callback_registered = false;
 static const char *const user_insert_columns[] = {
 	"id", "prompt", "status", "model", "template", "max_turns", "timeout_s",
 	"priority", "run_after", "metadata", "owner", "created_at", "updated_at",
-	"on_sandbox_lost", "system_prompt", "tools", "envs", NULL
+	"on_sandbox_lost", "system_prompt", "tools", "envs", "secrets", "files", "repo",
+	"artifacts", "result_schema", "keep_sandbox", "max_cost_usd", "max_tokens", NULL
 };
 
 /* Columns a user may change while the run is still pending. */
@@ -160,9 +164,15 @@ reset_columns_on_insert(TupleDesc desc, Datum *values, bool *nulls, bool *repl)
 			values[i] = zero;
 			nulls[i] = false;
 		}
-		else if (strcmp(name, "input_tokens") == 0 || strcmp(name, "output_tokens") == 0)
+		else if (strcmp(name, "input_tokens") == 0 || strcmp(name, "output_tokens") == 0 ||
+				 strcmp(name, "cache_read_tokens") == 0 || strcmp(name, "cache_write_tokens") == 0)
 		{
 			values[i] = Int64GetDatum(0);
+			nulls[i] = false;
+		}
+		else if (strcmp(name, "cost_usd") == 0)
+		{
+			values[i] = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
 			nulls[i] = false;
 		}
 		else
@@ -194,13 +204,49 @@ check_prompt_size(HeapTuple tup, TupleDesc desc)
 }
 
 /*
+ * input_problem raises a problem found in a run's input column.
+ */
+static void
+input_problem(const char *column, char *problem)
+{
+	if (problem)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid %s for an agent run: %s", column, problem)));
+}
+
+/*
+ * text_array_to_list reads a text[] datum as a List of C strings (NULL
+ * elements are refused).
+ */
+static List *
+text_array_to_list(Datum d)
+{
+	Datum	   *elems;
+	bool	   *enulls;
+	int			n;
+	List	   *out = NIL;
+
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		if (enulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("an array of an agent run may not hold NULL")));
+		out = lappend(out, TextDatumGetCString(elems[i]));
+	}
+	return out;
+}
+
+/*
  * check_run_inputs checks a new run's instructions: its system_prompt is
  * bounded like the prompt, its tools are known ones, and its envs are a
  * JSON object of strings.  A mistake is an error at INSERT, not a run that
  * fails later.
  */
 static void
-check_run_inputs(HeapTuple tup, TupleDesc desc)
+check_run_inputs(HeapTuple tup, TupleDesc desc, char **repo_secret)
 {
 	bool		isnull;
 	Datum		d;
@@ -245,6 +291,69 @@ check_run_inputs(HeapTuple tup, TupleDesc desc)
 	d = heap_getattr(tup, column_of(desc, "envs"), desc, &isnull);
 	if (!isnull)
 		(void) string_map_to_json(DatumGetJsonbP(d), "envs", false);
+	d = heap_getattr(tup, column_of(desc, "files"), desc, &isnull);
+	if (!isnull)
+		input_problem("files", workspace_check_files(DatumGetJsonbP(d)));
+	d = heap_getattr(tup, column_of(desc, "repo"), desc, &isnull);
+	if (!isnull)
+	{
+		Jsonb	   *repo = DatumGetJsonbP(d);
+
+		input_problem("repo", workspace_check_repo(repo));
+		*repo_secret = json_get_string(&repo->root, "secret");
+	}
+	d = heap_getattr(tup, column_of(desc, "artifacts"), desc, &isnull);
+	if (!isnull)
+		input_problem("artifacts", workspace_check_globs(text_array_to_list(d)));
+	d = heap_getattr(tup, column_of(desc, "result_schema"), desc, &isnull);
+	if (!isnull)
+		input_problem("result_schema", jschema_check_schema(DatumGetJsonbP(d)));
+}
+
+/*
+ * check_run_secrets checks, at INSERT, that the run's owner may use every
+ * secret it names (and its repository's), and that none clashes with a
+ * name of its envs: an unknown or ungranted secret is an error now.
+ */
+static void
+check_run_secrets(HeapTuple tup, TupleDesc desc, const char *repo_secret, Oid owner,
+				  const char *owner_id)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, column_of(desc, "secrets"), desc, &isnull);
+	List	   *names = isnull ? NIL : text_array_to_list(d);
+	char	   *problem = NULL;
+
+	if (repo_secret)
+	{
+		ListCell   *lc;
+		bool		found = false;
+
+		foreach(lc, names)
+			found = found || strcmp(lfirst(lc), repo_secret) == 0;
+		if (!found)
+			names = lappend(names, (char *) repo_secret);
+	}
+	if (names == NIL)
+		return;
+	if (!secrets_usable_check(names, owner, owner_id, &problem))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("agent run cannot use its secrets: %s", problem),
+				 errhint("Its owner must own each secret, or be granted it with sandbox_grant_secret().")));
+	d = heap_getattr(tup, column_of(desc, "envs"), desc, &isnull);
+	if (!isnull)
+	{
+		ListCell   *lc;
+
+		foreach(lc, names)
+			if (json_get(&DatumGetJsonbP(d)->root, lfirst(lc)) != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("\"%s\" is both a secret and a variable of envs of the agent run",
+								(char *) lfirst(lc)),
+						 errhint("A secret is put in the sandbox's environment under its own name.")));
+	}
 }
 
 /*
@@ -362,6 +471,7 @@ agent_runs_guard(PG_FUNCTION_ARGS)
 	bool		su;
 	int			natts;
 	char	   *new_status;
+	char	   *repo_secret = NULL;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
@@ -384,7 +494,19 @@ agent_runs_guard(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
 		check_prompt_size(newtup, desc);
-		check_run_inputs(newtup, desc);
+		check_run_inputs(newtup, desc, &repo_secret);
+		if (su)
+		{
+			bool		onull;
+			bool		inull;
+			Datum		o = heap_getattr(newtup, column_of(desc, "owner"), desc, &onull);
+			Datum		i = heap_getattr(newtup, column_of(desc, "owner_id"), desc, &inull);
+
+			/* a superuser's run is checked for the owner it names */
+			check_run_secrets(newtup, desc, repo_secret,
+							  onull ? GetUserId() : DatumGetObjectId(o),
+							  inull ? NULL : TextDatumGetCString(i));
+		}
 		if (su)
 			return PointerGetDatum(newtup);
 		if (strcmp(new_status, "pending") != 0)
@@ -395,6 +517,7 @@ agent_runs_guard(PG_FUNCTION_ARGS)
 		reset_columns_on_insert(desc, values, nulls, repl);
 		set_owner_id(newtup, desc, values, nulls, repl);
 		check_schedule(newtup, NULL, desc, values, nulls, repl);
+		check_run_secrets(newtup, desc, repo_secret, GetUserId(), identity_current());
 	}
 	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{

@@ -42,6 +42,7 @@
 #include "queue.h"
 #include "reaper.h"
 #include "resume.h"
+#include "secrets.h"
 #include "tools.h"
 #include "safe_path.h"
 #include "sandbox.h"
@@ -639,6 +640,16 @@ after_commit(Worker *w, PassResult *res)
 				r->artifacts = lappend(r->artifacts, pstrdup(lfirst(alc)));
 			foreach(alc, c->secrets)
 				r->secret_names = lappend(r->secret_names, pstrdup(lfirst(alc)));
+			foreach(alc, c->secret_values)
+			{
+				SecretValue *sv = lfirst(alc);
+				SecretValue *copy = palloc(sizeof(SecretValue));
+
+				copy->name = pstrdup(sv->name);
+				copy->value = pstrdup(sv->value);
+				r->secret_values = lappend(r->secret_values, copy);
+			}
+			r->secret_problem = c->secret_problem ? pstrdup(c->secret_problem) : NULL;
 		}
 		if (c->tools_given)
 		{
@@ -756,6 +767,8 @@ on_run_request_done(Worker *w, Run *run, HttpRequest *req)
 		ereport(LOG,
 				(errmsg("sandbox worker: run %s failed while reading an answer: %s",
 						run->id, edata->message)));
+		/* the operation may start again: its request is done with */
+		((RunOp *) req->owner)->in_callback = false;
 		http_release(req);
 		agent_fail(&w->env, run, "could not read an answer: %s", edata->message);
 		FreeErrorData(edata);
