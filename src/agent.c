@@ -2362,6 +2362,7 @@ start_outputs(Run *run, const char *final_text)
 	run->ws_output = true;
 	run->ws_artifact_bytes = 0;
 	run->ws_left_out = 0;
+	run->ws_collected = 0;
 	old = MemoryContextSwitchTo(run->cxt);
 	initStringInfo(&run->ws_cut);
 	MemoryContextSwitchTo(old);
@@ -2399,6 +2400,7 @@ stage_artifact(Run *run, const char *path, const char *kind, const char *data, s
 	a->size = size;
 	a->cut = cut ? pstrdup(cut) : NULL;
 	run->artifact_rows = lappend(run->artifact_rows, a);
+	run->ws_collected++;
 	MemoryContextSwitchTo(old);
 	if (cut)
 	{
@@ -2435,11 +2437,11 @@ plan_artifact_reads(Run *run, const char *listing)
 		WsStep	   *ws = lfirst(lc);
 
 		if (ws->size > sandbox_artifact_max_bytes)
-			stage_artifact(run, ws->path, "file", NULL, 0, ws->size,
+			stage_artifact(run, ws->name, "file", NULL, 0, ws->size,
 						   psprintf("the file is " INT64_FORMAT " bytes, more than sandbox.artifact_max_bytes (%d)",
 									ws->size, sandbox_artifact_max_bytes));
 		else if (run->ws_artifact_bytes + ws->size > sandbox_artifacts_max_bytes)
-			stage_artifact(run, ws->path, "file", NULL, 0, ws->size,
+			stage_artifact(run, ws->name, "file", NULL, 0, ws->size,
 						   psprintf("the run's artifacts reached sandbox.artifacts_max_bytes (%d)",
 									sandbox_artifacts_max_bytes));
 		else
@@ -2466,7 +2468,7 @@ outputs_done(AgentEnv *env, Run *run)
 
 		initStringInfo(&d);
 		appendStringInfoChar(&d, '{');
-		json_append_kv_int(&d, &first, "collected", list_length(run->artifact_rows));
+		json_append_kv_int(&d, &first, "collected", run->ws_collected);
 		json_append_kv_int(&d, &first, "bytes", run->ws_artifact_bytes);
 		json_append_kv_int(&d, &first, "left_out", run->ws_left_out);
 		if (run->ws_left_out > 0)
@@ -2558,7 +2560,7 @@ on_workspace_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 						   ws->path, run->sandbox.sandbox_id, call_error_describe(&err));
 				return;
 			}
-			stage_artifact(run, ws->path, "file", NULL, 0, ws->size,
+			stage_artifact(run, ws->name, "file", NULL, 0, ws->size,
 						   psprintf("it could not be read: %s", call_error_describe(&err)));
 		}
 		else if (ws->kind == WS_WRITE)
@@ -2567,7 +2569,7 @@ on_workspace_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 			run->ws_file_bytes += ws->len;
 		}
 		else
-			stage_artifact(run, ws->path, "file", http_data(req), http_data_len(req),
+			stage_artifact(run, ws->name, "file", http_data(req), http_data_len(req),
 						   http_data_len(req), NULL);
 	}
 	else

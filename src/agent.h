@@ -187,6 +187,7 @@ typedef struct Run
 	int64		ws_file_bytes;
 	int64		ws_artifact_bytes;	/* kept so far */
 	int64		ws_left_out;	/* artifacts matched beyond sandbox.max_artifacts */
+	int			ws_collected;	/* artifact rows written */
 	StringInfoData ws_cut;		/* JSON array elements: artifacts cut, and why */
 	char	   *final_result;	/* the result, while the work is collected */
 	List	   *artifact_rows;	/* WsArtifact * staged (stage_cxt) */

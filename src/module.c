@@ -13,6 +13,7 @@
 
 #include "launcher.h"
 #include "sandbox.h"
+#include "secrets.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -35,6 +36,8 @@ _PG_init(void)
 
 	sandbox_preloaded = process_shared_preload_libraries_in_progress;
 	settings_define();
+	/* a key setting may name a secret of the store ('secret:NAME') */
+	settings_key_resolver = secrets_key_lookup;
 
 	if (sandbox_preloaded)
 	{

@@ -18,11 +18,13 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "access/xact.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/memutils.h"
 #include "utils/guc.h"
+#include "utils/timestamp.h"
 
 #include "settings.h"
 
@@ -422,6 +424,68 @@ key_from_file(const char *name)
 	return NULL;
 }
 
+/* keys from the secret store: the setting's text and the value it named */
+static char *stored_from[SETTINGS_KEY_NUM];
+static char *stored_value[SETTINGS_KEY_NUM];
+
+/*
+ * stored_key returns the value the secret store gave for a setting of the
+ * form 'secret:NAME', while the setting still says so; NULL before it was
+ * looked up (settings_store_key) or once the setting changed.
+ */
+static TimestampTz stored_at[SETTINGS_KEY_NUM];
+
+SettingsKeyResolver settings_key_resolver = NULL;
+
+static const char *
+stored_key(SettingsKey which, const char *setting)
+{
+	/* in a transaction, look it up (again after a minute: it may change) */
+	if (settings_key_resolver && IsTransactionState() &&
+		(stored_from[which] == NULL || strcmp(stored_from[which], setting) != 0 ||
+		 stored_value[which] == NULL ||
+		 GetCurrentTimestamp() - stored_at[which] > 60 * USECS_PER_SEC))
+		settings_store_key(which, setting, settings_key_resolver(setting));
+	if (stored_from[which] && strcmp(stored_from[which], setting) == 0)
+		return stored_value[which];
+	return NULL;
+}
+
+/*
+ * settings_refresh_keys looks up, in the caller's transaction, the key
+ * settings that name secrets: the worker builds its requests outside
+ * transactions, so it calls this in each database pass.
+ */
+void
+settings_refresh_keys(void)
+{
+	if (sandbox_e2b_api_key && strncmp(sandbox_e2b_api_key, SETTINGS_SECRET_PREFIX,
+										strlen(SETTINGS_SECRET_PREFIX)) == 0)
+		(void) stored_key(SETTINGS_KEY_E2B, sandbox_e2b_api_key);
+	if (sandbox_llm_api_key && strncmp(sandbox_llm_api_key, SETTINGS_SECRET_PREFIX,
+									   strlen(SETTINGS_SECRET_PREFIX)) == 0)
+		(void) stored_key(SETTINGS_KEY_LLM, sandbox_llm_api_key);
+}
+
+/*
+ * settings_store_key keeps the value a secret gave for a key setting, in
+ * memory only (never logged), until the setting changes.
+ */
+void
+settings_store_key(SettingsKey which, const char *setting, const char *value)
+{
+	if (stored_value[which])
+	{
+		memset(stored_value[which], 0, strlen(stored_value[which]));
+		pfree(stored_value[which]);
+	}
+	if (stored_from[which])
+		pfree(stored_from[which]);
+	stored_from[which] = MemoryContextStrdup(TopMemoryContext, setting);
+	stored_value[which] = value ? MemoryContextStrdup(TopMemoryContext, value) : NULL;
+	stored_at[which] = GetCurrentTimestamp();
+}
+
 /*
  * sandbox_e2b_key returns the E2B API key: the setting, else the key file,
  * else the server's environment, else NULL.  The result must never be
@@ -432,6 +496,9 @@ sandbox_e2b_key(void)
 {
 	const char *k;
 
+	if (sandbox_e2b_api_key && strncmp(sandbox_e2b_api_key, SETTINGS_SECRET_PREFIX,
+										strlen(SETTINGS_SECRET_PREFIX)) == 0)
+		return stored_key(SETTINGS_KEY_E2B, sandbox_e2b_api_key);
 	if (sandbox_e2b_api_key && sandbox_e2b_api_key[0])
 		return sandbox_e2b_api_key;
 	if ((k = key_from_file("E2B_API_KEY")) != NULL)
@@ -451,6 +518,9 @@ sandbox_llm_key(void)
 		"ANTHROPIC_API_KEY" : "OPENAI_API_KEY";
 	const char *k;
 
+	if (sandbox_llm_api_key && strncmp(sandbox_llm_api_key, SETTINGS_SECRET_PREFIX,
+									   strlen(SETTINGS_SECRET_PREFIX)) == 0)
+		return stored_key(SETTINGS_KEY_LLM, sandbox_llm_api_key);
 	if (sandbox_llm_api_key && sandbox_llm_api_key[0])
 		return sandbox_llm_api_key;
 	if ((k = key_from_file(var)) != NULL)

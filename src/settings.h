@@ -74,7 +74,27 @@ typedef enum LlmProvider
 	LLM_PROVIDER_OPENAI
 } LlmProvider;
 
+/* A key setting may name a secret of the store: 'secret:NAME'. */
+#define SETTINGS_SECRET_PREFIX "secret:"
+
+typedef enum SettingsKey
+{
+	SETTINGS_KEY_E2B,
+	SETTINGS_KEY_LLM,
+	SETTINGS_KEY_NUM
+} SettingsKey;
+
 extern void settings_define(void);
+extern void settings_store_key(SettingsKey which, const char *setting, const char *value);
+extern void settings_refresh_keys(void);
+
+/*
+ * Looks up the value a key setting names ('secret:NAME'), in a
+ * transaction; set at load by module.c (the secret store lives above the
+ * settings, which call nothing of the extension themselves).
+ */
+typedef char *(*SettingsKeyResolver) (const char *setting);
+extern SettingsKeyResolver settings_key_resolver;
 extern const char *sandbox_e2b_key(void);
 extern const char *sandbox_llm_key(void);
 extern const char *sandbox_llm_url(void);

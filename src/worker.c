@@ -413,6 +413,8 @@ db_pass(Worker *w, PassResult *res)
 		return;
 	}
 	pg_atomic_write_u32(&w->slot->state, WORKER_RUNNING);
+	/* keys named as secrets are read here: requests are built outside transactions */
+	settings_refresh_keys();
 
 	/* 1. the staged writes of every run that has some */
 	dirty = NIL;

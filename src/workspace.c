@@ -35,13 +35,14 @@ static const char *const clone_script =
 "elif [ -n \"$PGSANDBOX_REF\" ]; then args+=(--branch \"$PGSANDBOX_REF\"); fi\n"
 "if [ -n \"$PGSANDBOX_SECRET_VAR\" ]; then\n"
 "  helper='!f() { echo username=x-access-token; echo \"password=$'\"$PGSANDBOX_SECRET_VAR\"'\"; }; f'\n"
-"  export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=credential.helper GIT_CONFIG_VALUE_0=\"$helper\"\n"
+"  origin=$(printf '%s' \"$PGSANDBOX_URL\" | sed -E 's#^([a-z]+://[^/]+).*#\\1#')\n"
+"  export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=\"credential.$origin.helper\" GIT_CONFIG_VALUE_0=\"$helper\"\n"
 "fi\n"
 "git clone -q \"${args[@]}\" -- \"$PGSANDBOX_URL\" repo 2>&1\n"
 "cd repo\n"
 "[ -n \"$sha\" ] && git checkout -q \"$sha\" 2>&1\n"
 "git checkout -q -b \"$PGSANDBOX_BRANCH\" 2>&1\n"
-"[ -n \"$PGSANDBOX_SECRET_VAR\" ] && git config credential.helper \"$helper\"\n"
+"[ -n \"$PGSANDBOX_SECRET_VAR\" ] && git config \"credential.$origin.helper\" \"$helper\"\n"
 "git config user.name 'sandbox agent'\n"
 "git config user.email 'agent@sandbox.invalid'\n"
 "git rev-parse HEAD\n";
@@ -566,6 +567,7 @@ workspace_listed_files(const char *stdout_text, int64 *left_out)
 			s->kind = WS_READ;
 			s->purpose = WSP_ARTIFACT;
 			s->size = strtoll(l, NULL, 10);
+			s->name = pstrdup(tab + 1);
 			s->path = full_path(tab + 1);
 			steps = lappend(steps, s);
 		}

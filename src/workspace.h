@@ -45,6 +45,8 @@ typedef struct WsStep
 	WsStepKind	kind;
 	WsPurpose	purpose;
 	char	   *path;
+	char	   *name;			/* WS_READ: the artifact's path, as listed
+								 * (relative to /home/user) */
 	char	   *data;
 	size_t		len;
 	char	   *command;
