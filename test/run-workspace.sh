@@ -25,11 +25,15 @@
 #             {GIT_TOKEN}, push to branch feature-<n>: a command prints the
 #             sha256 of $GIT_TOKEN (= the value's), echoes the value (stored
 #             as [secret:GIT_TOKEN]), greps .git/config for it (0); the value
-#             is nowhere in the run's row, events, artifacts, nor in the
-#             PostgreSQL server log or the git server's log; the push
+#             is nowhere in the run's row (but the user's own repo column),
+#             events, artifacts, nor in the PostgreSQL server log; the result
+#             (final answer quoting a command that printed it) and an
+#             artifact holding it have [secret:GIT_TOKEN]; the push
 #             authenticated with it landed; a command's git ls-remote to
 #             another host (port) that asks for a password is not given
-#             the value by the repo's credential helper
+#             the value by the repo's credential helper; a clone failing on a
+#             URL whose path is the value has an error with git's output
+#             redacted
 #   files     files => {relative text, absolute base64} written before the first
 #             turn (files_written {count, bytes}); the commands read them
 #   structured result_schema: valid (result = the JSON itself), invalid once
@@ -61,6 +65,9 @@
 #             artifacts (RLS) nor sandbox_secrets, does not see the secret in
 #             sandbox_list_secrets(); after sandbox_grant_secret it may use
 #             it, after sandbox_revoke_secret no longer
+#   openai    (last: the cluster switches to sandbox.llm_provider 'openai')
+#             structured results through response_format json_schema: valid,
+#             invalid once, invalid twice; a secret redacted in the result
 #
 # Output: "ok - " / "not ok - " lines; exit status 1 when any check failed.
 # Assumes `make install`.  Environment: CASES, RUN_TIMEOUT_S (sandbox.run_timeout,
@@ -73,7 +80,7 @@ source "$ROOT/test/lib/modeld.sh"
 source "$ROOT/test/lib/pg.sh"
 source "$ROOT/test/lib/gitserver.sh"
 
-CASES=${CASES:-"repo secret files structured budget keep artifacts badinput clone roles"}
+CASES=${CASES:-"repo secret files structured budget keep artifacts badinput clone roles openai"}
 RUN_WAIT_S=${RUN_WAIT_S:-150}
 NONCE="$$-$(date +%s%N | tail -c 7)"
 SECRET_VALUE="wsTok-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
@@ -223,9 +230,18 @@ grep -c -- \"\$GIT_TOKEN\" /home/user/repo/.git/config; cd /home/user/repo && ec
 \`\`\`bash
 cd /home/user/repo && GIT_TERMINAL_PROMPT=0 git ls-remote $OTHER_URL/auth/proj.git >/dev/null 2>&1; echo \"other host: exit \$?\"
 \`\`\`
+\`\`\`bash
+echo \"\$GIT_TOKEN\" > /home/user/token-copy.txt; echo \"finally \$GIT_TOKEN\"
+\`\`\`
 "
-has_case secret && RUN[secret]=$(enqueue "(prompt, secrets, repo) VALUES (\$p\$$PROMPT_SECRET\$p\$, '{GIT_TOKEN}',
+has_case secret && RUN[secret]=$(enqueue "(prompt, secrets, artifacts, repo) VALUES (\$p\$$PROMPT_SECRET\$p\$, '{GIT_TOKEN}', '{token-copy.txt}',
     '{\"url\": \"$GITSERVER_URL/auth/proj.git\", \"secret\": \"GIT_TOKEN\", \"push\": true, \"branch\": \"$SECRET_BRANCH\"}')")
+# a clone whose failure (git's output) holds the value: the URL's path is the value
+has_case secret && RUN[secret_error]=$(enqueue "(prompt, secrets, repo) VALUES (\$p\$Clone a repo named like the token ($NONCE).
+\`\`\`bash
+echo never
+\`\`\`
+\$p\$, '{GIT_TOKEN}', '{\"url\": \"$GITSERVER_URL/$SECRET_VALUE.git\"}')")
 
 has_case files && RUN[files]=$(enqueue "(prompt, files) VALUES (\$p\$Read the inputs ($NONCE).
 \`\`\`bash
@@ -351,11 +367,20 @@ if has_case secret && enq_ok "secret run" "${RUN[secret]}"; then
     check_re "secret: .git/config does not hold the value" "$outs" $'(^|\n)0\n'
     check "secret: not in agent_run_events" "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$r' AND strpos(data::text, '$SECRET_VALUE') > 0")" 0
     check "secret: not in any event of any run" "$(q "SELECT count(*) FROM agent_run_events WHERE strpos(data::text, '$SECRET_VALUE') > 0")" 0
-    check "secret: not in agent_runs (any column, any run)" "$(q "SELECT count(*) FROM agent_runs r WHERE strpos(row_to_json(r)::text, '$SECRET_VALUE') > 0")" 0
+    check "secret: not in agent_runs (any column the extension writes, any run; the user's own repo column aside)" "$(q "SELECT count(*) FROM agent_runs r WHERE strpos((to_jsonb(r) - 'repo')::text, '$SECRET_VALUE') > 0")" 0
+    check_re "secret: the result (the final answer) has [secret:GIT_TOKEN]" "$(col "$r" "result::text")" 'finally \[secret:GIT_TOKEN\]'
+    check "secret: an artifact holding the value is stored redacted" "$(q "SELECT convert_from(content, 'UTF8') FROM agent_run_artifacts WHERE run_id = '$r' AND path ~ 'token-copy.txt\$'")" "[secret:GIT_TOKEN]"
     check "secret: not in agent_run_artifacts" "$(q "SELECT count(*) FROM agent_run_artifacts WHERE position(convert_to('$SECRET_VALUE', 'UTF8') in coalesce(content, '')) > 0 OR strpos(path || coalesce(cut, ''), '$SECRET_VALUE') > 0")" 0
     check "secret: not in sandboxes" "$(q "SELECT count(*) FROM sandboxes s WHERE strpos(row_to_json(s)::text, '$SECRET_VALUE') > 0")" 0
+    r2=${RUN[secret_error]}
+    if enq_ok "secret in an error" "$r2" && ended "secret in an error: the clone of a repository named like the value" "$r2" failed; then
+        e=$(col "$r2" error)
+        check_re "secret in an error: git's output is there, redacted" "$e" '^git clone failed.*\[secret:GIT_TOKEN\]'
+        check "secret in an error: the error does not hold the value" "$(col "$r2" "strpos(error, '$SECRET_VALUE')")" 0
+        check "secret in an error: no event holds it" "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$r2' AND strpos(data::text, '$SECRET_VALUE') > 0")" 0
+    fi
     check "secret: not in the PostgreSQL server log" "$(grep -c -F -- "$SECRET_VALUE" "$PG_SERVER_LOG")" 0
-    check "secret: not in the git server's log" "$(grep -c -F -- "$SECRET_VALUE" "$GITSERVER_LOG")" 0
+    echo "# (informational) the git server's log has the value $(grep -c -F -- "$SECRET_VALUE" "$GITSERVER_LOG") times: the clone of the repository named like it asks for that path"
     check_re "secret: a command's git ls-remote to another host ran" "$outs" 'other host: exit [0-9]+'
     check "secret: the repo's credential helper never offered the value to another host ($(grep -c . "$OTHER_DIR/auth.log") passwords offered there)" \
         "$(grep -c -F -- "$SECRET_SHA" "$OTHER_DIR/auth.log")" 0
@@ -370,8 +395,8 @@ if has_case files && enq_ok "files run" "${RUN[files]}"; then
     r=${RUN[files]}
     if ended "files run" "$r" completed; then
         check "files: files_written {count, bytes}" "$(evf "$r" files_written count) $(evf "$r" files_written bytes)" "2 15"
-        check "files: files_written comes before the first llm_response" \
-            "$(q "SELECT (SELECT min(seq) FROM agent_run_events WHERE run_id = '$r' AND kind = 'files_written') < (SELECT min(seq) FROM agent_run_events WHERE run_id = '$r' AND kind = 'llm_response')")" t
+        check "files: files_written comes before the first execution turn's llm_response" \
+            "$(q "SELECT (SELECT min(seq) FROM agent_run_events WHERE run_id = '$r' AND kind = 'files_written') < (SELECT min(seq) FROM agent_run_events WHERE run_id = '$r' AND kind = 'llm_response' AND data->>'purpose' IS DISTINCT FROM 'plan')")" t
         check_re "files: the command read both files" "$(q "SELECT data->>'stdout' FROM agent_run_events WHERE run_id = '$r' AND kind = 'tool_result'")" $'hello files\n 00 01 02 ff'
     fi
 fi
@@ -450,37 +475,40 @@ if has_case keep && enq_ok "keep_sandbox run" "${RUN[keep]}"; then
 fi
 
 # --- case: artifacts ----------------------------------------------------------
-art() { q "SELECT $2 FROM agent_run_artifacts WHERE run_id = '$1' ORDER BY path"; }
+# artifact paths are compared relative to /home/user (the worker stores them absolute)
+art() { q "SELECT $2 FROM (SELECT regexp_replace(path, '^/home/user/', '') AS rel, * FROM agent_run_artifacts WHERE run_id = '$1') a ORDER BY rel"; }
+arta() { q "SELECT $2 FROM agent_run_artifacts WHERE run_id = '$1'"; }
+artp() { q "SELECT $3 FROM agent_run_artifacts WHERE run_id = '$1' AND regexp_replace(path, '^/home/user/', '') = '$2'"; }
 if has_case artifacts; then
     r=${RUN[art_small]}
     if enq_ok "artifacts run" "$r" && ended "artifacts run" "$r" completed; then
-        check "artifacts: the paths collected" "$(art "$r" "path || ':' || kind" | tr '\n' ' ')" "big.bin:file out/a.txt:file out/b.txt:file "
-        check "artifacts: out/a.txt content and size" "$(q "SELECT convert_from(content, 'UTF8') || ':' || size FROM agent_run_artifacts WHERE run_id = '$r' AND path = 'out/a.txt'")" $'alpha\n:6'
-        check "artifacts: binary out/b.txt kept exactly" "$(q "SELECT encode(content, 'hex') FROM agent_run_artifacts WHERE run_id = '$r' AND path = 'out/b.txt'")" "626574610a0001"
+        check "artifacts: the paths collected" "$(art "$r" "rel || ':' || kind" | tr '\n' ' ')" "big.bin:file out/a.txt:file out/b.txt:file "
+        check "artifacts: out/a.txt content and size" "$(artp "$r" out/a.txt "convert_from(content, 'UTF8') || ':' || size")" $'alpha\n:6'
+        check "artifacts: binary out/b.txt kept exactly" "$(artp "$r" out/b.txt "encode(content, 'hex')")" "626574610a0001"
         check "artifacts: sha256 = sha256(content)" "$(q "SELECT bool_and(sha256 = encode(sha256(content), 'hex')) FROM agent_run_artifacts WHERE run_id = '$r' AND content IS NOT NULL")" t
-        check "artifacts: big.bin (2 MB) over the per-file cap: no content, size kept" "$(q "SELECT (content IS NULL) || ':' || size FROM agent_run_artifacts WHERE run_id = '$r' AND path = 'big.bin'")" "true:2097152"
-        check_re "artifacts: big.bin's cut says why" "$(q "SELECT cut FROM agent_run_artifacts WHERE run_id = '$r' AND path = 'big.bin'")" 'artifact_max_bytes|1048576|1 ?MB'
+        check "artifacts: big.bin (2 MB) over the per-file cap: no content, size kept" "$(artp "$r" big.bin "(content IS NULL) || ':' || size")" "true:2097152"
+        check_re "artifacts: big.bin's cut says why" "$(artp "$r" big.bin cut)" 'artifact_max_bytes|1048576|1 ?MB'
         check "artifacts: the artifacts event {collected, left_out}" "$(evf "$r" artifacts collected) $(evf "$r" artifacts left_out)" "3 0"
         check_re "artifacts: the event's cut names big.bin" "$(evf "$r" artifacts cut)" 'big.bin'
     fi
     r=${RUN[art_many]}
     if enq_ok "artifacts 10,000 files" "$r" && ended "artifacts 10,000 files" "$r" completed; then
-        check "artifacts many: 100 rows (sandbox.max_artifacts)" "$(art "$r" "count(*)")" 100
+        check "artifacts many: 100 rows (sandbox.max_artifacts)" "$(arta "$r" "count(*)")" 100
         check "artifacts many: the event says 100 collected, 9900 left out" "$(evf "$r" artifacts collected) $(evf "$r" artifacts left_out)" "100 9900"
     fi
     r=${RUN[art_huge]}
     if enq_ok "artifacts 100 MB file" "$r" && ended "artifacts 100 MB file" "$r" completed; then
-        check "artifacts huge: a row without content, size 104857600" "$(q "SELECT (content IS NULL) || ':' || size FROM agent_run_artifacts WHERE run_id = '$r' AND path = 'huge.bin'")" "true:104857600"
-        check_re "artifacts huge: cut says why" "$(q "SELECT cut FROM agent_run_artifacts WHERE run_id = '$r' AND path = 'huge.bin'")" '.'
+        check "artifacts huge: a row without content, size 104857600" "$(artp "$r" huge.bin "(content IS NULL) || ':' || size")" "true:104857600"
+        check_re "artifacts huge: cut says why" "$(artp "$r" huge.bin cut)" '.'
         check_re "artifacts huge: collected within 30 s of the last tool result" \
             "$(q "SELECT extract(epoch FROM r.completed_at - (SELECT max(at) FROM agent_run_events WHERE run_id = r.id AND kind = 'tool_result')) < 30 FROM agent_runs r WHERE id = '$r'")" t
     fi
     r=${RUN[art_run]}
     if enq_ok "artifacts per-run cap" "$r" && ended "artifacts per-run cap" "$r" completed; then
-        check "artifacts per-run: 12 rows" "$(art "$r" "count(*)")" 12
-        check "artifacts per-run: 10 kept whole (10,000,000 bytes <= 10 MB)" "$(art "$r" "count(*) FILTER (WHERE content IS NOT NULL AND length(content) = 1000000)")" 10
-        check_re "artifacts per-run: the 2 others cut, naming the per-run cap" "$(art "$r" "cut" | grep -v '^$' | sort -u)" 'artifacts_max_bytes|10485760|10 ?MB'
-        check "artifacts per-run: kept bytes <= 10485760" "$(art "$r" "coalesce(sum(length(content)), 0) <= 10485760")" t
+        check "artifacts per-run: 12 rows" "$(arta "$r" "count(*)")" 12
+        check "artifacts per-run: 10 kept whole (10,000,000 bytes <= 10 MB)" "$(arta "$r" "count(*) FILTER (WHERE content IS NOT NULL AND length(content) = 1000000)")" 10
+        check_re "artifacts per-run: the 2 others cut, naming the per-run cap" "$(arta "$r" "cut" | grep -v '^$' | sort -u)" 'artifacts_max_bytes|10485760|10 ?MB'
+        check "artifacts per-run: kept bytes <= 10485760" "$(arta "$r" "coalesce(sum(length(content)), 0) <= 10485760")" t
     fi
 fi
 
@@ -549,6 +577,49 @@ if has_case roles; then
     else notok "roles: after sandbox_grant_secret ws_b may use it: ${r:0:300}"; fi
     qa "SELECT sandbox_revoke_secret('GIT_TOKEN', 'ws_b')" >/dev/null
     expect_err "roles: after sandbox_revoke_secret ws_b may not" ws_b "INSERT INTO agent_runs (prompt, secrets) VALUES ('revoked $NONCE', '{GIT_TOKEN}')" 42501
+fi
+
+# --- case: openai (last: it switches the provider for the whole cluster) ---------
+if has_case openai; then
+    q "ALTER SYSTEM SET sandbox.llm_provider = 'openai'" >/dev/null
+    q "ALTER SYSTEM SET sandbox.llm_api_url = '$MODELD_URL/v1'" >/dev/null
+    q "SELECT pg_reload_conf()" >/dev/null
+    sleep 2
+    for k in valid invalid1 invalid2; do
+        extra=""
+        [ $k = invalid1 ] && extra="[[modeld: result_invalid_first=1]]"
+        [ $k = invalid2 ] && extra="[[modeld: result_invalid_first=2]]"
+        RUN[oai_$k]=$(enqueue "(prompt, result_schema) VALUES (\$p\$OpenAI answer ($NONCE $k).
+\`\`\`bash
+echo 42
+\`\`\`
+[[modeld: result={\"answer\": 7, \"note\": \"openai\"}]] $extra
+\$p\$, '$SCHEMA')")
+    done
+    RUN[oai_secret]=$(enqueue "(prompt, secrets) VALUES (\$p\$OpenAI with a secret ($NONCE).
+\`\`\`bash
+echo \"value: \$GIT_TOKEN\"
+\`\`\`
+\$p\$, '{GIT_TOKEN}')")
+    for k in valid invalid1; do
+        r=${RUN[oai_$k]}
+        if enq_ok "openai structured $k" "$r" && ended "openai structured $k (response_format json_schema)" "$r" completed; then
+            check "openai structured $k: result is the JSON itself" "$(col "$r" "result = '{\"answer\": 7, \"note\": \"openai\"}'::jsonb")" t
+            [ "$(col "$r" "result = '{\"answer\": 7, \"note\": \"openai\"}'::jsonb")" = t ] || echo "    result: $(col "$r" result)"
+        fi
+    done
+    r=${RUN[oai_invalid2]}
+    if enq_ok "openai structured invalid2" "$r" && ended "openai structured invalid2" "$r" failed; then
+        check_re "openai structured invalid2: the error" "$(col "$r" error)" "^the model's structured result does not match result_schema"
+    fi
+    r=${RUN[oai_secret]}
+    if enq_ok "openai secret run" "$r" && ended "openai secret run" "$r" completed; then
+        check_re "openai secret: the output is redacted" "$(col "$r" "result::text")" 'value: \[secret:GIT_TOKEN\]'
+        check "openai secret: the value is in no event" "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$r' AND strpos(data::text, '$SECRET_VALUE') > 0")" 0
+    fi
+    q "ALTER SYSTEM RESET sandbox.llm_provider" >/dev/null
+    q "ALTER SYSTEM RESET sandbox.llm_api_url" >/dev/null
+    q "SELECT pg_reload_conf()" >/dev/null
 fi
 
 # --- the end --------------------------------------------------------------------
