@@ -13,7 +13,8 @@
 #     DATABASE + CREATE EXTENSION) is served within a bound; a database
 #     without the extension keeps no worker; a run queued right after
 #     CREATE EXTENSION wakes the launcher (served long before the launcher's
-#     interval); ALTER DATABASE ... RENAME of a served database works.
+#     interval); ALTER DATABASE ... RENAME and CREATE DATABASE ... TEMPLATE
+#     of a served database work.
 #  5. more databases x workers than slots: a WARNING in the log, and the
 #     missing workers in sandbox_worker_status().
 # Workers are found through this cluster only (sandbox_worker_status(),
@@ -306,8 +307,14 @@ check "and the renamed database is served again" "$(running db5)" "2"
 batch db5 renamed 2
 wait_batch db5 renamed || true
 check "its runs complete" "$(completed db5 renamed)" "2"
+t0=$(date +%s%N)
+out=$(psql -X -q -c "CREATE DATABASE db7 TEMPLATE db5" 2>&1) || true
+check "CREATE DATABASE ... TEMPLATE a served database works ($(ms_since "$t0") ms)" "$out" ""
+wait_running db5 2 100 || true
+wait_running db7 2 100 || true
+check "and both the template and the copy are served" "$(running db5)|$(running db7)" "2|2"
 
-# --- 5. more databases x workers than slots (16): db1, db2, db3, db5 x 5
+# --- 5. more databases x workers than slots (16): db1, db2, db3, db5, db7 x 5
 pg_conf "sandbox.workers = 5"
 pg_restart
 for _ in $(seq 1 100); do
@@ -317,7 +324,7 @@ done
 sleep 1
 check "16 workers run (all slots)" "$(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'sandbox worker'")" "16"
 short=""
-for db in db1 db2 db3 db5; do
+for db in db1 db2 db3 db5 db7; do
     n=$(qd $db "SELECT count(*) FROM sandbox_worker_status() WHERE state = 'no free slot'")
     [ "$n" != 0 ] && short="$short$db:$n "
 done
