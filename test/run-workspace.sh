@@ -21,6 +21,11 @@
 #             (pushed event; agent_runs.commit_id = the branch's head on the
 #             server, its parent the seeded commit, its message the first line
 #             of the final answer, the server's file changed)
+#   repo2     a tag with depth 1 (no push: no pushed event, no commit_id, no
+#             branch on the server, the diff kept), a commit id (pushed), no
+#             change with push (reported), a push to a branch the server has
+#             with other commits (not overwritten, the run says so), a repo
+#             run over max_tokens (reported: what it kept)
 #   secret    a repo run on the /auth/ URL with repo.secret GIT_TOKEN, secrets
 #             {GIT_TOKEN}, push to branch feature-<n>: a command prints the
 #             sha256 of $GIT_TOKEN (= the value's), echoes the value (stored
@@ -36,6 +41,8 @@
 #             redacted
 #   files     files => {relative text, absolute base64} written before the first
 #             turn (files_written {count, bytes}); the commands read them
+#   instructions envs reach the commands (with a system_prompt); tools =>
+#             {list_files,edit_file}: the model is offered those only
 #   structured result_schema: valid (result = the JSON itself), invalid once
 #             (sent back, then valid), invalid twice (failed, "the model's
 #             structured result does not match result_schema")
@@ -80,7 +87,7 @@ source "$ROOT/test/lib/modeld.sh"
 source "$ROOT/test/lib/pg.sh"
 source "$ROOT/test/lib/gitserver.sh"
 
-CASES=${CASES:-"repo secret files structured budget keep artifacts badinput clone roles openai"}
+CASES=${CASES:-"repo repo2 secret files instructions structured budget keep artifacts badinput clone roles openai"}
 RUN_WAIT_S=${RUN_WAIT_S:-150}
 NONCE="$$-$(date +%s%N | tail -c 7)"
 SECRET_VALUE="wsTok-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
@@ -330,6 +337,56 @@ echo never
 \$p\$, '{\"url\": \"$GITSERVER_URL/no-such-repo.git\"}')")
 fi
 
+if has_case repo2; then
+    gitserver_git proj tag v1 main
+    # a branch already on the server, with a commit the run's branch lacks
+    tmpc=$(mktemp -d /tmp/wsclone.XXXXXX)
+    git clone -q "$GITSERVER_URL/proj.git" "$tmpc/c" && git -C "$tmpc/c" checkout -q -b "taken-$NONCE" &&
+        echo other > "$tmpc/c/OTHER.md" && git -C "$tmpc/c" add -A &&
+        git -C "$tmpc/c" -c user.name=t -c user.email=t@t commit -q -m "someone else's" &&
+        git -C "$tmpc/c" push -q origin "taken-$NONCE"
+    rm -rf "$tmpc"
+    TAKEN_COMMIT=$(gitserver_rev proj "taken-$NONCE")
+    EDIT='```bash
+cd /home/user/repo && echo more >> README.md && git log --oneline | wc -l
+```'
+    RUN[repo_tag]=$(enqueue "(prompt, repo) VALUES (\$p\$At a tag ($NONCE).
+$EDIT
+\$p\$, '{\"url\": \"$GITSERVER_URL/proj.git\", \"ref\": \"v1\", \"depth\": 1}')")
+    RUN[repo_sha]=$(enqueue "(prompt, repo) VALUES (\$p\$At a commit ($NONCE).
+$EDIT
+\$p\$, '{\"url\": \"$GITSERVER_URL/proj.git\", \"ref\": \"$SEED_COMMIT\", \"branch\": \"from-sha-$NONCE\", \"push\": true}')")
+    RUN[repo_nochange]=$(enqueue "(prompt, repo) VALUES (\$p\$Change nothing ($NONCE).
+\`\`\`bash
+cd /home/user/repo && git status --short | wc -l
+\`\`\`
+\$p\$, '{\"url\": \"$GITSERVER_URL/proj.git\", \"branch\": \"nochange-$NONCE\", \"push\": true}')")
+    RUN[repo_taken]=$(enqueue "(prompt, repo) VALUES (\$p\$Push over a taken branch ($NONCE).
+$EDIT
+\$p\$, '{\"url\": \"$GITSERVER_URL/proj.git\", \"branch\": \"taken-$NONCE\", \"push\": true}')")
+    RUN[repo_budget]=$(enqueue "(prompt, repo, max_tokens) VALUES (\$p\$Over budget in a repo ($NONCE).
+$EDIT
+\`\`\`bash
+echo two
+\`\`\`
+\`\`\`bash
+echo three
+\`\`\`
+\$p\$, '{\"url\": \"$GITSERVER_URL/proj.git\", \"push\": true, \"branch\": \"budget-$NONCE\"}', 2500)")
+fi
+if has_case instructions; then
+    RUN[ins_envs]=$(enqueue "(prompt, envs, system_prompt) VALUES (\$p\$Show the environment ($NONCE).
+\`\`\`bash
+echo \"FOO=\$FOO BAR=\$BAR\"
+\`\`\`
+\$p\$, '{\"FOO\": \"foo value\", \"BAR\": \"b\"}', 'Always answer in English.')")
+    RUN[ins_tools]=$(enqueue "(prompt, tools) VALUES (\$p\$Only the new tools ($NONCE).
+\`\`\`bash
+echo never
+\`\`\`
+\$p\$, '{list_files,edit_file}')")
+fi
+
 # --- case: repo ---------------------------------------------------------------
 if has_case repo && enq_ok "repo run" "${RUN[repo]}"; then
     r=${RUN[repo]}
@@ -354,6 +411,57 @@ if has_case repo && enq_ok "repo run" "${RUN[repo]}"; then
             check "repo: NOTES.md on the server's branch" "$(gitserver_show proj "$branch:NOTES.md" 2>&1)" "notes of run"
             check "repo: main on the server is unchanged" "$(gitserver_rev proj main)" "$SEED_COMMIT"
         fi
+    fi
+fi
+
+# --- case: repo2 --------------------------------------------------------------
+if has_case repo2; then
+    r=${RUN[repo_tag]}
+    if enq_ok "repo at a tag" "$r" && ended "repo at a tag, depth 1" "$r" completed; then
+        check "repo tag: repo_cloned {ref, commit}" "$(evf "$r" repo_cloned ref) $(evf "$r" repo_cloned commit)" "v1 $SEED_COMMIT"
+        check_re "repo tag: depth 1 (one commit in the log)" "$(q "SELECT data->>'stdout' FROM agent_run_events WHERE run_id = '$r' AND kind = 'tool_result'")" '^1$'
+        check "repo tag: no push asked: no pushed event, no commit_id" "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$r' AND kind = 'pushed'"):$(col "$r" commit_id)" "0:"
+        check "repo tag: no branch run-<id> on the server" "$(gitserver_rev proj "run-$r")" ""
+        check_re "repo tag: the diff artifact is still kept" "$(q "SELECT convert_from(content, 'UTF8') FROM agent_run_artifacts WHERE run_id = '$r' AND path = 'repo.diff'")" '\+more'
+    fi
+    r=${RUN[repo_sha]}
+    if enq_ok "repo at a commit id" "$r" && ended "repo at a commit id, pushed" "$r" completed; then
+        check "repo sha: repo_cloned.commit" "$(evf "$r" repo_cloned commit)" "$SEED_COMMIT"
+        check "repo sha: pushed to from-sha-$NONCE at commit_id" "$(gitserver_rev proj "from-sha-$NONCE")" "$(col "$r" commit_id)"
+    fi
+    r=${RUN[repo_nochange]}
+    if enq_ok "repo without changes" "$r"; then
+        st=$(wait_end "$r")
+        echo "# repo without changes, push true: status $st, commit_id '$(col "$r" commit_id)', pushed event $(ev "$r" pushed), server branch '$(gitserver_rev proj "nochange-$NONCE")' (seed $SEED_COMMIT), diff artifact $(q "SELECT size FROM agent_run_artifacts WHERE run_id = '$r' AND path = 'repo.diff'") bytes, error '$(col "$r" error)'"
+        check "repo without changes: completed" "$st" completed
+        check "repo without changes: the diff artifact is empty" "$(q "SELECT size FROM agent_run_artifacts WHERE run_id = '$r' AND path = 'repo.diff'")" 0
+    fi
+    r=${RUN[repo_taken]}
+    if enq_ok "repo push over a taken branch" "$r"; then
+        st=$(wait_end "$r")
+        echo "# push to a branch the server has with other commits: status $st, error '$(col "$r" "left(error, 300)")', pushed event $(ev "$r" pushed), commit_id '$(col "$r" commit_id)'"
+        check "repo taken: the server's branch was not overwritten" "$(gitserver_rev proj "taken-$NONCE")" "$TAKEN_COMMIT"
+        check "repo taken: no commit_id claims a push that did not land" "$( [ -z "$(col "$r" commit_id)" ] || [ "$(col "$r" commit_id)" = "$(gitserver_rev proj "taken-$NONCE")" ] && echo yes || echo no)" yes
+        check_re "repo taken: the run says the push was refused" "$st $(col "$r" error) $(q "SELECT string_agg(data::text, ' ') FROM agent_run_events WHERE run_id = '$r' AND kind IN ('error', 'push_failed', 'pushed')")" '(rejected|non-fast-forward|fetch first|failed to push)'
+    fi
+    r=${RUN[repo_budget]}
+    if enq_ok "repo over budget" "$r"; then
+        st=$(wait_end "$r")
+        echo "# repo run over max_tokens: status $st, error '$(col "$r" "left(error, 200)")', tool results $(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$r' AND kind = 'tool_result'"), artifacts $(arta "$r" "string_agg(path, ',')"), pushed $(ev "$r" pushed), branch on server '$(gitserver_rev proj "budget-$NONCE")'"
+        check "repo over budget: failed" "$st" failed
+        check_re "repo over budget: the budget error" "$(col "$r" error)" 'more than its max_tokens \(2500\)'
+    fi
+fi
+
+# --- case: instructions ---------------------------------------------------------
+if has_case instructions; then
+    r=${RUN[ins_envs]}
+    if enq_ok "envs run" "$r" && ended "envs and system_prompt run" "$r" completed; then
+        check "instructions: envs reach the command" "$(q "SELECT data->>'stdout' FROM agent_run_events WHERE run_id = '$r' AND kind = 'tool_result'")" "FOO=foo value BAR=b"
+    fi
+    r=${RUN[ins_tools]}
+    if enq_ok "tools run" "$r" && ended "tools => {list_files,edit_file}" "$r" completed; then
+        check_re "instructions: only the run's tools are declared (modeld's answer lists them)" "$(col "$r" "result->>'text'")" 'needs the tool "run_command", which this request does not declare \(declared: list_files, edit_file\)'
     fi
 fi
 
