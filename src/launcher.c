@@ -1056,6 +1056,18 @@ kill_dropped_sandboxes(Launcher *l, Oid database)
 	List	   *ids = NIL;
 	int			killed = 0;
 
+	/* a key kept in a database's secret store is out of reach from here */
+	if (sandbox_e2b_api_key && strncmp(sandbox_e2b_api_key, SETTINGS_SECRET_PREFIX,
+									   strlen(SETTINGS_SECRET_PREFIX)) == 0)
+	{
+		ereport(LOG,
+				(errmsg("sandbox launcher: the sandboxes dropped database %u left are not killed: sandbox.e2b_api_key names a secret of a database",
+						database),
+				 errdetail("They end at their E2B timeout.")));
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		return;
+	}
 	pgstat_report_activity(STATE_RUNNING, "sandbox launcher: killing a dropped database's sandboxes");
 	PG_TRY();
 	{
