@@ -211,7 +211,7 @@ cd /home/user/repo && sed -i 's/hello, /hello there, /' src/app.py && printf 'fr
     psql -X -At -q -c "SELECT convert_from(content, 'UTF8') FROM agent_run_artifacts WHERE run_id = '$RUN' AND path = 'repo.diff'" | sed 's/^/  | /'
     echo
     echo "the pushed branch on the git server (git log run-$RUN):"
-    git --git-dir="$GIT_ROOT/repos/greeter.git" log --stat --format='  commit %H%n  Author: %an <%ae>%n%n      %s%n' "run-$RUN" 2>&1 | sed 's/^/  /' || true
+    git --git-dir="$GIT_ROOT/repos/greeter.git" log --stat --format='commit %H%nAuthor: %an <%ae>%n%n    %s%n' "run-$RUN" 2>&1 | sed 's/^/  /' || true
 fi
 echo
 echo "The cluster keeps running: psql -h 127.0.0.1 -p $PGPORT -U postgres"
