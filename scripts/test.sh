@@ -37,6 +37,8 @@ SUITES=(
     "crashes and faults, beside a neighbour cluster|test/run-neighbour.sh test/run-faults.sh|timing"
     "sandboxd protocol tests|test/sandboxd/run.sh|"
     "three workers, one queue|test/run-multiworker.sh|timing"
+    "fair claims and provider limits|test/run-fairness.sh|timing"
+    "several databases, a launcher|test/run-multidb.sh|timing"
     "reaper and paused sandboxes|test/run-lifecycle.sh|timing"
     "workspace: repos, secrets, artifacts, budgets (issue 11)|test/run-workspace.sh|timing"
     "security|test/security/run.sh|optional"

@@ -1062,11 +1062,14 @@ worker_pids(int healthy_s)
 	{
 		WorkerSlot *s = &sandbox_shared->slots[i];
 		pid_t		pid;
+		Oid			db;
 
 		SpinLockAcquire(&s->mutex);
 		pid = s->pid;
+		db = s->database;
 		SpinLockRelease(&s->mutex);
-		if (pid == 0)
+		/* only this database's workers hold its runs */
+		if (pid == 0 || (OidIsValid(db) && db != MyDatabaseId))
 			continue;
 		if (healthy_s > 0 && (TimestampTz) pg_atomic_read_u64(&s->heartbeat) < since)
 			continue;

@@ -43,6 +43,7 @@
 #include "sandbox.h"
 #include "shmem.h"
 #include "jschema.h"
+#include "launcher.h"
 #include "secrets.h"
 #include "sql_common.h"
 #include "tools.h"
@@ -621,6 +622,17 @@ warn_if_unserved(void)
 	{
 		why = "sandbox.workers is 0.";
 		hint = "Set sandbox.workers to 1 or more and restart the server.";
+	}
+	else if (launcher_enabled())
+	{
+		const char *w;
+		const char *h;
+
+		if (launcher_unserved(&w, &h))
+		{
+			why = w;
+			hint = h;
+		}
 	}
 	else
 	{
