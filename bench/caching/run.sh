@@ -105,6 +105,8 @@ report() {
     q "SELECT format('%-34s %14s %14s', 'input cost, USD', (SELECT ($cost)::text FROM agent_runs WHERE id = '$on'), (SELECT ($cost)::text FROM agent_runs WHERE id = '$off'))"
     q "SELECT format('%-34s %14s %14s', 'cost_usd (the run''s, with output)', (SELECT round(cost_usd, 6)::text FROM agent_runs WHERE id = '$on'), (SELECT round(cost_usd, 6)::text FROM agent_runs WHERE id = '$off'))"
     q "SELECT format('%-34s %14s', 'input cost saved by caching', round(100 * (1 - (SELECT $cost FROM agent_runs WHERE id = '$on') / nullif((SELECT $cost FROM agent_runs WHERE id = '$off'), 0)), 1) || ' %')"
+    q "SELECT format('%-34s %14s', 'on: the plan call''s unread write', coalesce(sum((data->'usage'->>'cache_write_tokens')::bigint), 0) || ' tokens, \$' || round(coalesce(sum((data->'usage'->>'cache_write_tokens')::bigint), 0) * $PCW / 1e6, 6))
+         FROM agent_run_events WHERE run_id = '$on' AND kind = 'llm_response' AND data->>'purpose' = 'plan'"
     echo
     echo "   per model call (llm_response usage): input / cache write / cache read"
     q "WITH t AS (
@@ -142,5 +144,13 @@ OFF_B=$(run_one off "$PROMPT_PLAIN")
 report "B: prompt unpadded (~$(( ${#PROMPT_PLAIN} / 4 )) tokens), modeld --cache-min-tokens 256" "$ON_B" "$OFF_B" >>"$OUT.tmp"
 q "ALTER SYSTEM RESET ALL" >/dev/null
 
+cat >>"$OUT.tmp" <<'NOTES'
+Notes: the planning call (no tools) writes its prefix to the cache, but no later call reads it: the
+execution calls' prefix starts with the tool declarations, so it differs from the first byte (as with
+the real API, where tools come first). That write is paid at 1.25x and never used; without a
+cache_control breakpoint on the planning call, the "on" side would cost that much less.
+Uncached input_tokens grow by ~19 per turn on the "on" side: modeld counts the request's JSON
+framing (role and content wrappers, model, max_tokens), which lies outside the cached blocks.
+NOTES
 mv "$OUT.tmp" "$OUT"
 cat "$OUT"
