@@ -75,6 +75,10 @@
 #   openai    (last: the cluster switches to sandbox.llm_provider 'openai')
 #             structured results through response_format json_schema: valid,
 #             invalid once, invalid twice; a secret redacted in the result
+#   resume    (last, alone) kill -9 of the worker while a repo run's first
+#             command sleeps: the run resumes (attempt 2) in its sandbox,
+#             is not cloned again (one repo_cloned), each command ran once,
+#             and its branch is pushed with both changes
 #
 # Output: "ok - " / "not ok - " lines; exit status 1 when any check failed.
 # Assumes `make install`.  Environment: CASES, RUN_TIMEOUT_S (sandbox.run_timeout,
@@ -87,7 +91,7 @@ source "$ROOT/test/lib/modeld.sh"
 source "$ROOT/test/lib/pg.sh"
 source "$ROOT/test/lib/gitserver.sh"
 
-CASES=${CASES:-"repo repo2 secret files instructions structured budget keep artifacts badinput clone roles openai"}
+CASES=${CASES:-"repo repo2 secret files instructions structured budget keep artifacts badinput clone roles openai resume"}
 RUN_WAIT_S=${RUN_WAIT_S:-150}
 NONCE="$$-$(date +%s%N | tail -c 7)"
 SECRET_VALUE="wsTok-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
@@ -730,6 +734,47 @@ echo \"value: \$GIT_TOKEN\"
     q "SELECT pg_reload_conf()" >/dev/null
 fi
 
+# --- case: resume (last: it kills the worker, so the postmaster restarts) --------
+KILLED=""
+if has_case resume; then
+    sleep 2
+    RUN[resume]=$(enqueue "(prompt, repo) VALUES (\$p\$Survive a crash ($NONCE).
+\`\`\`bash
+cd /home/user/repo && echo first >> README.md && sleep 8 && echo slept
+\`\`\`
+\`\`\`bash
+cd /home/user/repo && echo second >> README.md && grep -c first README.md
+\`\`\`
+\$p\$, '{\"url\": \"$GITSERVER_URL/proj.git\", \"push\": true, \"branch\": \"resume-$NONCE\"}')")
+    r=${RUN[resume]}
+    if enq_ok "resume run" "$r"; then
+        got=""
+        for _ in $(seq 1 300); do
+            [ "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$r' AND kind = 'tool_call'")" = 1 ] && { got=1; break; }
+            sleep 0.1
+        done
+        pid=$(q "SELECT pid FROM sandbox_worker_status() WHERE pid IS NOT NULL ORDER BY worker LIMIT 1")
+        ppid=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f2)
+        if [ -n "$got" ] && [ -n "$pid" ] && [ "$ppid" = "$(head -1 "$PGDATA_DIR/data/postmaster.pid")" ]; then
+            sleep 1
+            kill -9 "$pid"; KILLED=$pid
+            ok "resume: killed this cluster's worker $pid during the first command"
+            if ended "resume: the run after kill -9" "$r" completed; then
+                check "resume: attempt 2" "$(col "$r" attempts)" 2
+                check "resume: cloned once" "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$r' AND kind = 'repo_cloned'")" 1
+                check "resume: one sandbox" "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$r' AND kind = 'sandbox_created'")" 1
+                b="resume-$NONCE"
+                check "resume: the branch pushed at commit_id" "$(gitserver_rev proj "$b")" "$(col "$r" commit_id)"
+                check "resume: README.md on the branch has each change once" \
+                    "$(gitserver_show proj "$b:README.md" 2>&1 | grep -c '^first$'):$(gitserver_show proj "$b:README.md" 2>&1 | grep -c '^second$')" "1:1"
+                check_re "resume: the diff artifact has both changes" "$(q "SELECT convert_from(content, 'UTF8') FROM agent_run_artifacts WHERE run_id = '$r' AND path = 'repo.diff'")" $'\\+first\n\\+second'
+            fi
+        else
+            notok "resume: no first command seen ($got) or no worker of this cluster to kill ($pid, parent $ppid)"
+        fi
+    fi
+fi
+
 # --- the end --------------------------------------------------------------------
 READ1=$(files_read_bytes)
 if has_case artifacts; then
@@ -739,7 +784,12 @@ fi
 if [ -n "${WS_VERBOSE:-}" ]; then
     for k in "${!RUN[@]}"; do is_uuid "${RUN[$k]}" && { echo "# $k"; show_events "${RUN[$k]}"; }; done
 fi
-pg_check_no_crash || notok "the server crashed"
+if [ -n "$KILLED" ]; then
+    others=$(grep -E "terminated by signal|was terminated by exception|PANIC" "$PG_SERVER_LOG" | grep -v -F "(PID $KILLED) was terminated by signal 9" || true)
+    if [ -n "$others" ]; then notok "the server log shows a crash other than our kill -9: $(echo "$others" | head -3)"; else ok "no crash but our kill -9"; fi
+else
+    pg_check_no_crash || notok "the server crashed"
+fi
 if [ "$status" != 0 ]; then
     echo "--- server log (errors and worker lines)"
     grep -E "ERROR|WARNING|FATAL|sandbox worker" "$PG_SERVER_LOG" | grep -v -F -- "$SECRET_VALUE" | tail -30
