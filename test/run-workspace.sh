@@ -569,6 +569,8 @@ if has_case keep && enq_ok "keep_sandbox run" "${RUN[keep]}"; then
         check "keep: expires_at = completed_at + 10 min (within 60 s)" \
             "$(q "SELECT abs(extract(epoch FROM s.expires_at - (r.completed_at + interval '10 minutes'))) < 60 FROM sandboxes s, agent_runs r WHERE s.sandbox_id = '$sb' AND r.id = '$r'")" t
         check "keep: the owner's sandbox_exec reads the run's file" "$(qa "SELECT stdout FROM sandbox_exec('$sb', 'cat /home/user/kept.txt')")" "kept-$NONCE"
+        check "keep: the owner's sandbox_read_file_text reads it too" "$(qa "SELECT sandbox_read_file_text('$sb', '/home/user/kept.txt')")" "kept-$NONCE"
+        expect_err "keep: ws_b's sandbox_read_file_text is refused" ws_b "SELECT sandbox_read_file_text('$sb', '/home/user/kept.txt')" '42501|42704'
         expect_err "keep: ws_b's sandbox_exec in it is refused" ws_b "SELECT stdout FROM sandbox_exec('$sb', 'id')" '42501|42704'
         qa "SELECT sandbox_kill('$sb')" >/dev/null
     fi
