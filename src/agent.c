@@ -1400,7 +1400,7 @@ over_budget(AgentEnv *env, Run *run)
 	}
 	if (run->max_cost_usd > 0 && run->cost_usd > run->max_cost_usd)
 	{
-		agent_fail(env, run, "the run cost $%.4f, more than its max_cost_usd ($%.4f)%s",
+		agent_fail(env, run, "the run cost $%.6g, more than its max_cost_usd ($%.6g)%s",
 				   run->cost_usd, run->max_cost_usd,
 				   run->price.known ? "" : " (its model has no price)");
 		return true;
