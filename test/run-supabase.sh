@@ -418,16 +418,17 @@ else
           "$(grep -c 'permission denied for table sandbox_access' "$WORK/dump.err")" "1"
 fi
 if pg_dump -U postgres -d postgres --exclude-table-data=extensions.sandbox_access \
+        --exclude-table-data='extensions.sandbox_secret*' \
         -f "$WORK/pg.sql" 2>"$WORK/dump.err"; then
-    ok "pg_dump as postgres with --exclude-table-data=extensions.sandbox_access"
+    ok "pg_dump as postgres with --exclude-table-data for sandbox_access and the secrets"
 else
     notok "pg_dump as postgres with --exclude-table-data: $(cat "$WORK/dump.err")"
 fi
-check "that dump holds every run and no access token" \
-      "$(grep -c '^COPY extensions.agent_runs \|^COPY extensions.agent_run_events \|^COPY extensions.sandboxes ' "$WORK/pg.sql")|$(grep -c '^COPY extensions.sandbox_access' "$WORK/pg.sql")" "3|0"
+check "that dump holds every run and no access token or secret" \
+      "$(grep -c '^COPY extensions.agent_runs \|^COPY extensions.agent_run_events \|^COPY extensions.sandboxes ' "$WORK/pg.sql")|$(grep -c '^COPY extensions.sandbox_access\|^COPY extensions.sandbox_secret' "$WORK/pg.sql")" "3|0"
 admin "CREATE ROLE regress_dumper LOGIN; SELECT extensions.sandbox_grant_usage('regress_dumper')" >/dev/null
 if pg_dump -U regress_dumper -d postgres --exclude-table-data=extensions.sandbox_access \
-        -f /dev/null 2>"$WORK/dump.err"; then
+        --exclude-table-data='extensions.sandbox_secret*' -f /dev/null 2>"$WORK/dump.err"; then
     notok "pg_dump by a granted role without BYPASSRLS was expected to fail"
 else
     check "the same pg_dump by a granted role without BYPASSRLS fails on row-level security" \
