@@ -256,7 +256,9 @@ llm_request(LlmProvider provider, const char *model, const char *system,
 	HttpRequest *req;
 	char	   *body;
 	size_t		len;
-	bool		cache = provider == LLM_PROVIDER_ANTHROPIC && sandbox_llm_prompt_caching;
+	/* the planning call (no tools) shares no prefix with the turns: not cached */
+	bool		cache = provider == LLM_PROVIDER_ANTHROPIC && sandbox_llm_prompt_caching &&
+		tools != NIL;
 
 	while (n > 0 && trimmed[n - 1] == '/')
 		trimmed[--n] = '\0';
