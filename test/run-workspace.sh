@@ -43,6 +43,20 @@
 #             turn (files_written {count, bytes}); the commands read them
 #   instructions envs reach the commands (with a system_prompt); tools =>
 #             {list_files,edit_file}: the model is offered those only
+#   tools     tool calls scripted with modeld's ```tool NAME blocks, tools =>
+#             {write_file,list_files,edit_file,read_file}, keep_sandbox: write_file,
+#             list_files (type, size, path; depth 2 reaches a subdirectory),
+#             edit_file of a unique string (read_file shows it), of a string
+#             that occurs twice (error "occurs 2 times", file unchanged), of a
+#             missing string ("was not found") and a missing file ("no such
+#             file"), list_files of a missing directory ("no such directory"),
+#             a multi-line edit, a deletion (new_string ""); each tool_result's
+#             content and is_error; the kept sandbox's file (the owner's
+#             sandbox_read_file_text); the same tools on paths relative to
+#             /home/user; a run without run_command whose bash block is never
+#             run (only the write_file before it); system_prompt reaches the
+#             model after the agent's own (modeld's echo_system), a run without
+#             one adds nothing
 #   structured result_schema: valid (result = the JSON itself), invalid once
 #             (sent back, then valid), invalid twice (failed, "the model's
 #             structured result does not match result_schema")
@@ -91,7 +105,7 @@ source "$ROOT/test/lib/modeld.sh"
 source "$ROOT/test/lib/pg.sh"
 source "$ROOT/test/lib/gitserver.sh"
 
-CASES=${CASES:-"repo repo2 secret files instructions structured budget keep artifacts badinput clone roles openai resume"}
+CASES=${CASES:-"repo repo2 secret files instructions tools structured budget keep artifacts badinput clone roles openai resume"}
 RUN_WAIT_S=${RUN_WAIT_S:-150}
 NONCE="$$-$(date +%s%N | tail -c 7)"
 SECRET_VALUE="wsTok-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
@@ -391,6 +405,106 @@ echo never
 \$p\$, '{list_files,edit_file}')")
 fi
 
+# tool blocks: a quoted heredoc (the JSON's \n stay escapes), @NONCE@ filled in
+TOOLS_DIR=/home/user/work
+PROMPT_TOOLS=$(cat <<'EOF'
+Use the file tools (@NONCE@).
+```tool write_file
+{"path": "/home/user/work/notes.txt", "content": "alpha\nbeta\nbeta\ngamma\n"}
+```
+```tool write_file
+{"path": "/home/user/work/sub/deep.txt", "content": "deep\n"}
+```
+```tool list_files
+{"path": "/home/user/work"}
+```
+```tool list_files
+{"path": "/home/user/work", "depth": 2}
+```
+```tool edit_file
+{"path": "/home/user/work/notes.txt", "old_string": "alpha", "new_string": "ALPHA"}
+```
+```tool read_file
+{"path": "/home/user/work/notes.txt"}
+```
+```tool edit_file
+{"path": "/home/user/work/notes.txt", "old_string": "beta", "new_string": "BETA"}
+```
+```tool edit_file
+{"path": "/home/user/work/notes.txt", "old_string": "delta", "new_string": "x"}
+```
+```tool list_files
+{"path": "/home/user/no-such-dir-@NONCE@"}
+```
+```tool edit_file
+{"path": "/home/user/work/missing.txt", "old_string": "a", "new_string": "b"}
+```
+```tool read_file
+{"path": "/home/user/work/notes.txt"}
+```
+```tool edit_file
+{"path": "/home/user/work/notes.txt", "old_string": "beta\nbeta", "new_string": "beta, twice"}
+```
+```tool edit_file
+{"path": "/home/user/work/notes.txt", "old_string": "gamma\n", "new_string": ""}
+```
+```tool read_file
+{"path": "/home/user/work/notes.txt"}
+```
+EOF
+)
+PROMPT_TOOLS=${PROMPT_TOOLS//@NONCE@/$NONCE}
+PROMPT_TOOLS_REL=$(cat <<'EOF'
+Relative paths (@NONCE@).
+```tool write_file
+{"path": "rel/r.txt", "content": "one two\n"}
+```
+```tool list_files
+{"path": "rel"}
+```
+```tool edit_file
+{"path": "rel/r.txt", "old_string": "one", "new_string": "ünï ✓"}
+```
+```tool read_file
+{"path": "rel/r.txt"}
+```
+```tool read_file
+{"path": "/home/user/rel/r.txt"}
+```
+EOF
+)
+PROMPT_TOOLS_REL=${PROMPT_TOOLS_REL//@NONCE@/$NONCE}
+PROMPT_TOOLS_NOCMD=$(cat <<'EOF'
+No commands (@NONCE@).
+```tool write_file
+{"path": "/home/user/before.txt", "content": "written\n"}
+```
+```bash
+echo never > /home/user/never.txt
+```
+```tool read_file
+{"path": "/home/user/before.txt"}
+```
+EOF
+)
+PROMPT_TOOLS_NOCMD=${PROMPT_TOOLS_NOCMD//@NONCE@/$NONCE}
+SYS_MARK="Always answer in plain English (ws-sys-$NONCE)."
+if has_case tools; then
+    RUN[tools]=$(enqueue "(prompt, tools, keep_sandbox) VALUES (\$p\$$PROMPT_TOOLS\$p\$,
+        '{write_file,list_files,edit_file,read_file}', '5 minutes')")
+    RUN[tools_rel]=$(enqueue "(prompt, tools) VALUES (\$p\$$PROMPT_TOOLS_REL\$p\$, '{write_file,list_files,edit_file,read_file}')")
+    RUN[tools_nocmd]=$(enqueue "(prompt, tools) VALUES (\$p\$$PROMPT_TOOLS_NOCMD\$p\$, '{write_file,read_file}')")
+    RUN[tools_sys]=$(enqueue "(prompt, system_prompt) VALUES (\$p\$Show the system prompt ($NONCE).
+\`\`\`bash
+echo sys
+\`\`\`
+[[modeld: echo_system]]
+\$p\$, '$SYS_MARK')")
+    RUN[tools_nosys]=$(enqueue "(prompt) VALUES (\$p\$No system prompt of mine ($NONCE).
+[[modeld: echo_system on=exec]]
+\$p\$)")
+fi
+
 # --- case: repo ---------------------------------------------------------------
 if has_case repo && enq_ok "repo run" "${RUN[repo]}"; then
     r=${RUN[repo]}
@@ -466,6 +580,84 @@ if has_case instructions; then
     r=${RUN[ins_tools]}
     if enq_ok "tools run" "$r" && ended "tools => {list_files,edit_file}" "$r" completed; then
         check_re "instructions: only the run's tools are declared (modeld's answer lists them)" "$(col "$r" "result->>'text'")" 'needs the tool "run_command", which this request does not declare \(declared: list_files, edit_file\)'
+    fi
+fi
+
+# --- case: tools ----------------------------------------------------------------
+# trn RUN N FIELD: FIELD of the run's N-th tool_result (by seq)
+trn() { q "SELECT data->>'$3' FROM agent_run_events WHERE run_id = '$1' AND kind = 'tool_result' ORDER BY seq OFFSET $(($2 - 1)) LIMIT 1"; }
+# tr_check NAME RUN N IS_ERROR CONTENT-REGEX: the N-th tool_result
+tr_check() {
+    local c e
+    c=$(trn "$2" "$3" content); e=$(trn "$2" "$3" is_error)
+    if [ "$e" = "$4" ] && [[ "$c" =~ $5 ]]; then ok "$1"
+    else notok "$1: tool_result $3 (name $(trn "$2" "$3" name)): is_error '$e' (want $4), content '${c:0:400}', want /$5/"; fi
+}
+if has_case tools; then
+    r=${RUN[tools]}
+    N='/home/user/work/notes.txt'
+    if enq_ok "tools run" "$r" && ended "tools run (write_file, list_files, edit_file, read_file)" "$r" completed; then
+        check "tools: the calls, in order" "$(q "SELECT string_agg(data->>'name', ',' ORDER BY seq) FROM agent_run_events WHERE run_id = '$r' AND kind = 'tool_call'")" \
+            "write_file,write_file,list_files,list_files,edit_file,read_file,edit_file,edit_file,list_files,edit_file,read_file,edit_file,edit_file,read_file"
+        check "tools: the edit_file input reached the tool as scripted" "$(q "SELECT data->'input' = '{\"path\": \"$N\", \"old_string\": \"beta\\nbeta\", \"new_string\": \"beta, twice\"}'::jsonb FROM agent_run_events WHERE run_id = '$r' AND kind = 'tool_call' ORDER BY seq OFFSET 11 LIMIT 1")" t
+        check "tools: 14 tool results" "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$r' AND kind = 'tool_result'")" 14
+        tr_check "tools: write_file says what it wrote" "$r" 1 false "^wrote 22 bytes to $N\$"
+        check "tools: write_file's event {path, bytes}" "$(trn "$r" 1 path):$(trn "$r" 1 bytes)" "$N:22"
+        tr_check "tools: list_files lists the file with its size" "$r" 3 false $'(^|\n)file\t22\t/home/user/work/notes\\.txt(\n|$)'
+        tr_check "tools: list_files lists the subdirectory as a dir" "$r" 3 false $'(^|\n)dir\t[0-9]+\t/home/user/work/sub(\n|$)'
+        check "tools: list_files depth 1: two entries (not sub/deep.txt)" "$(trn "$r" 3 entries):$(trn "$r" 3 content | grep -c deep.txt)" "2:0"
+        tr_check "tools: list_files depth 2 reaches sub/deep.txt" "$r" 4 false $'(^|\n)file\t5\t/home/user/work/sub/deep\\.txt(\n|$)'
+        tr_check "tools: edit_file of a unique string" "$r" 5 false "^replaced 1 occurrence in $N \\(22 bytes now\\)\$"
+        check "tools: edit_file's event {path, bytes}" "$(trn "$r" 5 path):$(trn "$r" 5 bytes)" "$N:22"
+        check "tools: read_file shows the edit" "$(trn "$r" 6 content)" $'ALPHA\nbeta\nbeta\ngamma'
+        check "tools: read_file's event bytes" "$(trn "$r" 6 bytes)" 22
+        tr_check "tools: edit_file of a string that occurs twice is an error saying so" "$r" 7 true "^error: old_string occurs 2 times in $N; include more of the text around it so that it is unique\$"
+        check "tools: the error's event has it too" "$(trn "$r" 7 error)" "old_string occurs 2 times in $N; include more of the text around it so that it is unique"
+        tr_check "tools: edit_file of a missing string: was not found" "$r" 8 true "^error: old_string was not found in $N\$"
+        tr_check "tools: list_files of a missing directory: no such directory" "$r" 9 true "^error: no such directory: /home/user/no-such-dir-$NONCE\$"
+        tr_check "tools: edit_file of a missing file: no such file" "$r" 10 true "^error: no such file: /home/user/work/missing\\.txt\$"
+        check "tools: the failed edits left the file unchanged" "$(trn "$r" 11 content)" $'ALPHA\nbeta\nbeta\ngamma'
+        tr_check "tools: a multi-line old_string, unique, is replaced" "$r" 12 false "^replaced 1 occurrence in $N \\(24 bytes now\\)\$"
+        tr_check "tools: new_string \"\" deletes" "$r" 13 false "^replaced 1 occurrence in $N \\(18 bytes now\\)\$"
+        check "tools: the last read_file" "$(trn "$r" 14 content)" $'ALPHA\nbeta, twice'
+        check "tools: the final answer quotes it" "$(col "$r" "result->>'text'")" $'Done. The last tool returned:\nALPHA\nbeta, twice'
+        check "tools: the last read_file's content exactly (its final newline too)" "$(q "SELECT data->>'content' = E'ALPHA\\nbeta, twice\\n' FROM agent_run_events WHERE run_id = '$r' AND kind = 'tool_result' ORDER BY seq OFFSET 13 LIMIT 1")" t
+        sb=$(col "$r" sandbox_id)
+        if [ -n "$sb" ] && [ "$(q "SELECT state FROM sandboxes WHERE sandbox_id = '$sb'")" = running ]; then
+            check "tools: the kept sandbox's file (the owner's sandbox_read_file_text)" "$(qa "SELECT encode(convert_to(sandbox_read_file_text('$sb', '$N'), 'UTF8'), 'hex')")" "$(printf 'ALPHA\nbeta, twice\n' | od -An -tx1 | tr -d ' \n')"
+            check "tools: the kept sandbox's sub/deep.txt" "$(qa "SELECT sandbox_read_file_text('$sb', '/home/user/work/sub/deep.txt')")" "deep"
+            qa "SELECT sandbox_kill('$sb')" >/dev/null
+        else
+            notok "tools: keep_sandbox kept no running sandbox ('$sb')"
+        fi
+    fi
+    r=${RUN[tools_rel]}
+    if enq_ok "tools run, relative paths" "$r" && ended "tools run, relative paths" "$r" completed; then
+        tr_check "tools rel: write_file rel/r.txt" "$r" 1 false '^wrote 8 bytes to rel/r\.txt$'
+        tr_check "tools rel: list_files rel lists /home/user/rel/r.txt" "$r" 2 false $'(^|\n)file\t8\t/home/user/rel/r\\.txt(\n|$)'
+        tr_check "tools rel: edit_file rel/r.txt (UTF-8 new_string)" "$r" 3 false '^replaced 1 occurrence in rel/r\.txt \(14 bytes now\)$'
+        check "tools rel: read_file rel/r.txt" "$(trn "$r" 4 content)" "ünï ✓ two"
+        check "tools rel: the same file by its absolute path" "$(trn "$r" 5 content)" "ünï ✓ two"
+    fi
+    r=${RUN[tools_nocmd]}
+    if enq_ok "tools without run_command" "$r" && ended "tools => {write_file,read_file} with a bash block" "$r" completed; then
+        check "tools nocmd: only the write_file before the bash block ran" "$(q "SELECT string_agg(data->>'name', ',' ORDER BY seq) FROM agent_run_events WHERE run_id = '$r' AND kind = 'tool_call'")" write_file
+        check "tools nocmd: the model was not given run_command (modeld's answer)" "$(col "$r" "result->>'text'")" \
+            'I cannot continue: step 2 needs the tool "run_command", which this request does not declare (declared: write_file, read_file).'
+    fi
+    r=${RUN[tools_sys]}
+    if enq_ok "system_prompt run" "$r" && ended "system_prompt run (echo_system)" "$r" completed; then
+        t=$(col "$r" "result->>'text'")
+        check_re "tools sys: the final answer quotes the command" "$t" $'^Done\\. The last tool returned:\nexit_code: 0\n--- stdout ---\nsys\n'
+        check_re "tools sys: the model's system prompt is the agent's, then the run's system_prompt" "$t" \
+            $'\n\nSystem prompt:\nYou are an agent that carries out a task in an isolated Linux sandbox[^\n]*\n\n'"Always answer in plain English \\(ws-sys-$NONCE\\)\\.\$"
+        p=$(col "$r" plan)
+        echo "# system_prompt and the planning call: the plan's echoed system prompt $( [[ "$p" == *"ws-sys-$NONCE"* ]] && echo has || echo lacks) the run's system_prompt (plan: $(echo "$p" | tr '\n' ' ' | cut -c1-220))"
+    fi
+    r=${RUN[tools_nosys]}
+    if enq_ok "run without system_prompt" "$r" && ended "run without system_prompt (echo_system on=exec)" "$r" completed; then
+        check_re "tools nosys: the system prompt is the agent's alone" "$(col "$r" "result->>'text'")" \
+            $'\n\nSystem prompt:\nYou are an agent that carries out a task in an isolated Linux sandbox[^\n]*without calling a tool\\.$'
     fi
 fi
 

@@ -55,6 +55,8 @@ static int check_params(json_t *body, bool v2026, chat_t *c, char *err, size_t e
     json_t *system = json_object_get(body, "system");
     if (system && !json_is_string(system) && !json_is_array(system))
         return ERR("system: Input should be a string or an array of text blocks");
+    if (system && !(c->system = chat_content_text(system)))
+        return ERR("out of memory");
     if (!(c->model = strdup(json_string_value(model))))
         return ERR("out of memory");
     return 0;

@@ -28,11 +28,35 @@ int chat_add_tool(chat_t *c, const char *name)
     return 0;
 }
 
+/* Joins with what came before: "a\nb". */
+int chat_append_system(chat_t *c, json_t *content)
+{
+    char *t = chat_content_text(content);
+    if (!t)
+        return -1;
+    if (!c->system) {
+        c->system = t;
+        return 0;
+    }
+    buf_t b;
+    buf_init(&b);
+    int rc = buf_printf(&b, "%s\n%s", c->system, t);
+    free(t);
+    if (rc < 0) {
+        buf_free(&b);
+        return -1;
+    }
+    free(c->system);
+    c->system = buf_steal(&b, NULL);
+    return c->system ? 0 : -1;
+}
+
 /* Releases every string the parser allocated. */
 void chat_free(chat_t *c)
 {
     free(c->model);
     free(c->first_user);
+    free(c->system);
     for (size_t i = 0; i < c->ntools; i++)
         free(c->tools[i]);
     free(c->tools);

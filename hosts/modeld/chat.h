@@ -38,6 +38,8 @@ typedef struct chat {
     provider_t provider;
     char *model;         /* echoed in the answer */
     char *first_user;    /* text of the first user message ("" if none) */
+    char *system;        /* the system prompt's text blocks joined with "\n" (Anthropic
+                          * `system`; OpenAI every system/developer message), NULL if none */
     phase_t phase;       /* PHASE_EXEC when tools are declared */
     char **tools;        /* declared tool names */
     size_t ntools;
@@ -112,6 +114,11 @@ int chat_add_tool(chat_t *c, const char *name);
  * the "text" of every {"type":"text"} element of an array joined with "\n".
  * Returns a malloc'd string ("" for anything else), NULL when out of memory. */
 char *chat_content_text(json_t *content);
+
+/* Appends the text of a system prompt part (a `content`, as
+ * chat_content_text reads it) to c->system, joined with "\n".  Returns 0 or
+ * -1 (no memory). */
+int chat_append_system(chat_t *c, json_t *content);
 
 /* Frees what a chat owns. */
 void chat_free(chat_t *c);

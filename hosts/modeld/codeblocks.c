@@ -45,17 +45,45 @@ static size_t fence_len(line_t ln, char *ch, size_t *rest)
     return n;
 }
 
-/* Maps the first word of an info string to what modeld does with it. */
-static block_lang_t lang_of(const char *s, size_t len)
+static block_lang_t lang_word(const char *w, size_t n);
+
+/* The word of `s` (len bytes) starting at or after *pos: sets *w and its
+ * length, and moves *pos past it. */
+static size_t next_word(const char *s, size_t len, size_t *pos, const char **w)
 {
-    size_t i = 0;
+    size_t i = *pos;
     while (i < len && isspace((unsigned char)s[i]))
         i++;
     size_t j = i;
     while (j < len && !isspace((unsigned char)s[j]) && s[j] != '{')
         j++;
-    size_t n = j - i;
-    const char *w = s + i;
+    *w = s + i;
+    *pos = j;
+    return j - i;
+}
+
+/* Maps the first word of an info string to what modeld does with it; a
+ * "tool" block's second word is the tool's name (*tool, malloc'd, "" when
+ * missing).  Returns -1 when out of memory. */
+static int lang_of(const char *s, size_t len, block_lang_t *lang, char **tool)
+{
+    size_t pos = 0;
+    const char *w;
+    size_t n = next_word(s, len, &pos, &w);
+    *tool = NULL;
+    if (n == 4 && strncasecmp(w, "tool", 4) == 0) {
+        const char *name;
+        size_t nn = next_word(s, len, &pos, &name);
+        *lang = BLOCK_TOOL;
+        return (*tool = strndup(name, nn)) ? 0 : -1;
+    }
+    *lang = lang_word(w, n);
+    return 0;
+}
+
+/* Maps one word (shell or python names) to its block kind. */
+static block_lang_t lang_word(const char *w, size_t n)
+{
     static const char *shell[] = {"bash", "sh", "shell"};
     static const char *python[] = {"python", "py", "python3"};
     for (size_t k = 0; k < sizeof shell / sizeof *shell; k++)
@@ -82,8 +110,9 @@ static bool is_closing(line_t ln, char c, size_t n)
     return true;
 }
 
-/* Appends a finished block to the list, taking ownership of the code. */
-static int push_block(code_blocks_t *out, block_lang_t lang, buf_t *code)
+/* Appends a finished block to the list, taking ownership of the code and
+ * of *tool (set to NULL). */
+static int push_block(code_blocks_t *out, block_lang_t lang, char **tool, int line, buf_t *code)
 {
     code_block_t *v = realloc(out->v, (out->n + 1) * sizeof *v);
     if (!v)
@@ -100,6 +129,9 @@ static int push_block(code_blocks_t *out, block_lang_t lang, buf_t *code)
     s[len] = '\0';
     v[out->n].lang = lang;
     v[out->n].code = s;
+    v[out->n].tool = *tool;
+    v[out->n].line = line;
+    *tool = NULL;
     out->n++;
     return 0;
 }
@@ -114,10 +146,13 @@ int codeblocks_extract(const char *text, code_blocks_t *out)
     char fch = 0;
     size_t flen = 0;
     block_lang_t lang = BLOCK_OTHER;
+    char *tool = NULL;
+    int lineno = 0, open_line = 0;
     buf_t code;
     buf_init(&code);
     const char *p = text ? text : "";
     for (;;) {
+        lineno++;
         const char *nl = strchr(p, '\n');
         line_t ln = {p, nl ? (size_t)(nl - p) : strlen(p)};
         if (ln.len && ln.s[ln.len - 1] == '\r')
@@ -128,11 +163,13 @@ int codeblocks_extract(const char *text, code_blocks_t *out)
             if (n) {
                 st = SCAN_CODE;
                 flen = n;
-                lang = lang_of(ln.s + rest, ln.len - rest);
+                open_line = lineno;
+                if (lang_of(ln.s + rest, ln.len - rest, &lang, &tool) < 0)
+                    goto oom;
                 buf_clear(&code);
             }
         } else if (is_closing(ln, fch, flen)) {
-            if (push_block(out, lang, &code) < 0)
+            if (push_block(out, lang, &tool, open_line, &code) < 0)
                 goto oom;
             st = SCAN_TEXT;
         } else if (buf_append(&code, ln.s, ln.len) < 0 || buf_append(&code, "\n", 1) < 0) {
@@ -142,11 +179,12 @@ int codeblocks_extract(const char *text, code_blocks_t *out)
             break;
         p = nl + 1;
     }
-    if (st == SCAN_CODE && push_block(out, lang, &code) < 0)
+    if (st == SCAN_CODE && push_block(out, lang, &tool, open_line, &code) < 0)
         goto oom;
     buf_free(&code);
     return 0;
 oom:
+    free(tool);
     buf_free(&code);
     codeblocks_free(out);
     return -1;
@@ -155,8 +193,10 @@ oom:
 /* Frees every block and resets the list. */
 void codeblocks_free(code_blocks_t *b)
 {
-    for (size_t i = 0; i < b->n; i++)
+    for (size_t i = 0; i < b->n; i++) {
         free(b->v[i].code);
+        free(b->v[i].tool);
+    }
     free(b->v);
     b->v = NULL;
     b->n = 0;

@@ -77,6 +77,7 @@ static int apply_token(const char *key, const char *val, directives_t *d, dir_sc
         {"loop", offsetof(directives_t, loop)},
         {"empty", offsetof(directives_t, empty)},
         {"parallel", offsetof(directives_t, parallel)},
+        {"echo_system", offsetof(directives_t, echo_system)},
     };
     for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
         if (strcmp(key, flags[i].name) == 0) {
@@ -195,6 +196,7 @@ static void merge(directives_t *out, const directives_t *g)
     out->loop |= g->loop;
     out->empty |= g->empty;
     out->parallel |= g->parallel;
+    out->echo_system |= g->echo_system;
     if (g->hostile_text)
         out->hostile_text = g->hostile_text;
     if (g->hostile_json_text)

@@ -23,6 +23,8 @@
  *   loop            never finish: every execution call runs "echo turn <n>"
  *   empty           final answer with empty text, right away
  *   parallel        emit all remaining planned tool calls in one answer
+ *   echo_system     text answers (no tool call) end with "\n\nSystem prompt:\n"
+ *                   and the request's system prompt ("(none)" without one)
  *   hostile_text=SHAPE       text answers (no tool call): the text field holds
  *                            SHAPE as raw JSON instead of a string
  *   hostile_json_text=SHAPE  text answers: the text is the string
@@ -76,6 +78,7 @@ typedef struct directives {
     bool loop;
     bool empty;
     bool parallel;
+    bool echo_system;
     shape_t hostile_text;      /* SHAPE_NONE = not given */
     shape_t hostile_json_text;
     shape_t hostile_input;

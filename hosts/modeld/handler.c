@@ -2,7 +2,7 @@
  * chat.h):
  *
  *   latency (--latency-ms) -> JSON body -> provider validation -> directives
- *   -> latency directive -> failure directives (fail_first) -> scripted
+ *   and tool blocks -> latency directive -> failure directives (fail_first) -> scripted
  *   answer -> JSON or SSE rendering.
  */
 #include "chat.h"
@@ -125,7 +125,8 @@ static httpd_result_t handle(httpd_req_t *req, const provider_ops_t *ops, chat_t
     if (rc < 0)
         return chat_reply_invalid(req, err);
     directives_t d;
-    if (directives_parse(c->first_user, c->phase, &d, err, sizeof err) < 0)
+    if (directives_parse(c->first_user, c->phase, &d, err, sizeof err) < 0 ||
+        script_check(c, err, sizeof err) < 0)
         return chat_reply_invalid(req, err);
     if (d.latency_ms > 0)
         time_sleep_ms(d.latency_ms);

@@ -191,6 +191,11 @@ static int check_messages(json_t *body, chat_t *c, char *err, size_t errsz)
             rc = ERR("out of memory");
             break;
         }
+        if ((strcmp(role, "system") == 0 || strcmp(role, "developer") == 0) &&
+            chat_append_system(c, content) < 0) {
+            rc = ERR("out of memory");
+            break;
+        }
     }
     if (rc == 0)
         rc = unanswered(pending, json_array_size(msgs), err, errsz);

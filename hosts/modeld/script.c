@@ -17,7 +17,7 @@
 
 /* One planned tool call. */
 typedef struct step {
-    const char *name; /* RUN_TOOL or WRITE_TOOL */
+    const char *name; /* RUN_TOOL, WRITE_TOOL, or a tool block's tool */
     json_t *input;
 } step_t;
 
@@ -70,9 +70,54 @@ static int plan_steps(const code_blocks_t *b, steps_t *out)
                            json_pack("{s:s,s:s}", "path", path, "content", blk->code)) < 0 ||
                 steps_push(out, RUN_TOOL, json_pack("{s:s}", "command", cmd)) < 0)
                 return -1;
+        } else if (blk->lang == BLOCK_TOOL) {
+            /* checked by script_check: a named tool and a JSON object */
+            if (steps_push(out, blk->tool, json_loads(blk->code, JSON_DECODE_ANY, NULL)) < 0)
+                return -1;
         }
     }
     return 0;
+}
+
+/* Checks every tool block: a tool name, and a JSON object as its input. */
+int script_check(const chat_t *c, char *err, size_t errsz)
+{
+    code_blocks_t b;
+    if (codeblocks_extract(c->first_user, &b) < 0) {
+        snprintf(err, errsz, "modeld: out of memory");
+        return -1;
+    }
+    int rc = 0, k = 0;
+    for (size_t i = 0; i < b.n && rc == 0; i++) {
+        const code_block_t *blk = &b.v[i];
+        if (blk->lang != BLOCK_TOOL)
+            continue;
+        k++;
+        if (!*blk->tool) {
+            snprintf(err, errsz,
+                     "modeld: tool block %d (line %d of the prompt) names no tool: its info "
+                     "string must be \"tool NAME\"", k, blk->line);
+            rc = -1;
+            break;
+        }
+        json_error_t je;
+        json_t *v = json_loads(blk->code, JSON_DECODE_ANY, &je);
+        if (!v) {
+            snprintf(err, errsz,
+                     "modeld: tool block %d (```tool %s, line %d of the prompt): its input is not "
+                     "valid JSON: %s (line %d, column %d of the block)",
+                     k, blk->tool, blk->line, je.text, je.line, je.column);
+            rc = -1;
+        } else if (!json_is_object(v)) {
+            snprintf(err, errsz,
+                     "modeld: tool block %d (```tool %s, line %d of the prompt): its input must "
+                     "be a JSON object", k, blk->tool, blk->line);
+            rc = -1;
+        }
+        json_decref(v);
+    }
+    codeblocks_free(&b);
+    return rc;
 }
 
 /* The planning answer: one numbered line per runnable block. */
@@ -87,6 +132,8 @@ static char *plan_text(const code_blocks_t *b)
             buf_printf(&t, "%d. Run the bash script\n", ++n);
         else if (b->v[i].lang == BLOCK_PYTHON)
             buf_printf(&t, "%d. Write and run the Python program\n", ++n);
+        else if (b->v[i].lang == BLOCK_TOOL)
+            buf_printf(&t, "%d. Call the tool %s\n", ++n, b->v[i].tool);
     }
     if (n)
         buf_printf(&t, "%d. Report the output\n", ++n);
@@ -197,6 +244,18 @@ static int exec_answer(const chat_t *c, const directives_t *d, const code_blocks
     }
 out:
     steps_free(&s);
+    return rc;
+}
+
+/* echo_system: the text answer ends with the request's system prompt. */
+static int echo_system(const chat_t *c, reply_t *r)
+{
+    char *t = r->text;
+    size_t len = strlen(t);
+    const char *sep = !len ? "" : t[len - 1] == '\n' ? "\n" : "\n\n"; /* one blank line */
+    r->text = NULL;
+    int rc = set_text(r, "%s%sSystem prompt:\n%s", t, sep, c->system ? c->system : "(none)");
+    free(t);
     return rc;
 }
 
@@ -331,6 +390,8 @@ int script_answer(const chat_t *c, const directives_t *d, reply_t *r)
     codeblocks_free(&b);
     if (rc == 0 && !r->text)
         rc = set_text(r, "%s", "");
+    if (rc == 0 && d->echo_system && r->ncalls == 0)
+        rc = echo_system(c, r);
     if (rc == 0)
         rc = structured_apply(c, d, r);
     if (rc == 0)

@@ -7,11 +7,13 @@
  * Execution call (tools declared): the first user message's blocks become a
  * list of planned tool calls (bash -> run_command; python -> write_file of
  * /home/user/program_<k>.py, then run_command "python3 <that file>"; k counts
- * python blocks from 1).  With p tool results already in the conversation,
+ * python blocks from 1; ```tool NAME -> NAME with the block's JSON object as
+ * its input).  With p tool results already in the conversation,
  * the answer is planned call p+1 (or, with `parallel`, all remaining ones),
  * else the final answer "Done. The last tool returned:\n<last result>".
  * Directives then adjust the answer (loop, empty, max_tokens,
  * bad_tool_args), then hostile_* and huge (see hostile.h) shape it.
+ * With echo_system, a text answer ends with "System prompt:\n<system>".
  */
 #ifndef MODELD_SCRIPT_H
 #define MODELD_SCRIPT_H
@@ -21,5 +23,10 @@
 /* Fills `r` (zeroed by the caller) with the answer to `c` under `d`,
  * including ids and usage.  Returns 0 or -1 when out of memory. */
 int script_answer(const chat_t *c, const directives_t *d, reply_t *r);
+
+/* Checks the prompt's tool blocks (a tool name; input a JSON object).
+ * Returns 0, or -1 with a client-facing message naming the block in err
+ * (answered as 400). */
+int script_check(const chat_t *c, char *err, size_t errsz);
 
 #endif
