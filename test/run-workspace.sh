@@ -53,7 +53,9 @@
 #             a multi-line edit, a deletion (new_string ""); each tool_result's
 #             content and is_error; the kept sandbox's file (the owner's
 #             sandbox_read_file_text); the same tools on paths relative to
-#             /home/user; a run without run_command whose bash block is never
+#             /home/user; four calls in one turn (two edits of one file both
+#             land); a \u0000 in a tool input becomes U+FFFD; a run without
+#             run_command whose bash block is never
 #             run (only the write_file before it); system_prompt reaches the
 #             model after the agent's own (modeld's echo_system), a run without
 #             one adds nothing
@@ -212,6 +214,10 @@ enq_ok() { # NAME ID: the INSERT gave an id
     notok "$1: INSERT failed: ${2:0:300}"; return 1
 }
 has_case() { [[ " $CASES " == *" $1 "* ]]; }
+# the run's artifacts: art RUN EXPR (by relative path), arta RUN EXPR, artp RUN REL EXPR
+art() { q "SELECT $2 FROM (SELECT regexp_replace(path, '^/home/user/', '') AS rel, * FROM agent_run_artifacts WHERE run_id = '$1') a ORDER BY rel"; }
+arta() { q "SELECT $2 FROM agent_run_artifacts WHERE run_id = '$1'"; }
+artp() { q "SELECT $3 FROM agent_run_artifacts WHERE run_id = '$1' AND regexp_replace(path, '^/home/user/', '') = '$2'"; }
 files_read_bytes() {
     sandboxd_admin GET /admin/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"].get("files_read_bytes", 0))'
 }
@@ -488,11 +494,36 @@ echo never > /home/user/never.txt
 EOF
 )
 PROMPT_TOOLS_NOCMD=${PROMPT_TOOLS_NOCMD//@NONCE@/$NONCE}
+# all four calls in one model turn (modeld's parallel): run in order, one at a time
+PROMPT_TOOLS_PAR=$(cat <<'EOF'
+One turn, two edits of one file (@NONCE@). [[modeld: parallel]]
+```tool write_file
+{"path": "/home/user/par.txt", "content": "first second\n"}
+```
+```tool edit_file
+{"path": "/home/user/par.txt", "old_string": "first", "new_string": "1st"}
+```
+```tool edit_file
+{"path": "/home/user/par.txt", "old_string": "second", "new_string": "2nd"}
+```
+```tool read_file
+{"path": "/home/user/par.txt"}
+```
+EOF
+)
+PROMPT_TOOLS_PAR=${PROMPT_TOOLS_PAR//@NONCE@/$NONCE}
 SYS_MARK="Always answer in plain English (ws-sys-$NONCE)."
 if has_case tools; then
     RUN[tools]=$(enqueue "(prompt, tools, keep_sandbox) VALUES (\$p\$$PROMPT_TOOLS\$p\$,
         '{write_file,list_files,edit_file,read_file}', '5 minutes')")
     RUN[tools_rel]=$(enqueue "(prompt, tools) VALUES (\$p\$$PROMPT_TOOLS_REL\$p\$, '{write_file,list_files,edit_file,read_file}')")
+    RUN[tools_par]=$(enqueue "(prompt, tools) VALUES (\$p\$$PROMPT_TOOLS_PAR\$p\$, '{write_file,edit_file,read_file}')")
+    # a tool input holding \u0000 (which jsonb cannot store): the worker makes it U+FFFD
+    RUN[tools_nul]=$(enqueue "(prompt, tools) VALUES (\$p\$A NUL in a tool input ($NONCE).
+\`\`\`tool write_file
+{\"path\": \"/home/user/nul.txt\", \"content\": \"a\\u0000b\"}
+\`\`\`
+\$p\$, '{write_file}')")
     RUN[tools_nocmd]=$(enqueue "(prompt, tools) VALUES (\$p\$$PROMPT_TOOLS_NOCMD\$p\$, '{write_file,read_file}')")
     RUN[tools_sys]=$(enqueue "(prompt, system_prompt) VALUES (\$p\$Show the system prompt ($NONCE).
 \`\`\`bash
@@ -639,6 +670,17 @@ if has_case tools; then
         check "tools rel: read_file rel/r.txt" "$(trn "$r" 4 content)" "ünï ✓ two"
         check "tools rel: the same file by its absolute path" "$(trn "$r" 5 content)" "ünï ✓ two"
     fi
+    r=${RUN[tools_par]}
+    if enq_ok "tools in one turn" "$r" && ended "four tool calls in one turn (parallel)" "$r" completed; then
+        check "tools par: one model turn asked for all four" "$(q "SELECT data->>'tool_calls' FROM agent_run_events WHERE run_id = '$r' AND kind = 'llm_response' AND data->>'purpose' = 'execute' ORDER BY seq LIMIT 1")" '["write_file", "edit_file", "edit_file", "read_file"]'
+        check "tools par: the results in order" "$(q "SELECT string_agg((data->>'name') || ':' || (data->>'is_error'), ',' ORDER BY seq) FROM agent_run_events WHERE run_id = '$r' AND kind = 'tool_result'")" "write_file:false,edit_file:false,edit_file:false,read_file:false"
+        check "tools par: both edits landed (one at a time)" "$(trn "$r" 4 content)" "1st 2nd"
+    fi
+    r=${RUN[tools_nul]}
+    if enq_ok "tools NUL run" "$r" && ended "a tool input with \\u0000" "$r" completed; then
+        check "tools nul: the tool_call's content has U+FFFD for the NUL" "$(q "SELECT data->'input'->>'content' = E'a\\uFFFDb' FROM agent_run_events WHERE run_id = '$r' AND kind = 'tool_call'")" t
+        tr_check "tools nul: the file got the 5 bytes of a, U+FFFD, b" "$r" 1 false '^wrote 5 bytes to /home/user/nul\.txt$'
+    fi
     r=${RUN[tools_nocmd]}
     if enq_ok "tools without run_command" "$r" && ended "tools => {write_file,read_file} with a bash block" "$r" completed; then
         check "tools nocmd: only the write_file before the bash block ran" "$(q "SELECT string_agg(data->>'name', ',' ORDER BY seq) FROM agent_run_events WHERE run_id = '$r' AND kind = 'tool_call'")" write_file
@@ -782,9 +824,6 @@ fi
 
 # --- case: artifacts ----------------------------------------------------------
 # artifact paths are compared relative to /home/user (the worker stores them absolute)
-art() { q "SELECT $2 FROM (SELECT regexp_replace(path, '^/home/user/', '') AS rel, * FROM agent_run_artifacts WHERE run_id = '$1') a ORDER BY rel"; }
-arta() { q "SELECT $2 FROM agent_run_artifacts WHERE run_id = '$1'"; }
-artp() { q "SELECT $3 FROM agent_run_artifacts WHERE run_id = '$1' AND regexp_replace(path, '^/home/user/', '') = '$2'"; }
 if has_case artifacts; then
     r=${RUN[art_small]}
     if enq_ok "artifacts run" "$r" && ended "artifacts run" "$r" completed; then

@@ -72,7 +72,7 @@ static int plan_steps(const code_blocks_t *b, steps_t *out)
                 return -1;
         } else if (blk->lang == BLOCK_TOOL) {
             /* checked by script_check: a named tool and a JSON object */
-            if (steps_push(out, blk->tool, json_loads(blk->code, JSON_DECODE_ANY, NULL)) < 0)
+            if (steps_push(out, blk->tool, json_loads(blk->code, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL)) < 0)
                 return -1;
         }
     }
@@ -101,7 +101,7 @@ int script_check(const chat_t *c, char *err, size_t errsz)
             break;
         }
         json_error_t je;
-        json_t *v = json_loads(blk->code, JSON_DECODE_ANY, &je);
+        json_t *v = json_loads(blk->code, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
         if (!v) {
             snprintf(err, errsz,
                      "modeld: tool block %d (```tool %s, line %d of the prompt): its input is not "

@@ -211,6 +211,14 @@ test('a tool block of an undeclared tool: "I cannot continue" at its step (both 
   assert.deepEqual(msg.content[1], { type: 'tool_use', id: msg.content[1].id, name: 'my_tool', input: { deep: { list: [1, 2.5, null, true, 'x'] } } });
 });
 
+test('a tool block may hold \\u0000 in a string (both SDKs read it as NUL)', async () => {
+  const text = prompt(`${fence}tool write_file\n{"path": "/home/user/nul.txt", "content": "a\\u0000b"}\n${fence}`);
+  const msg = await anthropic.messages.create({ model: MODEL, max_tokens: 64, tools: anthropicTools(ALL), messages: [{ role: 'user', content: text }] });
+  assert.deepEqual(msg.content[1].input, { path: '/home/user/nul.txt', content: 'a\u0000b' });
+  const res = await openai.chat.completions.create({ model: MODEL, tools: openaiTools(ALL), messages: [{ role: 'user', content: text }] });
+  assert.equal(JSON.parse(res.choices[0].message.tool_calls[0].function.arguments).content, 'a\u0000b');
+});
+
 test('a tool block whose JSON does not parse -> 400 naming the block (both SDKs, plan and exec)', async () => {
   const text = prompt(`${fence}bash\necho one\n${fence}\n\n${fence}tool list_files\n{"path": "/home/user"}\n${fence}\n${fence}tool edit_file\n{"path": "/home/user/a.txt", "old_string": "x",\n${fence}\n`);
   // (the block is one line: its code is returned without the final newline)
