@@ -735,12 +735,22 @@ note_limits(RunOp *op, HttpRequest *req)
 	{
 		TimestampTz reset;
 
+		/*
+		 * None left: the reset is when the bucket is full again, but one
+		 * request comes back after a minute over the limit, so that long
+		 * (a second for input tokens); a 429 says more if we go too soon.
+		 */
 		if (strcmp(req->rl_requests_remaining, "0") == 0 &&
 			(reset = rfc3339_or_zero(req->rl_requests_reset)) > now)
-			ratelimit_block(RATE_LLM_REQUESTS, Min(reset, now + 300 * USECS_PER_SEC));
+		{
+			long		limit = strtol(req->rl_requests_limit, NULL, 10);
+			TimestampTz one = limit > 0 ? (TimestampTz) (60 * USECS_PER_SEC / limit) : USECS_PER_SEC;
+
+			ratelimit_block(RATE_LLM_REQUESTS, Min(reset, now + Max(one, 100000)));
+		}
 		if (strcmp(req->rl_input_remaining, "0") == 0 &&
 			(reset = rfc3339_or_zero(req->rl_input_reset)) > now)
-			ratelimit_block(RATE_LLM_INPUT_TOKENS, Min(reset, now + 300 * USECS_PER_SEC));
+			ratelimit_block(RATE_LLM_INPUT_TOKENS, Min(reset, now + USECS_PER_SEC));
 	}
 }
 

@@ -181,7 +181,7 @@ http_reset_response(HttpRequest *req)
 	req->content_type[0] = req->retry_after[0] = req->retry_after_ms[0] = '\0';
 	req->next_token[0] = req->request_id[0] = req->errbuf[0] = '\0';
 	req->rl_requests_remaining[0] = req->rl_requests_reset[0] = '\0';
-	req->rl_input_remaining[0] = req->rl_input_reset[0] = '\0';
+	req->rl_input_remaining[0] = req->rl_input_reset[0] = req->rl_requests_limit[0] = '\0';
 	req->result = CURLE_OK;
 	req->done = false;
 	req->abort_flag = false;
@@ -279,7 +279,7 @@ header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 		req->content_type[0] = req->retry_after[0] = req->retry_after_ms[0] = '\0';
 		req->next_token[0] = req->request_id[0] = '\0';
 		req->rl_requests_remaining[0] = req->rl_requests_reset[0] = '\0';
-		req->rl_input_remaining[0] = req->rl_input_reset[0] = '\0';
+		req->rl_input_remaining[0] = req->rl_input_reset[0] = req->rl_requests_limit[0] = '\0';
 		return n;
 	}
 	colon = memchr(buffer, ':', n);
@@ -297,6 +297,8 @@ header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 		copy_header_value(req->next_token, sizeof(req->next_token), colon + 1, n - namelen - 1);
 	else if (HDR_IS("request-id") || HDR_IS("x-request-id"))
 		copy_header_value(req->request_id, sizeof(req->request_id), colon + 1, n - namelen - 1);
+	else if (HDR_IS("anthropic-ratelimit-requests-limit"))
+		copy_header_value(req->rl_requests_limit, sizeof(req->rl_requests_limit), colon + 1, n - namelen - 1);
 	else if (HDR_IS("anthropic-ratelimit-requests-remaining"))
 		copy_header_value(req->rl_requests_remaining, sizeof(req->rl_requests_remaining), colon + 1, n - namelen - 1);
 	else if (HDR_IS("anthropic-ratelimit-requests-reset"))

@@ -62,6 +62,7 @@ struct HttpRequest
 	char		next_token[512];
 	char		request_id[128];
 	/* a provider's own account of its limits (anthropic-ratelimit-*) */
+	char		rl_requests_limit[24];
 	char		rl_requests_remaining[24];
 	char		rl_requests_reset[48];	/* RFC 3339 */
 	char		rl_input_remaining[24];

@@ -373,6 +373,16 @@ load_history(ClaimedRun *c, MemoryContext cxt)
 }
 
 /*
+ * DUE_SQL(alias): whether the owner of the walk's row alias has a pending
+ * run that is due (owners whose runs are all scheduled later take no turn).
+ */
+#define DUE_SQL(x) \
+	"EXISTS (SELECT 1 FROM %1$s.agent_runs d WHERE d.status = 'pending'" \
+	" AND d.owner::pg_catalog.oid = " x ".owner" \
+	" AND (COALESCE(d.owner_id, '') COLLATE pg_catalog.\"C\") = " x ".oid2" \
+	" AND d.run_after <= pg_catalog.clock_timestamp())"
+
+/*
  * queue_claim takes up to n runs that are due (by the clock, not by now():
  * a run inserted by a transaction that began after ours is due as soon as
  * its commit is visible to us), fairly across owners (role and identity):
@@ -380,7 +390,8 @@ load_history(ClaimedRun *c, MemoryContext cxt)
  *	- the owners with pending runs are walked in a fixed order (a loose
  *	  index scan of agent_runs_claim: one probe per owner, however many
  *	  runs each has), starting after *cursor, the last owner served, and
- *	  wrapping around, so that many owners take turns over passes;
+ *	  wrapping around, so that many owners take turns over passes; owners
+ *	  whose runs are all scheduled later are passed over (DUE_SQL);
  *	- each owner offers its best runs (priority, then run_after, then
  *	  created_at), at most sandbox.max_runs_per_owner minus its runs in
  *	  flight when that is set;
@@ -396,33 +407,42 @@ queue_claim(int n, int lease_s, ClaimCursor *cursor, MemoryContext cxt)
 {
 	static const char *sql =
 		"WITH RECURSIVE"
-		" o1(owner, oid2, n) AS ("
-		"  (SELECT owner::pg_catalog.oid, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\"), 1 FROM %1$s.agent_runs"
-		"    WHERE status = 'pending' AND (owner::pg_catalog.oid, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\")) > ($5, $6)"
-		"    ORDER BY owner::pg_catalog.oid, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\") LIMIT 1)"
+		" o1(owner, oid2, due, n) AS ("
+		"  SELECT f.owner, f.oid2, e.due, e.due::pg_catalog.int4 FROM"
+		"   (SELECT owner::pg_catalog.oid AS owner, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\") AS oid2"
+		"      FROM %1$s.agent_runs"
+		"     WHERE status = 'pending' AND (owner::pg_catalog.oid, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\")) > ($5, $6)"
+		"     ORDER BY owner::pg_catalog.oid, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\") LIMIT 1) f,"
+		"   LATERAL (SELECT " DUE_SQL("f") " AS due) e"
 		"  UNION ALL"
-		"  SELECT x.owner, x.oid2, o1.n + 1 FROM o1, LATERAL ("
+		"  SELECT x.owner, x.oid2, e.due, o1.n + e.due::pg_catalog.int4 FROM o1, LATERAL ("
 		"    SELECT a.owner::pg_catalog.oid AS owner, (COALESCE(a.owner_id, '') COLLATE pg_catalog.\"C\") AS oid2"
 		"      FROM %1$s.agent_runs a"
 		"     WHERE a.status = 'pending'"
 		"       AND (a.owner::pg_catalog.oid, (COALESCE(a.owner_id, '') COLLATE pg_catalog.\"C\")) > (o1.owner, o1.oid2)"
-		"     ORDER BY a.owner::pg_catalog.oid, (COALESCE(a.owner_id, '') COLLATE pg_catalog.\"C\") LIMIT 1) x"
+		"     ORDER BY a.owner::pg_catalog.oid, (COALESCE(a.owner_id, '') COLLATE pg_catalog.\"C\") LIMIT 1) x,"
+		"    LATERAL (SELECT " DUE_SQL("x") " AS due) e"
 		"   WHERE o1.n < $1),"
-		" o2(owner, oid2, n) AS ("
-		"  (SELECT owner::pg_catalog.oid, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\"), 1 FROM %1$s.agent_runs"
-		"    WHERE status = 'pending' AND (owner::pg_catalog.oid, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\")) > (0::pg_catalog.oid, '')"
-		"      AND (owner::pg_catalog.oid, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\")) <= ($5, $6)"
-		"    ORDER BY owner::pg_catalog.oid, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\") LIMIT 1)"
+		" o2(owner, oid2, due, n) AS ("
+		"  SELECT f.owner, f.oid2, e.due, e.due::pg_catalog.int4 FROM"
+		"   (SELECT owner::pg_catalog.oid AS owner, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\") AS oid2"
+		"      FROM %1$s.agent_runs"
+		"     WHERE status = 'pending' AND (owner::pg_catalog.oid, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\")) > (0::pg_catalog.oid, '')"
+		"       AND (owner::pg_catalog.oid, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\")) <= ($5, $6)"
+		"     ORDER BY owner::pg_catalog.oid, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\") LIMIT 1) f,"
+		"   LATERAL (SELECT " DUE_SQL("f") " AS due) e"
 		"  UNION ALL"
-		"  SELECT x.owner, x.oid2, o2.n + 1 FROM o2, LATERAL ("
+		"  SELECT x.owner, x.oid2, e.due, o2.n + e.due::pg_catalog.int4 FROM o2, LATERAL ("
 		"    SELECT a.owner::pg_catalog.oid AS owner, (COALESCE(a.owner_id, '') COLLATE pg_catalog.\"C\") AS oid2"
 		"      FROM %1$s.agent_runs a"
 		"     WHERE a.status = 'pending'"
 		"       AND (a.owner::pg_catalog.oid, (COALESCE(a.owner_id, '') COLLATE pg_catalog.\"C\")) > (o2.owner, o2.oid2)"
 		"       AND (a.owner::pg_catalog.oid, (COALESCE(a.owner_id, '') COLLATE pg_catalog.\"C\")) <= ($5, $6)"
-		"     ORDER BY a.owner::pg_catalog.oid, (COALESCE(a.owner_id, '') COLLATE pg_catalog.\"C\") LIMIT 1) x"
+		"     ORDER BY a.owner::pg_catalog.oid, (COALESCE(a.owner_id, '') COLLATE pg_catalog.\"C\") LIMIT 1) x,"
+		"    LATERAL (SELECT " DUE_SQL("x") " AS due) e"
 		"   WHERE o2.n < $1),"
-		" o AS (SELECT owner, oid2, n FROM o1 UNION ALL SELECT owner, oid2, $1 + n FROM o2 LIMIT $1),"
+		" o AS (SELECT owner, oid2, n FROM o1 WHERE due"
+		"       UNION ALL SELECT owner, oid2, $1 + n FROM o2 WHERE due LIMIT $1),"
 		" busy AS ("
 		"  SELECT owner::pg_catalog.oid AS owner, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\") AS oid2, pg_catalog.count(*) AS n"
 		"    FROM %1$s.agent_runs"

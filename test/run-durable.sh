@@ -575,7 +575,7 @@ case_outage() {
     q "INSERT INTO agent_runs (prompt, metadata)
        SELECT format(\$p\$Outage run %s.
 \`\`\`bash
-curl -fsS $COUNTER_URL/hit/$batch-%s-cmd1; sleep 3; echo one-%s
+curl -fsS $COUNTER_URL/hit/$batch-%s-cmd1; sleep 8; echo one-%s
 \`\`\`
 \`\`\`bash
 curl -fsS $COUNTER_URL/hit/$batch-%s-cmd2; echo two-%s
@@ -583,7 +583,8 @@ curl -fsS $COUNTER_URL/hit/$batch-%s-cmd2; echo two-%s
 \$p\$, i, i, i, i, i), jsonb_build_object('batch', '$batch', 'i', i)
          FROM generate_series(1, $n) i" >/dev/null
     # the outage starts once a tenth of the runs run their first command
-    # (3 s long, so that none can complete before): the others are pending
+    # (8 s long, so that none can complete before, even on a loaded
+    # machine): the others are pending
     # (CONCURRENCY < OUTAGE_RUNS), planning or waiting for a model turn
     for _ in $(seq 1 300); do
         hits=$(counter_counts | python3 -c "import json,sys; print(sum(1 for k in json.load(sys.stdin) if k.startswith('$batch-') and k.endswith('-cmd1')))")
