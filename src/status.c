@@ -17,6 +17,7 @@
 
 #include "identity.h"
 #include "json_util.h"
+#include "ratelimit.h"
 #include "launcher.h"
 #include "sandbox.h"
 #include "shmem.h"
@@ -77,7 +78,32 @@ breakers_json(WorkerSlot *s)
 		json_append_kv_int(&b, &first, "held", (int64) pg_atomic_read_u64(&s->breaker_held[i]));
 		appendStringInfoChar(&b, '}');
 	}
-	appendStringInfoChar(&b, '}');
+	/* the provider limits all workers share (sandbox_limits() has more) */
+	appendStringInfoString(&b, ",\"limits\":{");
+	for (int k = 0; k < RATE_NUM; k++)
+	{
+		RateView	v;
+		bool		first = true;
+
+		if (!ratelimit_view((RateKind) k, GetCurrentTimestamp(), &v))
+			break;
+		if (k > 0)
+			appendStringInfoChar(&b, ',');
+		json_append_string(&b, v.name);
+		appendStringInfoString(&b, ":{");
+		if (v.rate_per_s > 0)
+		{
+			json_append_kv_raw(&b, &first, "per_s", psprintf("%g", v.rate_per_s));
+			json_append_kv_raw(&b, &first, "available", psprintf("%g", v.available));
+		}
+		else
+			json_append_kv_raw(&b, &first, "per_s", "null");
+		if (v.blocked_until)
+			json_append_kv_string(&b, &first, "blocked_until", timestamptz_to_str(v.blocked_until));
+		json_append_kv_int(&b, &first, "held", (int64) v.held);
+		appendStringInfoChar(&b, '}');
+	}
+	appendStringInfoString(&b, "}}");
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(b.data));
 }
 
