@@ -1,0 +1,2 @@
+-- variant "asis": the schema exactly as sandbox--1.1.sql creates it.
+SELECT 1;
