@@ -8,7 +8,9 @@
 # stime from /proc/<pid>/stat, before and after).  Writes
 # bench/results/scale.txt.
 #
-# Rerun: sudo bench/scale/run.sh        (RUNS=10000; ~2 min)
+# Rerun: sudo bench/scale/run.sh        (RUNS=10000; 7 min on the loaded 2-core machine)
+#        PERF=1 RUNS=5000 OUT=/tmp/scale-perf.txt bench/scale/run.sh   also samples the worker
+#        with perf for PERF_S (20) seconds after the insert and appends its top functions
 # Needs RUNS + a margin of open files in the worker (ulimit -n is raised to
 # the hard limit before the cluster starts) and modeld/sandboxd with room
 # for RUNS connections.
@@ -53,6 +55,12 @@ rss0=$(mem VmRSS); cpu0=$(cpu); load0=$(cut -d' ' -f1-3 /proc/loadavg)
 t0=$(date +%s%N)
 q "INSERT INTO agent_runs (prompt) SELECT 'Answer ' || i || ' in one word.' FROM generate_series(1, $RUNS) i" >/dev/null
 ins_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+PERF_DATA=""
+if [ -n "${PERF:-}" ]; then
+    PERF_DATA=$(mktemp /tmp/scale-perf.XXXXXX)
+    perf record -q -F 499 -g -p "$pid" -o "$PERF_DATA" -- sleep "${PERF_S:-20}" >/dev/null 2>&1 &
+    PERF_PID=$!
+fi
 peak_flight=0
 while :; do
     read -r left flight <<<"$(q "SELECT count(*) FILTER (WHERE status IN ('pending', 'planning', 'executing')),
@@ -88,4 +96,12 @@ errs=$(q "SELECT coalesce(string_agg(DISTINCT left(error, 120), ' | '), 'none') 
     echo "worker (pid $pid): RSS $((rss0 / 1024)) MB before, $((rss1 / 1024)) MB after, peak (VmHWM) $((hwm / 1024)) MB"
     echo "  (VmHWM counts the shared buffers the worker touched as well as its own memory)"
     echo "worker CPU: $(python3 -c "print(round(($cpu1 - $cpu0) / $tck, 2))") s = $(python3 -c "print(round(($cpu1 - $cpu0) / $tck / $RUNS * 1000, 3))") ms per run (utime + stime)"
+    if [ -n "$PERF_DATA" ]; then
+        wait "$PERF_PID" 2>/dev/null || true
+        echo
+        echo "perf: the worker's CPU for ${PERF_S:-20} s after the insert, by library and function (self, >= 1.5%):"
+        perf report -i "$PERF_DATA" --no-children --percent-limit 1.5 --stdio -g none --sort dso,symbol 2>/dev/null |
+            grep -E '^ +[0-9]' | head -25
+        rm -f "$PERF_DATA"
+    fi
 } | tee "$OUT"
