@@ -18,8 +18,10 @@ CREATE INDEX sandboxes_owner_running ON @extschema@.sandboxes (owner)
 
 DROP INDEX @extschema@.agent_runs_claim;	-- made again below, by owner
 DROP INDEX @extschema@.agent_runs_in_flight;
-CREATE INDEX agent_runs_in_flight ON @extschema@.agent_runs (lease_until)
+CREATE INDEX agent_runs_in_flight ON @extschema@.agent_runs (worker_pid)
     WHERE status OPERATOR(pg_catalog.=) ANY ('{planning,executing}'::@extschema@.agent_run_status[]);
+ALTER TABLE @extschema@.agent_runs SET (fillfactor = 70,
+    autovacuum_vacuum_scale_factor = 0.0, autovacuum_vacuum_threshold = 2000);
 
 ALTER TABLE @extschema@.agent_runs
     DROP CONSTRAINT agent_runs_prompt_not_empty,

@@ -395,7 +395,11 @@ CREATE TABLE @extschema@.agent_runs (
     CONSTRAINT agent_runs_finished_has_time CHECK
         ((status OPERATOR(pg_catalog.=) ANY ('{completed,failed,cancelled}'::@extschema@.agent_run_status[]))
          OPERATOR(pg_catalog.=) (completed_at IS NOT NULL))
-);
+)
+-- room on each page for the worker's updates of a run (HOT updates), and a
+-- vacuum after a fixed number of dead rows, however large the history
+-- (bench/results/xmin.txt)
+WITH (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.0, autovacuum_vacuum_threshold = 2000);
 COMMENT ON TABLE @extschema@.agent_runs IS
   'Agent runs: INSERT (prompt) enqueues, the background worker drives each run to completed, failed or cancelled.';
 
@@ -406,7 +410,8 @@ CREATE INDEX agent_runs_claim ON @extschema@.agent_runs
     ((owner::pg_catalog.oid), (COALESCE(owner_id, ''::text) COLLATE pg_catalog."C"),
      priority DESC, run_after, created_at)
     WHERE status OPERATOR(pg_catalog.=) 'pending'::@extschema@.agent_run_status;
-CREATE INDEX agent_runs_in_flight ON @extschema@.agent_runs (lease_until)
+-- keyed by the worker, which lease renewals do not change (so they can be HOT)
+CREATE INDEX agent_runs_in_flight ON @extschema@.agent_runs (worker_pid)
     WHERE status OPERATOR(pg_catalog.=) ANY ('{planning,executing}'::@extschema@.agent_run_status[]);
 CREATE INDEX agent_runs_owner ON @extschema@.agent_runs (owner, created_at);
 CREATE INDEX agent_runs_finished ON @extschema@.agent_runs (completed_at)

@@ -393,8 +393,9 @@ load_history(ClaimedRun *c, MemoryContext cxt)
  *	  wrapping around, so that many owners take turns over passes; owners
  *	  whose runs are all scheduled later are passed over (DUE_SQL);
  *	- each owner offers its best runs (priority, then run_after, then
- *	  created_at), at most sandbox.max_runs_per_owner minus its runs in
- *	  flight when that is set;
+ *	  created_at): about twice its share of the n (so a claim reads about
+ *	  2n rows however many owners take turns), and at most
+ *	  sandbox.max_runs_per_owner minus its runs in flight when that is set;
  *	- the first of every owner go before the second of any, and so on.
  *
  * So one owner's 100,000 pending runs delay another owner's new run by one
@@ -447,8 +448,10 @@ queue_claim(int n, int lease_s, ClaimCursor *cursor, MemoryContext cxt)
 		"  SELECT owner::pg_catalog.oid AS owner, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\") AS oid2, pg_catalog.count(*) AS n"
 		"    FROM %1$s.agent_runs"
 		"   WHERE $7 > 0 AND status IN ('planning', 'executing') GROUP BY 1, 2),"
+		" sh AS (SELECT pg_catalog.int8smaller($1, pg_catalog.ceil(2.0 * $1 /"
+		"          GREATEST(1, (SELECT pg_catalog.count(*) FROM o)))::pg_catalog.int8) AS share),"
 		" cand AS ("
-		"  SELECT x.id, x.rk, o.n AS turn, x.priority, x.run_after FROM o, LATERAL ("
+		"  SELECT x.id, x.rk, o.n AS turn, x.priority, x.run_after FROM o, sh, LATERAL ("
 		"    SELECT a.id, a.priority, a.run_after, pg_catalog.row_number() OVER"
 		"           (ORDER BY a.priority DESC, a.run_after, a.created_at) AS rk"
 		"      FROM %1$s.agent_runs a"
@@ -456,9 +459,9 @@ queue_claim(int n, int lease_s, ClaimCursor *cursor, MemoryContext cxt)
 		"       AND (COALESCE(a.owner_id, '') COLLATE pg_catalog.\"C\") = o.oid2"
 		"       AND a.run_after <= pg_catalog.clock_timestamp()"
 		"     ORDER BY a.priority DESC, a.run_after, a.created_at"
-		"     LIMIT CASE WHEN $7 > 0 THEN pg_catalog.int8larger(0, $7 - COALESCE("
+		"     LIMIT pg_catalog.int8smaller(sh.share, CASE WHEN $7 > 0 THEN pg_catalog.int8larger(0, $7 - COALESCE("
 		"             (SELECT b.n FROM busy b WHERE b.owner = o.owner AND b.oid2 = o.oid2), 0))"
-		"           ELSE $1 END) x),"
+		"           ELSE $1 END)) x),"
 		" c AS ("
 		"  SELECT a.id FROM %1$s.agent_runs a"
 		"    JOIN (SELECT id, rk, turn FROM cand ORDER BY rk, turn LIMIT 2 * $1) k ON k.id = a.id"
