@@ -190,7 +190,16 @@ collect_done(EventLoop *ev)
 {
 	CURLMsg    *msg;
 	int			queued;
+	dlist_head	finished;
+	dlist_mutable_iter it;
 
+	/*
+	 * All the messages first, then the removals: libcurl 7.x's
+	 * curl_multi_remove_handle walks the messages still queued, so removing
+	 * each handle as its message is read costs the square of a burst of
+	 * completions (10,000 runs answered at once).
+	 */
+	dlist_init(&finished);
 	while ((msg = curl_multi_info_read(ev->multi, &queued)) != NULL)
 	{
 		HttpRequest *req = NULL;
@@ -201,6 +210,13 @@ collect_done(EventLoop *ev)
 		if (req == NULL)
 			continue;
 		http_finish(req, msg->data.result);
+		dlist_delete(&req->loop_node);
+		dlist_push_tail(&finished, &req->loop_node);
+	}
+	dlist_foreach_modify(it, &finished)
+	{
+		HttpRequest *req = dlist_container(HttpRequest, loop_node, it.cur);
+
 		curl_multi_remove_handle(ev->multi, req->easy);
 		req->in_multi = false;
 		ev->in_flight--;
