@@ -495,7 +495,12 @@ build_request(AgentEnv *env, Run *run, RunOp *op)
 
 				llm_conversation_init(&c, run->provider);
 				llm_add_user_text(&c, psprintf("Task:\n%s\n\nWrite the plan.", run->prompt));
-				req = llm_request(run->provider, run->model, planner_system, &c, NIL, NULL);
+				/* the run's own instructions shape the plan too */
+				req = llm_request(run->provider, run->model,
+								  run->system_prompt ?
+								  psprintf("%s\n\n%s", planner_system, run->system_prompt) :
+								  planner_system,
+								  &c, NIL, NULL);
 				break;
 			}
 		case OP_LLM:
