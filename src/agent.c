@@ -1513,29 +1513,43 @@ add_tool_result(Run *run, LlmToolCall *tc, const char *content, bool is_error,
 }
 
 /*
+ * answer_error answers a call with an error no tool step produced (an
+ * invalid call, a result that does not match, a call a lost sandbox or a
+ * stopped worker left): content for the model ("error: <error>" when
+ * NULL), and a tool_result event {id, name, error}, with flag (or NULL)
+ * set to true.
+ */
+static void
+answer_error(Run *run, LlmToolCall *tc, const char *content, const char *error, const char *flag)
+{
+	StringInfoData d;
+	bool		first = true;
+
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	json_append_kv_string(&d, &first, "id", tc->id);
+	json_append_kv_string(&d, &first, "name", tc->name);
+	json_append_kv_string(&d, &first, "error", error);
+	if (flag)
+		json_append_kv_raw(&d, &first, flag, "true");
+	appendStringInfoChar(&d, '}');
+	add_tool_result(run, tc, content ? content : psprintf("error: %s", error), true, d.data);
+}
+
+/*
  * tool_interrupted answers a call that a stopped worker may have started
  * and whose outcome is unknown: it is never started again (at most once).
  */
 static void
 tool_interrupted(Run *run, LlmToolCall *tc, const char *cause, const char *why)
 {
-	StringInfoData d;
-	bool		first = true;
-	char	   *content;
-
-	content = psprintf("error: interrupted: %s, and %s. "
-					   "It was not started again: it may have completed fully, partly or not at all, "
-					   "so check its effects before repeating it.",
-					   cause ? cause : "the worker driving this run stopped while this call may have been running",
-					   why);
-	initStringInfo(&d);
-	appendStringInfoChar(&d, '{');
-	json_append_kv_string(&d, &first, "id", tc->id);
-	json_append_kv_string(&d, &first, "name", tc->name);
-	json_append_kv_raw(&d, &first, "interrupted", "true");
-	json_append_kv_string(&d, &first, "error", why);
-	appendStringInfoChar(&d, '}');
-	add_tool_result(run, tc, content, true, d.data);
+	answer_error(run, tc,
+				 psprintf("error: interrupted: %s, and %s. "
+						  "It was not started again: it may have completed fully, partly or not at all, "
+						  "so check its effects before repeating it.",
+						  cause ? cause : "the worker driving this run stopped while this call may have been running",
+						  why),
+				 why, "interrupted");
 }
 
 /*
@@ -1559,34 +1573,17 @@ next_tool(AgentEnv *env, Run *run)
 		{
 			char	   *json = tc->input ? JsonbToCString(NULL, &tc->input->root, 0) : tc->raw_arguments;
 			char	   *why;
-			StringInfoData d;
-			bool		first = true;
 
 			if (structured_result(env, run, json, &why))
 				return;
-			initStringInfo(&d);
-			appendStringInfoChar(&d, '{');
-			json_append_kv_string(&d, &first, "id", tc->id);
-			json_append_kv_string(&d, &first, "name", tc->name);
-			json_append_kv_string(&d, &first, "error", why);
-			appendStringInfoChar(&d, '}');
-			add_tool_result(run, tc,
-							psprintf("error: the result does not match its schema: %s. Call %s again with a result that matches.",
-									 why, RESULT_TOOL), true, d.data);
+			answer_error(run, tc,
+						 psprintf("error: the result does not match its schema: %s. Call %s again with a result that matches.",
+								  why, RESULT_TOOL), why, NULL);
 			continue;
 		}
 		if (problem)
 		{
-			StringInfoData d;
-			bool		first = true;
-
-			initStringInfo(&d);
-			appendStringInfoChar(&d, '{');
-			json_append_kv_string(&d, &first, "id", tc->id);
-			json_append_kv_string(&d, &first, "name", tc->name);
-			json_append_kv_string(&d, &first, "error", problem);
-			appendStringInfoChar(&d, '}');
-			add_tool_result(run, tc, psprintf("error: %s", problem), true, d.data);
+			answer_error(run, tc, NULL, problem, NULL);
 			continue;
 		}
 		begin_tool(run, op, tc, def);
@@ -1797,20 +1794,11 @@ structured_text_answer(AgentEnv *env, Run *run, const char *text)
 static void
 lost_call_answer(Run *run, LlmToolCall *tc, const char *sandbox_id, bool started)
 {
-	StringInfoData d;
-	bool		first = true;
-	char	   *what = started ?
-		psprintf("not completed: sandbox %s was lost while this call ran", sandbox_id) :
-		psprintf("not run: sandbox %s was lost before this call", sandbox_id);
-
-	initStringInfo(&d);
-	appendStringInfoChar(&d, '{');
-	json_append_kv_string(&d, &first, "id", tc->id);
-	json_append_kv_string(&d, &first, "name", tc->name);
-	json_append_kv_string(&d, &first, "error", what);
-	json_append_kv_raw(&d, &first, "sandbox_lost", "true");
-	appendStringInfoChar(&d, '}');
-	add_tool_result(run, tc, psprintf("error: %s", what), true, d.data);
+	answer_error(run, tc, NULL,
+				 started ?
+				 psprintf("not completed: sandbox %s was lost while this call ran", sandbox_id) :
+				 psprintf("not run: sandbox %s was lost before this call", sandbox_id),
+				 "sandbox_lost");
 }
 
 /*

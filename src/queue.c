@@ -234,28 +234,26 @@ getint(HeapTuple tup, TupleDesc desc, int col, int dflt)
 }
 
 /*
- * text_array_list reads a text[] column of an SPI row as a List of C
- * strings in cxt (NIL when NULL; NULL elements skipped).
+ * text_array_column reads a text[] column of an SPI row as a List of C
+ * strings in cxt (NIL when NULL; NULL elements skipped); *isnull_out, if
+ * given, says whether the column was NULL.
  */
 static List *
-text_array_list(HeapTuple tup, TupleDesc desc, int col, MemoryContext cxt)
+text_array_column(HeapTuple tup, TupleDesc desc, int col, MemoryContext cxt, bool *isnull_out)
 {
 	bool		isnull;
 	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
 	List	   *out = NIL;
-	Datum	   *elems;
-	bool	   *enulls;
-	int			n;
-	MemoryContext old;
 
-	if (isnull)
-		return NIL;
-	old = MemoryContextSwitchTo(cxt);
-	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &n);
-	for (int i = 0; i < n; i++)
-		if (!enulls[i])
-			out = lappend(out, TextDatumGetCString(elems[i]));
-	MemoryContextSwitchTo(old);
+	if (isnull_out)
+		*isnull_out = isnull;
+	if (!isnull)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		out = text_array_list(d, false);
+		MemoryContextSwitchTo(old);
+	}
 	return out;
 }
 
@@ -289,13 +287,8 @@ load_secrets(ClaimedRun *c, MemoryContext cxt)
 	{
 		Jsonb	   *j = json_parse_cstring(c->repo_json);
 		char	   *rs = j && json_is_object(json_root(j)) ? json_get_string(json_root(j), "secret") : NULL;
-		bool		found = false;
-		ListCell   *lc;
 
-		foreach(lc, names)
-			found = found || (rs && strcmp(lfirst(lc), rs) == 0);
-		if (rs && !found)
-			names = lappend(names, MemoryContextStrdup(cxt, rs));
+		names = secrets_names_with(names, rs ? MemoryContextStrdup(cxt, rs) : NULL);
 	}
 	if (names == NIL)
 		return;
@@ -556,9 +549,9 @@ queue_claim(int n, int lease_s, ClaimCursor *cursor, MemoryContext cxt)
 			c->keep_sandbox_s = isnull ? 0 : DatumGetInt32(d);
 			c->files_json = getstr(tup, desc, 26, cxt);
 			c->repo_json = getstr(tup, desc, 27, cxt);
-			c->artifacts = text_array_list(tup, desc, 28, cxt);
+			c->artifacts = text_array_column(tup, desc, 28, cxt, NULL);
 			c->result_schema = getstr(tup, desc, 29, cxt);
-			c->secrets = text_array_list(tup, desc, 30, cxt);
+			c->secrets = text_array_column(tup, desc, 30, cxt, NULL);
 			d = SPI_getbinval(tup, desc, 31, &isnull);
 			if (!isnull)
 			{
@@ -578,25 +571,8 @@ queue_claim(int n, int lease_s, ClaimCursor *cursor, MemoryContext cxt)
 				}
 			}
 		}
-		{
-			Datum		d = SPI_getbinval(tup, desc, 18, &isnull);
-
-			c->tools_given = !isnull;
-			if (!isnull)
-			{
-				Datum	   *elems;
-				bool	   *enulls;
-				int			ne;
-				MemoryContext old = MemoryContextSwitchTo(cxt);
-
-				deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
-								  &elems, &enulls, &ne);
-				for (int k = 0; k < ne; k++)
-					if (!enulls[k])
-						c->tools = lappend(c->tools, TextDatumGetCString(elems[k]));
-				MemoryContextSwitchTo(old);
-			}
-		}
+		c->tools = text_array_column(tup, desc, 18, cxt, &isnull);
+		c->tools_given = !isnull;
 		/* the rotation: the last owner served, in the order walked */
 		{
 			const char *oid2 = c->owner_id ? c->owner_id : "";

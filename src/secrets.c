@@ -816,3 +816,17 @@ secrets_env_json(const char *envs_json, List *secret_values, char **problem)
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
 }
+
+/* see secrets.h */
+List *
+secrets_names_with(List *names, const char *name)
+{
+	ListCell   *lc;
+
+	if (name == NULL)
+		return names;
+	foreach(lc, names)
+		if (strcmp(lfirst(lc), name) == 0)
+			return names;
+	return lappend(names, (char *) name);
+}

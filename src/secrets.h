@@ -79,4 +79,10 @@ extern char *secrets_env_json(const char *envs_json, List *secret_values,
  */
 extern List *secrets_load_for_caller(List *names);
 
+/*
+ * names (a List of char *) with name appended unless it is NULL or there
+ * already: a run's secrets and its repository's.
+ */
+extern List *secrets_names_with(List *names, const char *name);
+
 #endif							/* SANDBOX_SECRETS_H */

@@ -288,6 +288,26 @@ parse_rfc3339(const char *s, bool *isnull)
 }
 
 /*
+ * text_array_list reads a text[] datum as a List of C strings, the inverse
+ * of text_array_datum: SQL NULLs become NULL entries with keep_nulls, and
+ * are left out without.
+ */
+List *
+text_array_list(Datum d, bool keep_nulls)
+{
+	Datum	   *elems;
+	bool	   *enulls;
+	int			n;
+	List	   *out = NIL;
+
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &n);
+	for (int i = 0; i < n; i++)
+		if (!enulls[i] || keep_nulls)
+			out = lappend(out, enulls[i] ? NULL : TextDatumGetCString(elems[i]));
+	return out;
+}
+
+/*
  * text_array_datum builds a text[] datum from a List of C strings; NULL
  * entries become SQL NULLs.
  */

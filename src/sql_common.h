@@ -31,5 +31,6 @@ extern int	check_timeout_s(int timeout_s, const char *argname);
 extern void check_command_length(const char *command);
 extern Datum parse_rfc3339(const char *s, bool *isnull);
 extern Datum text_array_datum(List *strings);
+extern List *text_array_list(Datum d, bool keep_nulls);
 
 #endif							/* SANDBOX_SQL_COMMON_H */

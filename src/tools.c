@@ -575,6 +575,21 @@ tool_declarations(List *names)
 }
 
 /*
+ * tool_names_text joins tool names for a message: "a, b, c".
+ */
+char *
+tool_names_text(List *names)
+{
+	StringInfoData all;
+	ListCell   *lc;
+
+	initStringInfo(&all);
+	foreach(lc, names)
+		appendStringInfo(&all, "%s%s", all.len ? ", " : "", (char *) lfirst(lc));
+	return all.data;
+}
+
+/*
  * tool_check checks a call against its tool and the run's tools: NULL when
  * it may run, else what to tell the model.
  */
@@ -588,14 +603,7 @@ tool_check(const ToolDef *def, LlmToolCall *tc, List *allowed)
 		if (def && strcmp(lfirst(lc), def->name) == 0)
 			listed = true;
 	if (def == NULL || !listed)
-	{
-		StringInfoData names;
-
-		initStringInfo(&names);
-		foreach(lc, allowed)
-			appendStringInfo(&names, "%s%s", names.len ? ", " : "", (char *) lfirst(lc));
-		return psprintf("unknown tool \"%s\"; the tools are %s", tc->name, names.data);
-	}
+		return psprintf("unknown tool \"%s\"; the tools are %s", tc->name, tool_names_text(allowed));
 	if (tc->input == NULL)
 		return psprintf("the arguments of %s are not a JSON object: %s", tc->name,
 						tc->raw_arguments ?

@@ -81,6 +81,7 @@ typedef struct ToolDef
 
 extern const ToolDef *tool_lookup(const char *name);
 extern List *tool_names_default(void);
+extern char *tool_names_text(List *names);
 extern List *tool_declarations(List *names);
 extern char *tool_check(const ToolDef *def, LlmToolCall *tc, List *allowed);
 extern char *tool_arg(LlmToolCall *tc, const char *name);

@@ -223,20 +223,12 @@ input_problem(const char *column, char *problem)
 static List *
 text_array_to_list(Datum d)
 {
-	Datum	   *elems;
-	bool	   *enulls;
-	int			n;
-	List	   *out = NIL;
+	List	   *out = text_array_list(d, true);
 
-	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &n);
-	for (int i = 0; i < n; i++)
-	{
-		if (enulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("an array of an agent run may not hold NULL")));
-		out = lappend(out, TextDatumGetCString(elems[i]));
-	}
+	if (list_member_ptr(out, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("an array of an agent run may not hold NULL")));
 	return out;
 }
 
@@ -262,31 +254,18 @@ check_run_inputs(HeapTuple tup, TupleDesc desc, char **repo_secret)
 	d = heap_getattr(tup, column_of(desc, "tools"), desc, &isnull);
 	if (!isnull)
 	{
-		ArrayType  *arr = DatumGetArrayTypeP(d);
-		Datum	   *elems;
-		bool	   *enulls;
-		int			n;
+		ListCell   *lc;
 
-		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &n);
-		for (int i = 0; i < n; i++)
+		foreach(lc, text_array_list(d, true))
 		{
-			char	   *name = enulls[i] ? NULL : TextDatumGetCString(elems[i]);
+			char	   *name = lfirst(lc);
 
 			if (name == NULL || tool_lookup(name) == NULL)
-			{
-				StringInfoData all;
-				ListCell   *lc;
-				List	   *names = tool_names_default();
-
-				initStringInfo(&all);
-				foreach(lc, names)
-					appendStringInfo(&all, "%s%s", all.len ? ", " : "", (char *) lfirst(lc));
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unknown tool \"%s\" in tools", name ? name : "NULL"),
-						 errdetail("The tools are %s.", all.data),
+						 errdetail("The tools are %s.", tool_names_text(tool_names_default())),
 						 errhint("Leave tools NULL for all of them.")));
-			}
 		}
 	}
 	d = heap_getattr(tup, column_of(desc, "envs"), desc, &isnull);
@@ -325,16 +304,7 @@ check_run_secrets(HeapTuple tup, TupleDesc desc, const char *repo_secret, Oid ow
 	List	   *names = isnull ? NIL : text_array_to_list(d);
 	char	   *problem = NULL;
 
-	if (repo_secret)
-	{
-		ListCell   *lc;
-		bool		found = false;
-
-		foreach(lc, names)
-			found = found || strcmp(lfirst(lc), repo_secret) == 0;
-		if (!found)
-			names = lappend(names, (char *) repo_secret);
-	}
+	names = secrets_names_with(names, repo_secret);
 	if (names == NIL)
 		return;
 	if (!secrets_usable_check(names, owner, owner_id, &problem))

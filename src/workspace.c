@@ -98,7 +98,7 @@ env_json(const char *const *pairs)
 }
 
 /*
- * safe_relative_path tells whether p stays under /home/user: absolute
+ * safe_path tells whether p stays under /home/user: absolute
  * paths must start there, and no component may be "..".
  */
 static bool
@@ -156,8 +156,9 @@ valid_env_name(const char *s)
 }
 
 /*
- * valid_url accepts http://, https:// and git:// URLs without credentials
- * (they belong in a secret), whitespace or control characters.
+ * url_problem accepts http://, https:// and git:// URLs without credentials
+ * (they belong in a secret), whitespace or control characters: NULL, or
+ * what is wrong.
  */
 static const char *
 url_problem(const char *url)
