@@ -864,7 +864,6 @@ start_op(AgentEnv *env, Run *run, OpKind kind)
 		{
 			op->retry_at = Max(retry_at, now + 1000) +
 				(TimestampTz) (50000 * pg_prng_double(&pg_global_prng_state));
-			op->limited++;
 			return;
 		}
 	}

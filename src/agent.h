@@ -92,7 +92,6 @@ typedef struct RunOp
 	const char *follow_cause;	/* why (NULL: the worker stopped) */
 	bool		listing;		/* follow: the process list is in flight */
 	bool		reattached;		/* follow: the output comes from a reattachment */
-	int			limited;		/* times a provider limit held it back */
 	bool		in_callback;	/* its finished request is being read */
 	/* OP_EXTEND */
 	int			timeout_s;		/* the E2B timeout asked for */
@@ -175,7 +174,6 @@ typedef struct Run
 	bool		result_forced;	/* asked once more, the result tool forced */
 	int			result_invalid; /* structured answers that did not match */
 	char	   *last_text;		/* the model's text of its last turn */
-	List	   *secret_names;	/* secrets put in the sandbox's environment */
 	List	   *secret_values;	/* SecretValue *, redacted from all it writes */
 	char	   *secret_problem; /* why the secrets could not be loaded */
 	WsRepo		repo;			/* repo_json read (repo.url NULL: none) */

@@ -18,7 +18,6 @@
 #include "funcapi.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
@@ -150,24 +149,6 @@ create_options(FunctionCallInfo fcinfo, E2BCreateOptions *opts)
 }
 
 /*
- * secret_names reads a text[] argument into a List of names (NULL for a
- * NULL element, which secrets_load_for_caller refuses).
- */
-static List *
-secret_names(ArrayType *arr)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	List	   *names = NIL;
-
-	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-	for (int i = 0; i < n; i++)
-		names = lappend(names, nulls[i] ? NULL : TextDatumGetCString(elems[i]));
-	return names;
-}
-
-/*
  * sandbox_create(template, timeout_s, metadata, envs, on_timeout,
  * auto_resume, allow_internet, network, secrets) returns the id of a new
  * sandbox owned by the current role; the secrets it names (which the
@@ -189,7 +170,8 @@ sandbox_create(PG_FUNCTION_ARGS)
 	check_timeout_s(timeout_s, "timeout_s");
 	create_options(fcinfo, &opts);
 	if (PG_NARGS() > 8 && !PG_ARGISNULL(8))
-		secret_values = secrets_load_for_caller(secret_names(PG_GETARG_ARRAYTYPE_P(8)));
+		/* a NULL element stays NULL: secrets_load_for_caller refuses it */
+		secret_values = secrets_load_for_caller(text_array_list(PG_GETARG_DATUM(8), true));
 	sb = create_sandbox(template_id, timeout_s, metadata, envs, secret_values, &opts);
 	PG_RETURN_TEXT_P(cstring_to_text(sb->sandbox_id));
 }

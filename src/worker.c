@@ -640,8 +640,6 @@ after_commit(Worker *w, PassResult *res)
 
 			foreach(alc, c->artifacts)
 				r->artifacts = lappend(r->artifacts, pstrdup(lfirst(alc)));
-			foreach(alc, c->secrets)
-				r->secret_names = lappend(r->secret_names, pstrdup(lfirst(alc)));
 			foreach(alc, c->secret_values)
 			{
 				SecretValue *sv = lfirst(alc);
