@@ -284,19 +284,24 @@ check() {
     [ "$bad" = 0 ] || { echo "not ok - $label: $bad runs with a gap in their events"; status=1; }
     # a completed run quotes its command's output, or the tool error the
     # model was given (a stream cut mid-command is reported, not re-run), or
-    # a tool result that says the stream broke and was followed again by pid
-    # (what the command printed while nobody listened is missing)
+    # a tool result that says the process was followed again by pid: after
+    # a broken stream (stream_resumed) or by a resumed attempt after a crash
+    # (reattached); what the command printed while nobody listened is missing
     bad=$(q "SELECT count(*) FROM agent_runs r WHERE r.metadata->>'batch' = '$label' AND status = 'completed'
              AND r.result->>'text' NOT LIKE '%done-%'
              AND NOT EXISTS (SELECT 1 FROM agent_run_events e WHERE e.run_id = r.id
                              AND e.kind = 'tool_result'
-                             AND (e.data ? 'error' OR e.data->>'stream_resumed' = 'true'))")
+                             AND (e.data ? 'error' OR e.data->>'stream_resumed' = 'true'
+                                  OR e.data->>'reattached' = 'true'))")
     [ "$bad" = 0 ] || { echo "not ok - $label: $bad completed runs without their command's output"; status=1; }
     echo "  completed with a tool error fed to the model: $(q "SELECT count(*) FROM agent_runs r
              WHERE r.metadata->>'batch' = '$label' AND status = 'completed' AND r.result->>'text' NOT LIKE '%done-%'")"
     echo "  tool results whose stream was followed again by pid: $(q "SELECT count(*) FROM agent_run_events e
              JOIN agent_runs r ON r.id = e.run_id WHERE r.metadata->>'batch' = '$label'
              AND e.kind = 'tool_result' AND e.data->>'stream_resumed' = 'true'")"
+    echo "  tool results of a command a resumed attempt followed (reattached): $(q "SELECT count(*) FROM agent_run_events e
+             JOIN agent_runs r ON r.id = e.run_id WHERE r.metadata->>'batch' = '$label'
+             AND e.kind = 'tool_result' AND e.data->>'reattached' = 'true'")"
 }
 
 # check_no_leaks: sandboxd's live sandboxes drop to 0 (kill jobs, reaper).
