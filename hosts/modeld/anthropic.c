@@ -150,12 +150,8 @@ static int check_results(json_t *content, size_t mi, json_t *pending, chat_t *c,
                        "blocks: %s. Each tool_result block must have a corresponding tool_use "
                        "block in the previous message.", mi, bi, id);
         json_object_del(pending, id);
-        char *text = chat_content_text(json_object_get(blk, "content"));
-        if (!text)
+        if (chat_add_result(c, chat_content_text(json_object_get(blk, "content"))) < 0)
             return ERR("out of memory");
-        free(c->last_result);
-        c->last_result = text;
-        c->tool_results++;
     }
     return 0;
 }
@@ -201,8 +197,29 @@ static int check_shape(json_t *m, size_t mi, const char **role, char *err, size_
     return 0;
 }
 
+/* A user message that carries text (a candidate for U, the user turn that
+ * drives the call): a string content, or at least one text block and no
+ * tool_result block. */
+static bool carries_text(json_t *content)
+{
+    if (json_is_string(content))
+        return true;
+    bool text = false;
+    size_t bi;
+    json_t *blk;
+    json_array_foreach(content, bi, blk) {
+        const char *type = json_string_value(json_object_get(blk, "type"));
+        if (strcmp(type, "tool_result") == 0)
+            return false;
+        if (strcmp(type, "text") == 0)
+            text = true;
+    }
+    return text;
+}
+
 /* Walks the conversation: shapes, alternation, tool_use/tool_result
- * pairing; finds the first user message's text. */
+ * pairing; finds the first user message's text, U (the last user message
+ * that carries text, when it is not the first) and the tool results. */
 static int check_messages(json_t *body, chat_t *c, char *err, size_t errsz)
 {
     json_t *msgs = json_object_get(body, "messages");
@@ -246,9 +263,15 @@ static int check_messages(json_t *body, chat_t *c, char *err, size_t errsz)
             rc = ERR("out of memory");
             break;
         }
+        if (mi > 0 && carries_text(content) && chat_user_text(c, content) < 0) {
+            rc = ERR("out of memory");
+            break;
+        }
     }
     if (rc == 0)
         rc = unanswered(pending, json_array_size(msgs) - 1, err, errsz);
+    c->nmessages = json_array_size(msgs);
+    chat_settle(c);
     json_decref(pending);
     return rc;
 }

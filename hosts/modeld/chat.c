@@ -51,16 +51,55 @@ int chat_append_system(chat_t *c, json_t *content)
     return c->system ? 0 : -1;
 }
 
+int chat_add_result(chat_t *c, char *text)
+{
+    if (!text)
+        return -1;
+    char **v = realloc(c->results, (c->nresults + 1) * sizeof *v);
+    if (!v) {
+        free(text);
+        return -1;
+    }
+    c->results = v;
+    v[c->nresults++] = text;
+    return 0;
+}
+
+int chat_user_text(chat_t *c, json_t *content)
+{
+    char *t = chat_content_text(content);
+    if (!t)
+        return -1;
+    free(c->latest_user);
+    c->latest_user = t;
+    c->results_before = c->nresults;
+    return 0;
+}
+
+void chat_settle(chat_t *c)
+{
+    c->tool_results = (int)(c->nresults - c->results_before);
+    c->last_result = c->tool_results > 0 ? c->results[c->nresults - 1] : NULL;
+}
+
+const char *chat_prompt(const chat_t *c)
+{
+    return c->latest_user ? c->latest_user : c->first_user;
+}
+
 /* Releases every string the parser allocated. */
 void chat_free(chat_t *c)
 {
     free(c->model);
     free(c->first_user);
+    free(c->latest_user);
+    for (size_t i = 0; i < c->nresults; i++)
+        free(c->results[i]);
+    free(c->results);
     free(c->system);
     for (size_t i = 0; i < c->ntools; i++)
         free(c->tools[i]);
     free(c->tools);
-    free(c->last_result);
     free(c->prefix);
     free(c->force_tool);
     json_decref(c->result_schema);

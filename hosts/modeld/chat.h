@@ -38,13 +38,22 @@ typedef struct chat {
     provider_t provider;
     char *model;         /* echoed in the answer */
     char *first_user;    /* text of the first user message ("" if none) */
+    char *latest_user;   /* text of U, the last user message that carries text, when it
+                          * is not the first user message (a continued run); NULL when U is
+                          * the first user message */
     char *system;        /* the system prompt's text blocks joined with "\n" (Anthropic
                           * `system`; OpenAI every system/developer message), NULL if none */
     phase_t phase;       /* PHASE_EXEC when tools are declared */
     char **tools;        /* declared tool names */
     size_t ntools;
-    int tool_results;    /* tool results present in the conversation */
-    char *last_result;   /* text of the last tool result, NULL if none */
+    int tool_results;    /* progress: tool results after U (all of them when U is the
+                          * first user message); set by chat_settle */
+    const char *last_result; /* text of the last tool result after U (points into
+                              * results), NULL if none; set by chat_settle */
+    char **results;      /* text of every tool result of the conversation, in order */
+    size_t nresults;
+    size_t results_before; /* tool results before U (0 when U is the first user message) */
+    size_t nmessages;    /* messages in the request */
     bool stream;         /* "stream": true */
     bool include_usage;  /* OpenAI stream_options.include_usage */
     size_t body_len;     /* request body bytes, for usage */
@@ -114,6 +123,23 @@ int chat_add_tool(chat_t *c, const char *name);
  * the "text" of every {"type":"text"} element of an array joined with "\n".
  * Returns a malloc'd string ("" for anything else), NULL when out of memory. */
 char *chat_content_text(json_t *content);
+
+/* Records the text of one tool result (taken over, freed by chat_free).
+ * Returns 0 or -1 (no memory; `text` is freed). */
+int chat_add_result(chat_t *c, char *text);
+
+/* Records a user message that carries text and is not the first user
+ * message: it becomes U (the latest one wins), and the tool results so far
+ * are "before U".  Returns 0 or -1 (no memory). */
+int chat_user_text(chat_t *c, json_t *content);
+
+/* After the walk over the messages: sets tool_results and last_result from
+ * the results after U. */
+void chat_settle(chat_t *c);
+
+/* The text that scripts an execution call: U (latest_user) when the
+ * conversation was continued, else the first user message. */
+const char *chat_prompt(const chat_t *c);
 
 /* Appends the text of a system prompt part (a `content`, as
  * chat_content_text reads it) to c->system, joined with "\n".  Returns 0 or

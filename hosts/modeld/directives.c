@@ -78,6 +78,7 @@ static int apply_token(const char *key, const char *val, directives_t *d, dir_sc
         {"empty", offsetof(directives_t, empty)},
         {"parallel", offsetof(directives_t, parallel)},
         {"echo_system", offsetof(directives_t, echo_system)},
+        {"recall", offsetof(directives_t, recall)},
     };
     for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
         if (strcmp(key, flags[i].name) == 0) {
@@ -197,6 +198,7 @@ static void merge(directives_t *out, const directives_t *g)
     out->empty |= g->empty;
     out->parallel |= g->parallel;
     out->echo_system |= g->echo_system;
+    out->recall |= g->recall;
     if (g->hostile_text)
         out->hostile_text = g->hostile_text;
     if (g->hostile_json_text)
@@ -332,6 +334,12 @@ int directives_parse(const char *text, phase_t phase, directives_t *out, char *e
                      size_t errsz)
 {
     dir_init(out);
+    return directives_parse_more(text, phase, out, err, errsz);
+}
+
+int directives_parse_more(const char *text, phase_t phase, directives_t *out, char *err,
+                          size_t errsz)
+{
     const char *p = text ? text : "";
     while ((p = strstr(p, OPEN_TAG)) != NULL) {
         const char *body = p + strlen(OPEN_TAG);

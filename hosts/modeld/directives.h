@@ -1,7 +1,9 @@
 /*
  * directives.h - the [[modeld: ...]] directives embedded in a prompt.
  *
- * Syntax (anywhere in the first user message, several groups allowed):
+ * Syntax (anywhere in the first user message, and in U, the latest user
+ * message with text, when the conversation was continued; several groups
+ * allowed; U's groups are merged after the first message's, so they win):
  *
  *   [[modeld: key=value flag key2=value2 ...]]
  *
@@ -25,6 +27,8 @@
  *   parallel        emit all remaining planned tool calls in one answer
  *   echo_system     text answers (no tool call) end with "\n\nSystem prompt:\n"
  *                   and the request's system prompt ("(none)" without one)
+ *   recall          the final answer is "Recalled:\n", the text of every tool
+ *                   result before U, one per line, then "Messages: N"
  *   hostile_text=SHAPE       text answers (no tool call): the text field holds
  *                            SHAPE as raw JSON instead of a string
  *   hostile_json_text=SHAPE  text answers: the text is the string
@@ -79,6 +83,7 @@ typedef struct directives {
     bool empty;
     bool parallel;
     bool echo_system;
+    bool recall;
     shape_t hostile_text;      /* SHAPE_NONE = not given */
     shape_t hostile_json_text;
     shape_t hostile_input;
@@ -95,6 +100,12 @@ typedef struct directives {
  * Returns 0, or -1 with a message for the client in err. */
 int directives_parse(const char *text, phase_t phase, directives_t *out, char *err,
                      size_t errsz);
+
+/* Parses the groups of `text` as directives_parse does and merges them
+ * into `out` as it stands (later values win, flags add up): the
+ * directives of U after those of the first user message. */
+int directives_parse_more(const char *text, phase_t phase, directives_t *out, char *err,
+                          size_t errsz);
 
 /* Largest huge=SIZE: 1 GiB. */
 #define HUGE_MAX (1LL << 30)

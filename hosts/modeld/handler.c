@@ -126,6 +126,8 @@ static httpd_result_t handle(httpd_req_t *req, const provider_ops_t *ops, chat_t
         return chat_reply_invalid(req, err);
     directives_t d;
     if (directives_parse(c->first_user, c->phase, &d, err, sizeof err) < 0 ||
+        (c->latest_user &&
+         directives_parse_more(c->latest_user, c->phase, &d, err, sizeof err) < 0) ||
         script_check(c, err, sizeof err) < 0)
         return chat_reply_invalid(req, err);
     if (d.latency_ms > 0)

@@ -127,16 +127,14 @@ static int check_tool_msg(json_t *m, size_t mi, json_t *pending, chat_t *c, char
     json_t *content = json_object_get(m, "content");
     if (!json_is_string(content) && !json_is_array(content))
         return ERR("Invalid type for 'messages[%zu].content': expected a string or an array", mi);
-    char *text = chat_content_text(content);
-    if (!text)
+    if (chat_add_result(c, chat_content_text(content)) < 0)
         return ERR("out of memory");
-    free(c->last_result);
-    c->last_result = text;
-    c->tool_results++;
     return 0;
 }
 
-/* Walks the messages: roles, contents, tool_call pairing, first user text. */
+/* Walks the messages: roles, contents, tool_call pairing, the first user
+ * text, U (the last user message, when it is not the first) and the tool
+ * results. */
 static int check_messages(json_t *body, chat_t *c, char *err, size_t errsz)
 {
     json_t *msgs = json_object_get(body, "messages");
@@ -186,10 +184,14 @@ static int check_messages(json_t *body, chat_t *c, char *err, size_t errsz)
             rc = ERR("Invalid type for 'messages[%zu].content': expected a string or an array", mi);
             break;
         }
-        if (strcmp(role, "user") == 0 && !c->first_user &&
-            !(c->first_user = chat_content_text(content))) {
-            rc = ERR("out of memory");
-            break;
+        if (strcmp(role, "user") == 0) {
+            /* the first user message, or a later one: U (the latest wins) */
+            int urc = c->first_user ? chat_user_text(c, content)
+                                    : (c->first_user = chat_content_text(content)) ? 0 : -1;
+            if (urc < 0) {
+                rc = ERR("out of memory");
+                break;
+            }
         }
         if ((strcmp(role, "system") == 0 || strcmp(role, "developer") == 0) &&
             chat_append_system(c, content) < 0) {
@@ -199,6 +201,8 @@ static int check_messages(json_t *body, chat_t *c, char *err, size_t errsz)
     }
     if (rc == 0)
         rc = unanswered(pending, json_array_size(msgs), err, errsz);
+    c->nmessages = json_array_size(msgs);
+    chat_settle(c);
     json_decref(pending);
     return rc;
 }

@@ -79,11 +79,19 @@ static int plan_steps(const code_blocks_t *b, steps_t *out)
     return 0;
 }
 
+/* The text whose blocks script this call: the first user message for a
+ * planning call; for an execution call U, the latest user message with
+ * text, when the conversation was continued (chat_prompt). */
+static const char *script_prompt(const chat_t *c)
+{
+    return c->phase == PHASE_PLAN ? c->first_user : chat_prompt(c);
+}
+
 /* Checks every tool block: a tool name, and a JSON object as its input. */
 int script_check(const chat_t *c, char *err, size_t errsz)
 {
     code_blocks_t b;
-    if (codeblocks_extract(c->first_user, &b) < 0) {
+    if (codeblocks_extract(script_prompt(c), &b) < 0) {
         snprintf(err, errsz, "modeld: out of memory");
         return -1;
     }
@@ -211,6 +219,22 @@ static int exec_loop(const chat_t *c, reply_t *r)
     return set_text(r, "Running step %d.", n);
 }
 
+/* The final answer of `recall`: "Recalled:\n", the text of every tool
+ * result before U, one per line, then "Messages: N". */
+static int recall_text(const chat_t *c, reply_t *r)
+{
+    buf_t t;
+    buf_init(&t);
+    int rc = buf_puts(&t, "Recalled:\n");
+    for (size_t i = 0; i < c->results_before && rc >= 0; i++)
+        rc = buf_printf(&t, "%s\n", c->results[i]);
+    if (rc >= 0)
+        rc = buf_printf(&t, "Messages: %zu", c->nmessages);
+    free(r->text);
+    r->text = buf_steal(&t, NULL);
+    return (rc < 0 || !r->text) ? -1 : 0;
+}
+
 /* Execution answer: the next planned call(s), or the final answer. */
 static int exec_answer(const chat_t *c, const directives_t *d, const code_blocks_t *b,
                        reply_t *r)
@@ -236,6 +260,8 @@ static int exec_answer(const chat_t *c, const directives_t *d, const code_blocks
             rc = set_text(r, "Running steps %zu to %zu.", done + 1, last);
         else if (rc == 0)
             rc = set_text(r, "Running step %zu.", done + 1);
+    } else if (rc == 0 && d->recall) {
+        rc = recall_text(c, r);
     } else if (rc == 0 && c->last_result) {
         rc = set_text(r, "Done. The last tool returned:\n%s", c->last_result);
     } else if (rc == 0) {
@@ -379,7 +405,7 @@ static int hostile(const directives_t *d, reply_t *r)
 int script_answer(const chat_t *c, const directives_t *d, reply_t *r)
 {
     code_blocks_t b;
-    if (codeblocks_extract(c->first_user, &b) < 0)
+    if (codeblocks_extract(script_prompt(c), &b) < 0)
         return -1;
     r->stop = STOP_END_TURN;
     int rc;

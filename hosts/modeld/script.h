@@ -14,6 +14,12 @@
  * Directives then adjust the answer (loop, empty, max_tokens,
  * bad_tool_args), then hostile_* and huge (see hostile.h) shape it.
  * With echo_system, a text answer ends with "System prompt:\n<system>".
+ *
+ * A continued conversation (U, the last user message with text, is not the
+ * first user message): an execution call's blocks are U's, and p counts the
+ * tool results after U only; `recall` makes the final answer list the tool
+ * results before U and the number of messages.  The planning call always
+ * plans the first user message.
  */
 #ifndef MODELD_SCRIPT_H
 #define MODELD_SCRIPT_H

@@ -28,7 +28,7 @@ trap modeld_stop EXIT
 modeld_start --api-key "modeld-test-key-$$" ${MODELD_FLAGS:-}
 
 status=0
-timeout 120 node --test --test-concurrency=1 --test-reporter=spec modeld.test.mjs structured.test.mjs toolblocks.test.mjs || status=$?
+timeout 120 node --test --test-concurrency=1 --test-reporter=spec modeld.test.mjs structured.test.mjs toolblocks.test.mjs continue.test.mjs || status=$?
 if [ "$status" != 0 ]; then
     echo "modeld log ($MODELD_LOG):" >&2
     tail -n 50 "$MODELD_LOG" >&2 || true
