@@ -314,7 +314,7 @@ AS $$
     WITH c AS (
         UPDATE @extschema@.agent_runs SET status = 'cancelled'
          WHERE id OPERATOR(pg_catalog.=) run_id
-           AND status OPERATOR(pg_catalog.=) ANY ('{pending,planning,executing}'::@extschema@.agent_run_status[])
+           AND status::text OPERATOR(pg_catalog.=) ANY ('{pending,planning,executing,waiting}'::text[])
         RETURNING 1)
     SELECT EXISTS (SELECT 1 FROM c);
 $$;
@@ -491,7 +491,8 @@ BEGIN
     EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA %s TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT SELECT ON %s.sandboxes TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT SELECT, INSERT ON %s.agent_runs TO %s', s, r);
-    EXECUTE pg_catalog.format('GRANT UPDATE (status, priority, run_after, metadata, on_sandbox_lost) ON %s.agent_runs TO %s', s, r);
+    EXECUTE pg_catalog.format('GRANT UPDATE (status, priority, run_after, metadata, on_sandbox_lost, approval, approval_timeout) ON %s.agent_runs TO %s', s, r);
+    EXECUTE pg_catalog.format('GRANT SELECT ON %s.sandbox_sql_tools TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT SELECT ON %s.agent_run_events TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT SELECT ON %s.agent_run_artifacts TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION
@@ -528,7 +529,12 @@ BEGIN
         %1$s.sandbox_grant_secret(text, pg_catalog.regrole),
         %1$s.sandbox_revoke_secret(text, pg_catalog.regrole),
         %1$s.sandbox_drop_secret(text),
-        %1$s.sandbox_list_secrets() TO %2$s', s, r);
+        %1$s.sandbox_list_secrets(),
+        %1$s.sandbox_approve(uuid, text, boolean, text),
+        %1$s.sandbox_continue_run(uuid, text),
+        %1$s.sandbox_thread(uuid),
+        %1$s.sandbox_register_tool(pg_catalog.regprocedure, text, boolean),
+        %1$s.sandbox_unregister_tool(pg_catalog.regprocedure) TO %2$s', s, r);
 END;
 $$;
 
@@ -559,3 +565,144 @@ AS 'MODULE_PATHNAME', 'sandbox_limits' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION @extschema@.sandbox_limits() IS
   'The provider limits all workers share: token buckets, waits a provider asked for, sandboxes held';
 REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_limits() FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- Interactive runs (issue 12): the status 'waiting' (after 'executing', as
+-- a fresh install has it; nothing below may name it: a value added to an
+-- enum cannot be used in the transaction that adds it), the columns of
+-- approvals and threads.
+------------------------------------------------------------------------------
+
+ALTER TYPE @extschema@.agent_run_status ADD VALUE 'waiting' AFTER 'executing';
+ALTER TABLE @extschema@.agent_runs
+    ADD COLUMN approval text[] NOT NULL DEFAULT '{never}',
+    ADD COLUMN approval_timeout interval NOT NULL DEFAULT '01:00:00'
+        CONSTRAINT agent_runs_approval_timeout_range
+        CHECK (approval_timeout OPERATOR(pg_catalog.>=) '00:00:01'::interval
+               AND approval_timeout OPERATOR(pg_catalog.<=) '7 days'::interval),
+    ADD COLUMN approval_call text,
+    ADD COLUMN approval_deadline timestamptz,
+    ADD COLUMN waits int NOT NULL DEFAULT 0,
+    ADD COLUMN parent_id uuid REFERENCES @extschema@.agent_runs ON DELETE SET NULL,
+    ADD COLUMN thread_id uuid;
+CREATE INDEX agent_runs_approval_deadline ON @extschema@.agent_runs (approval_deadline)
+    WHERE approval_deadline IS NOT NULL;
+CREATE UNIQUE INDEX agent_runs_parent ON @extschema@.agent_runs (parent_id)
+    WHERE parent_id IS NOT NULL;
+CREATE INDEX agent_runs_thread ON @extschema@.agent_runs (thread_id, created_at)
+    WHERE thread_id IS NOT NULL;
+
+------------------------------------------------------------------------------
+-- Interactive runs (issue 12): approvals, threads, SQL tools
+------------------------------------------------------------------------------
+
+-- sandbox_approve answers the tool call a waiting run waits on: approved
+-- runs it, rejected tells the model (with the note).  Only the run's owner
+-- (role and identity) may; true when this call decided it.
+CREATE FUNCTION @extschema@.sandbox_approve(run_id uuid, call_id text, approved boolean,
+                                            note text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sandbox_approve' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_approve(uuid, text, boolean, text) IS
+  'Approve or reject the tool call a waiting run waits on (its owner only); true if this call decided it';
+REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_approve(uuid, text, boolean, text) FROM PUBLIC;
+
+-- sandbox_continue_run enqueues a run that continues a finished run's
+-- conversation in the same sandbox (kept alive by keep_sandbox), with the
+-- same settings; the new run names its parent and shares its thread.
+CREATE FUNCTION @extschema@.sandbox_continue_run(run_id uuid, message text)
+RETURNS uuid
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+    p @extschema@.agent_runs;
+    child uuid;
+BEGIN
+    SELECT * INTO p FROM @extschema@.agent_runs r WHERE r.id OPERATOR(pg_catalog.=) run_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'no_data_found',
+            MESSAGE = pg_catalog.format('agent run %s does not exist', run_id),
+            HINT = 'A run can be continued only by its owner.';
+    END IF;
+    INSERT INTO @extschema@.agent_runs
+        (prompt, parent_id, model, template, max_turns, timeout_s, priority, metadata,
+         on_sandbox_lost, system_prompt, tools, envs, secrets, artifacts, result_schema,
+         keep_sandbox, max_cost_usd, max_tokens, approval, approval_timeout)
+    VALUES (message, p.id, p.model, p.template, p.max_turns, p.timeout_s, p.priority, p.metadata,
+            p.on_sandbox_lost, p.system_prompt, p.tools, p.envs, p.secrets, p.artifacts,
+            p.result_schema, p.keep_sandbox, p.max_cost_usd, p.max_tokens, p.approval,
+            p.approval_timeout)
+    RETURNING id INTO child;
+    RETURN child;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.sandbox_continue_run(uuid, text) IS
+  'Enqueue a run that continues a finished run (same sandbox, same conversation); returns its id';
+REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_continue_run(uuid, text) FROM PUBLIC;
+
+-- sandbox_thread reads the events of a run's whole thread (the run it
+-- started from and every continuation), in order.
+CREATE FUNCTION @extschema@.sandbox_thread(run uuid)
+RETURNS TABLE (run_id uuid, seq int, at timestamptz, attempt int, kind text, data jsonb)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog
+AS $$
+    SELECT e.run_id, e.seq, e.at, e.attempt, e.kind, e.data
+      FROM (SELECT COALESCE(t.thread_id, t.id) AS root FROM @extschema@.agent_runs t
+             WHERE t.id OPERATOR(pg_catalog.=) sandbox_thread.run) x
+      JOIN @extschema@.agent_runs r
+        ON r.id OPERATOR(pg_catalog.=) x.root OR r.thread_id OPERATOR(pg_catalog.=) x.root
+      JOIN @extschema@.agent_run_events e ON e.run_id OPERATOR(pg_catalog.=) r.id
+     ORDER BY r.created_at, r.id, e.seq;
+$$;
+COMMENT ON FUNCTION @extschema@.sandbox_thread(uuid) IS
+  'The events of a run''s thread (the first run and its continuations), in order';
+REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_thread(uuid) FROM PUBLIC;
+
+-- SQL functions registered as tools: a run lists them by name in `tools`,
+-- and the worker calls them as the run's owner (sandbox_register_tool).
+CREATE TABLE @extschema@.sandbox_sql_tools (
+    name          text PRIMARY KEY,
+    fn            pg_catalog.regprocedure NOT NULL UNIQUE,
+    description   text NOT NULL,
+    input_schema  jsonb NOT NULL,
+    read_only     boolean NOT NULL DEFAULT true,
+    registered_by pg_catalog.regrole NOT NULL,
+    registered_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE @extschema@.sandbox_sql_tools IS
+  'SQL functions that runs may use as tools (sandbox_register_tool); the model sees name, description and input_schema';
+REVOKE ALL ON @extschema@.sandbox_sql_tools FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.sandbox_sql_tools', '');
+
+-- Every registration and removal, for the audit.
+CREATE TABLE @extschema@.sandbox_sql_tool_log (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at            timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    action        text NOT NULL,
+    name          text NOT NULL,
+    fn            text NOT NULL,
+    read_only     boolean,
+    by_role       pg_catalog.regrole NOT NULL
+);
+COMMENT ON TABLE @extschema@.sandbox_sql_tool_log IS
+  'Each sandbox_register_tool and sandbox_unregister_tool call: what, by whom, when';
+REVOKE ALL ON @extschema@.sandbox_sql_tool_log FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.sandbox_sql_tool_log', '');
+
+CREATE FUNCTION @extschema@.sandbox_register_tool(fn pg_catalog.regprocedure,
+                                                  description text DEFAULT NULL,
+                                                  read_only boolean DEFAULT true)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'sandbox_register_tool' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_register_tool(pg_catalog.regprocedure, text, boolean) IS
+  'Make a SQL function a tool runs may list (its owner or a superuser only); returns the tool as the model sees it';
+REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_register_tool(pg_catalog.regprocedure, text, boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.sandbox_unregister_tool(fn pg_catalog.regprocedure)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sandbox_unregister_tool' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.sandbox_unregister_tool(pg_catalog.regprocedure) IS
+  'Remove a SQL function from the tools (its owner or a superuser only); true if it was one';
+REVOKE EXECUTE ON FUNCTION @extschema@.sandbox_unregister_tool(pg_catalog.regprocedure) FROM PUBLIC;

@@ -32,6 +32,7 @@
 #include "sandbox.h"
 #include "secrets.h"
 #include "sql_common.h"
+#include "sqltool.h"
 #include "tools.h"
 
 #define MAX_TRIES_E2B 6
@@ -58,7 +59,7 @@ static const char *const op_names[OP_NUM_KINDS] = {
 #define WS_THEN_NEXT 1			/* back to the tool loop (after a lost sandbox) */
 
 static const char *const status_names[] = {
-	"pending", "planning", "executing", "completed", "failed", "cancelled"
+	"pending", "planning", "executing", "waiting", "completed", "failed", "cancelled"
 };
 
 static const char *const planner_system =
@@ -124,6 +125,8 @@ agent_free(Run *run)
 {
 	if (run->dirty_linked)
 		dlist_delete(&run->dirty_node);
+	if (run->live_linked)
+		dlist_delete(&run->live_node);
 	MemoryContextDelete(run->cxt);
 }
 
@@ -155,11 +158,25 @@ set_done(Run *run)
  * Staging
  * --------------------------------------------------------------------- */
 
+static void stage_event_ex(Run *run, const char *kind, const char *data, bool counted);
+
 /*
- * stage_event queues an event; data is a JSON object text.
+ * stage_event queues an event; data is a JSON object text.  It counts
+ * against sandbox.max_run_event_bytes.
  */
 static void
 stage_event(Run *run, const char *kind, const char *data)
+{
+	stage_event_ex(run, kind, data, true);
+}
+
+/*
+ * stage_event_ex queues an event; counted or not against the run's event
+ * budget (live output has a budget of its own, so that a chatty command
+ * never cuts the events a resumed attempt needs).
+ */
+static void
+stage_event_ex(Run *run, const char *kind, const char *data, bool counted)
 {
 	MemoryContext old = MemoryContextSwitchTo(run->stage_cxt);
 	RunEvent   *e = palloc(sizeof(RunEvent));
@@ -173,13 +190,14 @@ stage_event(Run *run, const char *kind, const char *data)
 		len = strlen(data);
 	}
 	/* past the run's budget, an event keeps its kind and says what was cut */
-	if (run->event_bytes + len > (size_t) sandbox_max_run_event_bytes &&
+	if (counted && run->event_bytes + len > (size_t) sandbox_max_run_event_bytes &&
 		strcmp(kind, "status") != 0 && strcmp(kind, "error") != 0)
 		e->data = psprintf("{\"cut\": true, \"bytes\": %zu, \"reason\": \"the run's events reached sandbox.max_run_event_bytes (%d)\"}",
 						   len, sandbox_max_run_event_bytes);
 	else
 		e->data = pstrdup(data);
-	run->event_bytes += strlen(e->data);
+	if (counted)
+		run->event_bytes += strlen(e->data);
 	run->events = lappend(run->events, e);
 	MemoryContextSwitchTo(old);
 	mark_dirty(run);
@@ -220,7 +238,7 @@ stage_strdup(Run *run, const char *s)
 bool
 agent_has_staged(Run *run)
 {
-	return run->events != NIL || run->transition || run->record_sandbox ||
+	return run->events != NIL || run->transition || run->record_sandbox || run->sql_call != NULL ||
 		run->sandbox_extended || run->mark_sandbox != NULL || run->lost_sandbox_id != NULL ||
 		run->artifact_rows != NIL;
 }
@@ -236,6 +254,7 @@ agent_clear_staged(Run *run)
 	run->transition = false;
 	run->set_plan = run->set_result = run->set_error = NULL;
 	run->set_commit_id = NULL;
+	run->set_waiting_call = NULL;
 	run->record_sandbox = false;
 	run->sandbox_extended = false;
 	run->mark_sandbox = NULL;
@@ -420,6 +439,7 @@ tool_timeout_ms(Run *run, RunOp *op)
 }
 
 static char *tool_tag(Run *run, LlmToolCall *tc);
+static void live_reset(Run *run);
 
 /*
  * tool_step is what a tool's functions see of the call in progress.
@@ -461,6 +481,7 @@ begin_tool(Run *run, RunOp *op, LlmToolCall *tc, const ToolDef *def)
 	op->reattached = false;
 	op->scratch = NULL;
 	op->scratch_len = 0;
+	live_reset(run);
 }
 
 /*
@@ -472,6 +493,170 @@ static char *
 tool_tag(Run *run, LlmToolCall *tc)
 {
 	return psprintf("pgsandbox-run-%s-%s", run->id, tc->id);
+}
+
+/* ---------------------------------------------------------------------
+ * Live output: a running command's output as tool_output events
+ * --------------------------------------------------------------------- */
+
+/*
+ * live_note files the run on the worker's list of runs with live output
+ * to show (agent_live_flush), once its sink holds something.
+ */
+static void
+live_note(Run *run)
+{
+	if (!run->live_linked && live_pending(&run->live))
+	{
+		dlist_push_tail(&run->env->live, &run->live_node);
+		run->live_linked = true;
+	}
+}
+
+/*
+ * live_exec_feed is a command stream's HttpStreamFn: the decoder fills the
+ * ExecState and the run's sink, then the run is noted.
+ */
+static void
+live_exec_feed(HttpRequest *req, void *arg)
+{
+	RunOp	   *op = (RunOp *) arg;
+
+	exec_state_feed(req, &op->exec);
+	live_note(op->run);
+}
+
+/*
+ * live_code_feed is the same for a code interpreter's stream.
+ */
+static void
+live_code_feed(HttpRequest *req, void *arg)
+{
+	RunOp	   *op = (RunOp *) arg;
+
+	code_state_feed(req, &op->code);
+	live_note(op->run);
+}
+
+/*
+ * attach_live points a tool's streamed request at the run's sink (unless
+ * live output is off, sandbox.max_live_output_bytes = 0).
+ */
+static void
+attach_live(Run *run, RunOp *op, HttpRequest *req)
+{
+	if (req == NULL || sandbox_max_live_output_bytes <= 0)
+		return;
+	if (req->stream_fn == exec_state_feed)
+	{
+		op->exec.live = &run->live;
+		req->stream_fn = live_exec_feed;
+		req->stream_arg = op;
+	}
+	else if (req->stream_fn == code_state_feed)
+	{
+		op->code.live = &run->live;
+		req->stream_fn = live_code_feed;
+		req->stream_arg = op;
+	}
+}
+
+/*
+ * stage_live_event stages one tool_output event with what the sink holds
+ * (all of it when final; otherwise a tail as long as the longest secret
+ * stays, so that a value split between two pieces is still redacted
+ * whole).  Live output counts against its own budget, not the run's
+ * event budget; what was dropped is said in the event.
+ */
+static void
+stage_live_event(Run *run, LlmToolCall *tc, bool final)
+{
+	LiveChunk	c;
+	StringInfoData d;
+	bool		first = true;
+
+	if (!live_take(&run->live, final ? 0 : run->live_holdback, &c))
+		return;
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	if (tc)
+	{
+		json_append_kv_string(&d, &first, "call_id", tc->id);
+		json_append_kv_string(&d, &first, "tool", tc->name);
+	}
+	if (c.out)
+		json_append_kv_string(&d, &first, "stdout",
+							  run->secret_values ? secrets_redact(c.out, run->secret_values) : c.out);
+	if (c.err)
+		json_append_kv_string(&d, &first, "stderr",
+							  run->secret_values ? secrets_redact(c.err, run->secret_values) : c.err);
+	if (c.dropped > 0)
+	{
+		json_append_kv_int(&d, &first, "dropped", c.dropped);
+		json_append_kv_string(&d, &first, "dropped_reason",
+							  run->live.budget <= 0 ?
+							  "the run's live output reached sandbox.max_live_output_bytes" :
+							  "more than 64 kB came between two events");
+	}
+	appendStringInfoChar(&d, '}');
+	stage_event_ex(run, "tool_output", d.data, false);
+	run->live_last = GetCurrentTimestamp();
+}
+
+/*
+ * live_reset empties the sink for a new call (what an earlier call left
+ * unshown is dropped with it).
+ */
+static void
+live_reset(Run *run)
+{
+	resetStringInfo(&run->live.out);
+	resetStringInfo(&run->live.err);
+	run->live.dropped = 0;
+	if (run->live_linked)
+	{
+		dlist_delete(&run->live_node);
+		run->live_linked = false;
+	}
+}
+
+/*
+ * agent_live_flush stages a tool_output event for every run whose sink
+ * holds output and whose last event is at least
+ * sandbox.live_output_interval old (at most one event per run per
+ * interval).  Returns when the next one is due, or 0.
+ */
+TimestampTz
+agent_live_flush(AgentEnv *env, TimestampTz now)
+{
+	TimestampTz next = 0;
+	dlist_mutable_iter it;
+	TimestampTz interval = (TimestampTz) sandbox_live_output_interval * 1000;
+
+	dlist_foreach_modify(it, &env->live)
+	{
+		Run		   *run = dlist_container(Run, live_node, it.cur);
+		RunOp	   *op = &run->ops[OP_TOOL];
+		TimestampTz due = run->live_last + interval;
+
+		if (run->lost || run->phase != PHASE_EXECUTING || op->tool == NULL)
+		{
+			dlist_delete(&run->live_node);
+			run->live_linked = false;
+			continue;
+		}
+		if (due > now)
+		{
+			if (next == 0 || due < next)
+				next = due;
+			continue;
+		}
+		stage_live_event(run, op->tool, false);
+		/* a held-back tail waits for more output, or the call's end */
+		dlist_delete(&run->live_node);
+		run->live_linked = false;
+	}
+	return next;
 }
 
 /*
@@ -507,10 +692,22 @@ build_request(AgentEnv *env, Run *run, RunOp *op)
 			{
 				List	   *decls = tool_declarations(run->tools);
 				LlmResultAsk ask = {NULL, NULL};
+				ListCell   *lc;
 				char	   *system = run->system_prompt ?
 					psprintf("%s\n\n%s", executor_system, run->system_prompt) :
 					pstrdup(executor_system);
 
+				/* the user's SQL functions the run may call */
+				foreach(lc, run->sql_tools)
+				{
+					SqlTool    *t = lfirst(lc);
+					LlmToolDecl *d = palloc(sizeof(LlmToolDecl));
+
+					d->name = t->name;
+					d->description = t->description;
+					d->schema = t->schema_json;
+					decls = lappend(decls, d);
+				}
 				/* a structured result: a tool for Anthropic, a format for OpenAI */
 				if (run->result_schema && run->provider == LLM_PROVIDER_ANTHROPIC)
 				{
@@ -543,6 +740,7 @@ build_request(AgentEnv *env, Run *run, RunOp *op)
 				ToolStep	st = tool_step(run, op);
 
 				req = op->tool_def->start(&st);
+				attach_live(run, op, req);
 				break;
 			}
 		case OP_KILL:
@@ -550,7 +748,8 @@ build_request(AgentEnv *env, Run *run, RunOp *op)
 			break;
 		case OP_EXTEND:
 		case OP_RECONNECT:
-			op->timeout_s = run->keeping ? run->keep_sandbox_s : sandbox_life_s(run);
+			op->timeout_s = run->phase == PHASE_PARKING ? run->approval_timeout_s + SANDBOX_GRACE_S :
+				run->keeping ? run->keep_sandbox_s : sandbox_life_s(run);
 			req = e2b_timeout_request(run->sandbox.sandbox_id, op->timeout_s);
 			break;
 		case OP_WORKSPACE:
@@ -993,6 +1192,8 @@ retry_later(AgentEnv *env, Run *run, RunOp *op, CallError *err, int max_tries)
 static void lost_sandbox(AgentEnv *env, Run *run, const char *why);
 static void continue_resumed(AgentEnv *env, Run *run);
 static void next_tool(AgentEnv *env, Run *run);
+static bool needs_approval(Run *run, LlmToolCall *tc);
+static void answer_rejected(Run *run, LlmToolCall *tc);
 static void tool_interrupted(Run *run, LlmToolCall *tc, const char *cause, const char *why);
 static bool attach_command(AgentEnv *env, Run *run, RunOp *op, long left_ms);
 static bool start_inputs(Run *run, int then);
@@ -1028,6 +1229,18 @@ agent_start(AgentEnv *env, Run *run)
 	run->provider = env->provider;
 	llm_conversation_init(&run->conv, run->provider);
 	run->phase = PHASE_SETUP;
+	live_init(&run->live, sandbox_max_live_output_bytes);
+	{
+		ListCell   *lc;
+
+		/* a secret split between two pieces of output is redacted whole */
+		foreach(lc, run->secret_values)
+		{
+			size_t		n = strlen(((SecretValue *) lfirst(lc))->value);
+
+			run->live_holdback = Max(run->live_holdback, n > 0 ? n - 1 : 0);
+		}
+	}
 	if (run->repo_json)
 		(void) workspace_parse_repo(run->repo_json, run->id, &run->repo);
 	if (h)
@@ -1040,7 +1253,8 @@ agent_start(AgentEnv *env, Run *run)
 		{
 			run->plan_text = pstrdup(h->plan_text);
 			run->resuming = true;
-			if (resume_rebuild(run, first_user_message(run), &run->resume_pending, &problem))
+			if (resume_rebuild(run, h->first_message ? h->first_message : first_user_message(run),
+							   &run->resume_pending, &problem))
 				run->resume_from = run->tool_calls - list_length(run->tool_queue) + 1;
 			resume_forget_log(h);
 		}
@@ -1063,6 +1277,11 @@ agent_start(AgentEnv *env, Run *run)
 	if (run->secret_problem)
 	{
 		agent_fail(env, run, "the run's secrets could not be put in its sandbox: %s", run->secret_problem);
+		return;
+	}
+	if (run->tools_problem)
+	{
+		agent_fail(env, run, "the run's tools cannot be used: %s", run->tools_problem);
 		return;
 	}
 	if (h && h->sandbox_id && h->sandbox_running)
@@ -1222,6 +1441,33 @@ continue_resumed(AgentEnv *env, Run *run)
 		defer_op(run, OP_WORKSPACE);
 		return;
 	}
+	/* a continued run (or one whose log ends with the user's turn): ask */
+	if (run->awaiting_model)
+	{
+		run->awaiting_model = false;
+		run->ops[OP_LLM].tries = 0;
+		defer_op(run, OP_LLM);
+		return;
+	}
+	/* the call a person decided on while the run waited */
+	if (tc && run->decided_call && strcmp(tc->id, run->decided_call) == 0)
+	{
+		if (!run->decided_approved)
+		{
+			run->tool_queue = list_delete_first(run->tool_queue);
+			answer_rejected(run, tc);
+			tc = NULL;
+		}
+		else
+		{
+			run->approved_call = run->decided_call;
+			/* decided and nothing since: it never started, so it starts now */
+			if (run->decided_fresh)
+				tc = NULL;
+		}
+	}
+	else if (tc && needs_approval(run, tc))
+		tc = NULL;				/* it waited for approval: it never started */
 	if (tc && tool_check(tool_lookup(tc->name), tc, run->tools) == NULL)
 	{
 		const ToolDef *def = tool_lookup(tc->name);
@@ -1552,6 +1798,116 @@ tool_interrupted(Run *run, LlmToolCall *tc, const char *cause, const char *why)
 }
 
 /*
+ * sql_tool_named finds one of the run's SQL tools by name, or NULL.
+ */
+static const SqlTool *
+sql_tool_named(List *tools, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, tools)
+	{
+		SqlTool    *t = lfirst(lc);
+
+		if (strcmp(t->name, name) == 0)
+			return t;
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * Approvals: a call that waits for a person
+ * --------------------------------------------------------------------- */
+
+/*
+ * needs_approval applies the run's approval policy to a call: 'never',
+ * 'all', 'commands' (run_command and run_code: they execute code), or
+ * the names of tools.  A call a person approved runs without asking again.
+ */
+static bool
+needs_approval(Run *run, LlmToolCall *tc)
+{
+	ListCell   *lc;
+
+	if (run->approved_call && strcmp(run->approved_call, tc->id) == 0)
+		return false;
+	foreach(lc, run->approval)
+	{
+		const char *p = lfirst(lc);
+
+		if (strcmp(p, "all") == 0 || strcmp(p, tc->name) == 0)
+			return true;
+		if (strcmp(p, "commands") == 0 &&
+			(strcmp(tc->name, "run_command") == 0 || strcmp(tc->name, "run_code") == 0))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * park_for_approval stages executing -> waiting with an
+ * approval_requested event holding the call.  Once that is committed the
+ * run keeps its sandbox alive for the wait (agent_after_commit) and the
+ * worker lets it go: sandbox_approve (or the approval_timeout) puts it
+ * back in the queue, and the attempt that claims it resumes at this call.
+ */
+static void
+park_for_approval(Run *run, LlmToolCall *tc)
+{
+	StringInfoData d;
+	bool		first = true;
+	TimestampTz deadline = GetCurrentTimestamp() + (TimestampTz) run->approval_timeout_s * USECS_PER_SEC;
+
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	json_append_kv_string(&d, &first, "call_id", tc->id);
+	json_append_kv_string(&d, &first, "tool", tc->name);
+	if (tc->input)
+		json_append_kv_raw(&d, &first, "input", JsonbToCString(NULL, &tc->input->root, 64));
+	else
+		json_append_kv_string(&d, &first, "raw_arguments", tc->raw_arguments);
+	json_append_kv_string(&d, &first, "deadline", timestamptz_to_str(deadline));
+	json_append_kv_int(&d, &first, "timeout_s", run->approval_timeout_s);
+	appendStringInfoChar(&d, '}');
+	stage_event(run, "approval_requested", d.data);
+	stage_transition(run, RS_WAITING);
+	run->set_waiting_call = stage_strdup(run, tc->id);
+	stop_all_ops(run->env, run);
+	run->phase = PHASE_PARKING;
+}
+
+/*
+ * answer_rejected answers a call a person rejected (or that no one
+ * approved in time): the model is told, with the person's note.
+ */
+static void
+answer_rejected(Run *run, LlmToolCall *tc)
+{
+	StringInfoData d;
+	bool		first = true;
+	char	   *content;
+
+	if (run->decided_timed_out)
+		content = psprintf("error: this call was not run: no one approved it within the run's approval_timeout (%d s). "
+						   "Go on without it, or try another way.", run->approval_timeout_s);
+	else
+		content = psprintf("error: this call was not run: the user rejected it%s%s. "
+						   "Go on without it, taking the note into account.",
+						   run->decided_note ? ", with the note: " : "",
+						   run->decided_note ? run->decided_note : "");
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	json_append_kv_string(&d, &first, "id", tc->id);
+	json_append_kv_string(&d, &first, "name", tc->name);
+	json_append_kv_string(&d, &first, "error", run->decided_timed_out ? "approval timed out" : "rejected");
+	json_append_kv_raw(&d, &first, "rejected", "true");
+	if (run->decided_note)
+		json_append_kv_string(&d, &first, "note", run->decided_note);
+	appendStringInfoChar(&d, '}');
+	add_tool_result(run, tc, content, true, d.data);
+}
+
+/*
  * next_tool starts the next queued tool call of this turn, answering the
  * invalid ones directly; when none is left, it sends the results back to
  * the model (deferred to after the commit of the tool events).
@@ -1580,10 +1936,25 @@ next_tool(AgentEnv *env, Run *run)
 								  why, RESULT_TOOL), why, NULL);
 			continue;
 		}
+		if (def == NULL && sql_tool_named(run->sql_tools, tc->name) != NULL)
+			problem = NULL;		/* one of the run's SQL tools */
 		if (problem)
 		{
 			answer_error(run, tc, NULL, problem, NULL);
 			continue;
+		}
+		/* a person decides first: the run waits, holding no slot */
+		if (needs_approval(run, tc))
+		{
+			park_for_approval(run, tc);
+			return;
+		}
+		if (def == NULL)
+		{
+			/* a SQL tool: the worker runs it in the transaction of its result */
+			run->sql_call = tc;
+			mark_dirty(run);
+			return;
 		}
 		begin_tool(run, op, tc, def);
 		defer_op(run, OP_TOOL);
@@ -1942,6 +2313,7 @@ attach_command(AgentEnv *env, Run *run, RunOp *op, long left_ms)
 		exec_state_resume(&op->exec);
 		req->stream_fn = exec_state_feed;
 		req->stream_arg = &op->exec;
+		attach_live(run, op, req);
 		req->owner = op;
 		evloop_add(env->ev, req);
 	}
@@ -2093,6 +2465,9 @@ on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 		StringInfoData d;
 		bool		first = true;
 
+		/* the rest of the live output goes before the result */
+		stage_live_event(run, op->tool, true);
+		live_reset(run);
 		initStringInfo(&d);
 		appendStringInfoChar(&d, '{');
 		json_append_kv_string(&d, &first, "id", op->tool->id);
@@ -2184,6 +2559,7 @@ on_keep_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	CallError	err;
 	StringInfoData d;
 	bool		first = true;
+	bool		parked = run->phase == PHASE_PARKING;
 
 	if (call_error_from_http(req, SERVICE_E2B_API, &err))
 	{
@@ -2192,7 +2568,12 @@ on_keep_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 			schedule_retry(env, run, op, &err, retry_delay_ms(op, &err));
 			return;
 		}
-		stage_event(run, "error", sandbox_op_error(run, "keep_sandbox", &err));
+		/* a waiting run is no longer ours to write to: the log says nothing */
+		if (!parked)
+			stage_event(run, "error", sandbox_op_error(run, "keep_sandbox", &err));
+		else
+			ereport(LOG, (errmsg("sandbox worker: could not keep the sandbox of waiting run %s: %s",
+								 run->id, call_error_describe(&err))));
 		run->kept = true;
 		set_done(run);
 		return;
@@ -2200,6 +2581,13 @@ on_keep_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	run->kept = true;
 	run->sandbox_expires = op->began + (TimestampTz) op->timeout_s * USECS_PER_SEC;
 	run->sandbox_extended = true;
+	if (parked)
+	{
+		/* only the sandbox's row (not fenced) learns its new expiry */
+		mark_dirty(run);
+		set_done(run);
+		return;
+	}
 	initStringInfo(&d);
 	appendStringInfoChar(&d, '{');
 	json_append_kv_string(&d, &first, "sandbox_id", run->sandbox.sandbox_id);
@@ -2811,6 +3199,77 @@ agent_on_timers(AgentEnv *env, Run *run, TimestampTz now)
 	}
 }
 
+/* ---------------------------------------------------------------------
+ * SQL tools: run by the worker inside the transaction of their result
+ * --------------------------------------------------------------------- */
+
+/*
+ * agent_sql_call runs the run's pending SQL tool call (sqltool.c: as the
+ * run's owner, in a subtransaction of its own) and stages its result.  The
+ * caller is queue_apply, inside the subtransaction that writes the run's
+ * events: the function's effects and its tool_result commit together or
+ * not at all, so a call is never run twice by a resumed attempt, nor lost.
+ * mark_* say what to take back if that transaction fails.  Returns false
+ * when the run has no call pending.
+ */
+bool
+agent_sql_call(Run *run, int *mark_events, int *mark_results)
+{
+	LlmToolCall *tc = run->sql_call;
+	const SqlTool *t;
+	char	   *result = NULL;
+	char	   *error = NULL;
+	const char *args;
+	TimestampTz began = GetCurrentTimestamp();
+	bool		ok;
+	StringInfoData d;
+	bool		first = true;
+
+	if (tc == NULL || run->lost)
+		return false;
+	*mark_events = list_length(run->events);
+	*mark_results = list_length(run->tool_results);
+	t = sql_tool_named(run->sql_tools, tc->name);
+	args = tc->input ? JsonbToCString(NULL, &tc->input->root, 64) :
+		(tc->raw_arguments ? tc->raw_arguments : "{}");
+	ok = sqltool_execute(t, run->owner, run->owner_id, args, sandbox_sql_tool_timeout_ms,
+						 (size_t) sandbox_sql_tool_max_bytes, &result, &error);
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	json_append_kv_string(&d, &first, "id", tc->id);
+	json_append_kv_string(&d, &first, "name", tc->name);
+	json_append_kv_int(&d, &first, "duration_ms", (GetCurrentTimestamp() - began) / 1000);
+	json_append_kv_raw(&d, &first, "sql", "true");
+	json_append_kv_raw(&d, &first, "read_only", t->read_only ? "true" : "false");
+	if (!ok)
+		json_append_kv_string(&d, &first, "error", error ? error : "the SQL tool failed");
+	appendStringInfoChar(&d, '}');
+	if (ok)
+		add_tool_result(run, tc, result, false, d.data);
+	else
+		add_tool_result(run, tc, psprintf("error: %s", error ? error : "the SQL tool failed"),
+						true, d.data);
+	return true;
+}
+
+/*
+ * agent_sql_call_settle: the transaction of a SQL call committed (the run
+ * goes on after the commit), or failed (its staged result is taken back,
+ * and the call runs again with the next try of the writes).
+ */
+void
+agent_sql_call_settle(Run *run, bool committed, int mark_events, int mark_results)
+{
+	if (committed)
+	{
+		run->sql_call = NULL;
+		run->sql_continue = true;
+		return;
+	}
+	run->events = list_truncate(run->events, mark_events);
+	run->tool_results = list_truncate(run->tool_results, mark_results);
+}
+
 /*
  * agent_after_commit continues a run once the worker's commit applied its
  * staged writes (applied) or found them fenced (!applied: agent_lost was
@@ -2827,6 +3286,25 @@ agent_after_commit(AgentEnv *env, Run *run, bool applied)
 		run->sandbox_recorded = true;
 	agent_clear_staged(run);
 
+	if (run->phase == PHASE_PARKING)
+	{
+		/* waiting: keep the sandbox alive through the wait, then let go */
+		if (run->have_sandbox && !run->sandbox_gone && !run->keeping)
+		{
+			run->keeping = true;
+			run->ops[OP_EXTEND].tries = 0;
+			start_op(env, run, OP_EXTEND);
+		}
+		else if (!run->keeping)
+			set_done(run);
+		return;
+	}
+	if (run->sql_continue)
+	{
+		/* a SQL tool's result is committed: the next call, or the model */
+		run->sql_continue = false;
+		next_tool(env, run);
+	}
 	if (run->phase == PHASE_FINISHING)
 	{
 		if (run->keeping)
@@ -2873,6 +3351,7 @@ agent_lost(AgentEnv *env, Run *run, bool cancelled, bool keep_sandbox, const cha
 		return;
 	run->lost = true;
 	run->cancelled = cancelled;
+	run->sql_call = NULL;		/* never ran: its transaction did not happen */
 	agent_clear_staged(run);
 	stop_all_ops(env, run);
 	run->phase = PHASE_ABANDONING;

@@ -28,6 +28,7 @@
 
 #include "breaker.h"
 #include "e2b.h"
+#include "live.h"
 #include "evloop.h"
 #include "llm.h"
 #include "shmem.h"
@@ -39,6 +40,7 @@ typedef enum RunStatus
 	RS_PENDING,
 	RS_PLANNING,
 	RS_EXECUTING,
+	RS_WAITING,					/* a tool call waits for a person (approval) */
 	RS_COMPLETED,
 	RS_FAILED,
 	RS_CANCELLED
@@ -48,6 +50,7 @@ typedef enum RunPhase
 {
 	PHASE_SETUP,				/* creating the sandbox and planning, in parallel */
 	PHASE_EXECUTING,			/* the tool loop: model turns and tools */
+	PHASE_PARKING,				/* waiting committed; keeping the sandbox, then let go */
 	PHASE_FINISHING,			/* terminal status committed; killing the sandbox */
 	PHASE_ABANDONING,			/* cancelled or taken over; killing the sandbox */
 	PHASE_DONE					/* nothing left: free the run */
@@ -128,6 +131,7 @@ typedef struct RunHistory
 	char	   *domain;
 	char	   *envd_version;
 	List	   *log;			/* RunLogEntry *, in seq order */
+	char	   *first_message;	/* a thread's opening (its first run's), or NULL */
 	int64		llm_calls;		/* the run's totals so far */
 	int64		input_tokens;
 	int64		output_tokens;
@@ -233,6 +237,32 @@ typedef struct Run
 	bool		resuming;		/* a resumed attempt, not yet executing */
 	int			resume_from;	/* the step it resumes at (1 = the first tool call) */
 
+	/* live output of the running command (tool_output events) */
+	LiveSink	live;
+	dlist_node	live_node;		/* in AgentEnv.live while output is pending */
+	bool		live_linked;
+	TimestampTz live_last;		/* the last tool_output event */
+	int64		live_budget;	/* bytes this attempt may still show */
+	size_t		live_holdback;	/* the longest secret's length - 1 */
+
+	/* approvals (a call waits for a person) and threads (continued runs) */
+	List	   *approval;		/* the policy: never, commands, all, or tool names */
+	int			approval_timeout_s;
+	char	   *decided_call;	/* resumed: the call a person decided, or NULL */
+	bool		decided_approved;
+	bool		decided_fresh;	/* nothing happened since the decision */
+	char	   *decided_note;
+	bool		decided_timed_out;
+	char	   *approved_call;	/* approved: runs without asking again */
+	char	   *parent_id;		/* the run this one continues, or NULL */
+	bool		awaiting_model; /* resumed with the user's turn last: ask the model */
+
+	/* SQL tools (sqltool.h): the run's, and a call for the next commit */
+	List	   *sql_tools;		/* SqlTool * */
+	LlmToolCall *sql_call;		/* run by the worker in its next transaction */
+	bool		sql_continue;	/* its result is committed: on to the next call */
+	char	   *tools_problem;	/* a tool its owner may not use, or NULL */
+
 	RunOp		ops[OP_NUM_KINDS];
 
 	/* staged writes, applied by queue_apply at the next commit */
@@ -243,6 +273,7 @@ typedef struct Run
 	char	   *set_result;
 	char	   *set_error;
 	char	   *set_commit_id;	/* a repo run's pushed commit */
+	char	   *set_waiting_call;	/* -> waiting: the call it waits on */
 	bool		record_sandbox;
 	bool		sandbox_extended;	/* write the new sandbox_expires to its row */
 	const char *mark_sandbox;	/* set the sandbox's row to this state, or NULL */
@@ -271,6 +302,7 @@ typedef struct AgentEnv
 	bool		some_done;		/* a run reached PHASE_DONE: reap */
 	Breaker		breakers[BREAKER_NUM];	/* per endpoint, for all runs */
 	int			sandboxes_held; /* runs' sandboxes alive or being created */
+	dlist_head	live;			/* runs with live output pending */
 } AgentEnv;
 
 extern const char *run_status_name(RunStatus s);
@@ -293,5 +325,8 @@ extern int	agent_claim_limit(AgentEnv *env, int capacity, TimestampTz now);
 extern void agent_publish_breakers(AgentEnv *env);
 extern void agent_census(AgentEnv *env, int held);
 extern bool agent_holds_sandbox(Run *run);
+extern TimestampTz agent_live_flush(AgentEnv *env, TimestampTz now);
+extern bool agent_sql_call(Run *run, int *mark_events, int *mark_results);
+extern void agent_sql_call_settle(Run *run, bool committed, int mark_events, int mark_results);
 
 #endif							/* SANDBOX_AGENT_H */

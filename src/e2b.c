@@ -614,10 +614,12 @@ append_capped(StringInfo buf, const char *data, size_t len, size_t max, bool *tr
 }
 
 /*
- * append_base64 decodes a base64 string into buf (capped).
+ * append_base64 decodes a base64 string into buf (capped), and hands it to
+ * the live sink, if any, as well.
  */
 static bool
-append_base64(StringInfo buf, const char *b64, size_t max, bool *truncated)
+append_base64(StringInfo buf, const char *b64, size_t max, bool *truncated,
+			  LiveSink *live, bool is_stderr)
 {
 	int			srclen = strlen(b64);
 	int			dstlen = pg_b64_dec_len(srclen);
@@ -627,6 +629,8 @@ append_base64(StringInfo buf, const char *b64, size_t max, bool *truncated)
 	if (n < 0)
 		return false;
 	append_capped(buf, dst, n, max, truncated);
+	if (live)
+		live_append(live, is_stderr, dst, n);
 	pfree(dst);
 	return true;
 }
@@ -678,11 +682,11 @@ on_process_envelope(uint8 flags, const char *payload, size_t len, void *arg)
 		bool		ok = true;
 
 		if ((s = json_get_string(x, "stdout")) != NULL)
-			ok = append_base64(&st->out, s, st->max_bytes, &st->truncated);
+			ok = append_base64(&st->out, s, st->max_bytes, &st->truncated, st->live, false);
 		else if ((s = json_get_string(x, "stderr")) != NULL)
-			ok = append_base64(&st->err, s, st->max_bytes, &st->truncated);
+			ok = append_base64(&st->err, s, st->max_bytes, &st->truncated, st->live, true);
 		else if ((s = json_get_string(x, "pty")) != NULL)
-			ok = append_base64(&st->out, s, st->max_bytes, &st->truncated);
+			ok = append_base64(&st->out, s, st->max_bytes, &st->truncated, st->live, false);
 		if (!ok)
 		{
 			st->protocol_error = pstrdup("process output is not valid base64");
@@ -955,6 +959,9 @@ on_code_line(const char *line, size_t len, void *arg)
 			StringInfo	buf = type[3] == 'o' ? &st->out : &st->err;
 			int			tlen = strlen(text);
 			int			room = st->max_bytes > (size_t) buf->len ? st->max_bytes - buf->len : 0;
+
+			if (st->live)
+				live_append(st->live, type[3] == 'e', text, tlen);
 
 			/* cut on a character boundary: these are already database text */
 			if (tlen > room)

@@ -22,6 +22,7 @@
 
 #include "call_error.h"
 #include "http.h"
+#include "live.h"
 
 #define ENVD_PORT 49983
 #define INTERPRETER_PORT 49999
@@ -83,6 +84,7 @@ typedef struct ExecState
 	char	   *end_error;
 	char	   *eos_code;
 	char	   *eos_message;
+	LiveSink   *live;			/* also hand the output here as it comes, or NULL */
 } ExecState;
 
 /* A code-interpreter execution, fed from the /execute NDJSON stream. */
@@ -99,6 +101,7 @@ typedef struct CodeState
 	int64		execution_count;
 	bool		got_end;
 	char	   *protocol_error;
+	LiveSink   *live;			/* also hand the output here as it comes, or NULL */
 } CodeState;
 
 /* control plane */

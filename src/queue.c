@@ -14,6 +14,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_extension.h"
+#include "commands/async.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -32,6 +33,7 @@
 #include "sandbox.h"
 #include "shmem.h"
 #include "sql_common.h"
+#include "sqltool.h"
 
 typedef enum QueuePlan
 {
@@ -47,7 +49,9 @@ typedef enum QueuePlan
 	QP_PRUNE_RUNS,
 	QP_HISTORY_SANDBOX,
 	QP_HISTORY_LOG,
+	QP_HISTORY_ROOT,
 	QP_ARTIFACT,
+	QP_EXPIRE_APPROVALS,
 	QP_NUM
 } QueuePlan;
 
@@ -307,7 +311,9 @@ load_secrets(ClaimedRun *c, MemoryContext cxt)
  * load_history reads, for a run claimed again, its recorded sandbox (with
  * how to reach it) and the events its conversation is rebuilt from: the
  * model's answers, the tool calls and their results, lost sandboxes.
- * SPI is connected; everything is copied into cxt.
+ * SPI is connected; everything is copied into cxt.  Not read-only: the
+ * reads must see what this transaction wrote before (an approval that
+ * timed out, in the same pass that claims the run again).
  */
 static void
 load_history(ClaimedRun *c, MemoryContext cxt)
@@ -316,19 +322,31 @@ load_history(ClaimedRun *c, MemoryContext cxt)
 		"SELECT s.state = 'running', a.access_token, s.domain, a.envd_version"
 		"  FROM %1$s.sandboxes s LEFT JOIN %1$s.sandbox_access a USING (sandbox_id)"
 		" WHERE s.sandbox_id = $1";
+	/*
+	 * The run's own events, after those of the runs before it in its
+	 * thread (a continued run's conversation goes on from theirs); each run
+	 * but the first opens with its prompt (user_message, made here).
+	 */
 	static const char *log_sql =
-		"SELECT seq, kind, data FROM %1$s.agent_run_events"
-		" WHERE run_id = $1::uuid"
-		"   AND kind = ANY ('{llm_response,tool_call,tool_result,sandbox_lost,repo_cloned}'::text[])"
-		" ORDER BY seq";
+		"SELECT e.seq, e.kind, e.data, r.id::text, r.prompt"
+		"  FROM %1$s.agent_runs me, %1$s.agent_runs r"
+		"  LEFT JOIN %1$s.agent_run_events e ON e.run_id = r.id"
+		"   AND e.kind = ANY ('{llm_response,tool_call,tool_result,sandbox_lost,repo_cloned,approval,resumed}'::text[])"
+		" WHERE me.id = $1::uuid"
+		"   AND (r.id = $2::uuid OR r.thread_id = $2::uuid)"
+		"   AND (r.id = me.id OR r.created_at < me.created_at)"
+		" ORDER BY r.created_at, r.id, e.seq";
+	static const char *root_sql =
+		"SELECT prompt, plan ->> 'text' FROM %1$s.agent_runs WHERE id = $1::uuid";
 	RunHistory *h = c->history;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	char	   *prev_run = NULL;
 
 	if (h->sandbox_id)
 	{
 		values[0] = CStringGetTextDatum(h->sandbox_id);
-		if (SPI_execute_plan(plan_for(QP_HISTORY_SANDBOX, sandbox_sql, 1, types), values, NULL, true, 1) != SPI_OK_SELECT)
+		if (SPI_execute_plan(plan_for(QP_HISTORY_SANDBOX, sandbox_sql, 1, types), values, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "reading the sandbox of run %s failed", c->id);
 		if (SPI_processed > 0)
 		{
@@ -342,10 +360,31 @@ load_history(ClaimedRun *c, MemoryContext cxt)
 			h->envd_version = getstr(tup, desc, 4, cxt);
 		}
 	}
+	/* a thread's next run: the conversation opens as its first run's did */
+	if (c->thread_root && strcmp(c->thread_root, c->id) != 0)
+	{
+		values[0] = CStringGetTextDatum(c->thread_root);
+		if (SPI_execute_plan(plan_for(QP_HISTORY_ROOT, root_sql, 1, types), values, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "reading the first run of the thread of run %s failed", c->id);
+		if (SPI_processed > 0)
+		{
+			char	   *prompt = getstr(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, cxt);
+			char	   *plan = getstr(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, cxt);
+
+			if (prompt && plan)
+			{
+				h->plan_text = plan;
+				h->first_message = MemoryContextStrdup(cxt,
+													   psprintf("Task:\n%s\n\nPlan:\n%s\n\nCarry out the task now.",
+																prompt, plan));
+			}
+		}
+	}
 	if (h->plan_text == NULL)
 		return;					/* nothing to rebuild: it plans again */
 	values[0] = CStringGetTextDatum(c->id);
-	if (SPI_execute_plan(plan_for(QP_HISTORY_LOG, log_sql, 1, types), values, NULL, true, 0) != SPI_OK_SELECT)
+	values[1] = CStringGetTextDatum(c->thread_root ? c->thread_root : c->id);
+	if (SPI_execute_plan(plan_for(QP_HISTORY_LOG, log_sql, 2, types), values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "reading the events of run %s failed", c->id);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -353,14 +392,39 @@ load_history(ClaimedRun *c, MemoryContext cxt)
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		Datum		d;
+		char	   *run_id = SPI_getvalue(tup, desc, 4);
 		MemoryContext old = MemoryContextSwitchTo(cxt);
-		RunLogEntry *e = palloc0(sizeof(RunLogEntry));
+		RunLogEntry *e;
 
-		e->seq = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-		e->kind = pstrdup(SPI_getvalue(tup, desc, 2));
-		d = SPI_getbinval(tup, desc, 3, &isnull);
-		e->data = isnull ? NULL : DatumGetJsonbPCopy(d);
-		h->log = lappend(h->log, e);
+		/* where each later run of the thread begins: its prompt */
+		if (prev_run == NULL || strcmp(prev_run, run_id) != 0)
+		{
+			if (prev_run != NULL || (c->thread_root && strcmp(run_id, c->thread_root) != 0))
+			{
+				StringInfoData m;
+				bool		first = true;
+
+				initStringInfo(&m);
+				appendStringInfoChar(&m, '{');
+				json_append_kv_string(&m, &first, "text", SPI_getvalue(tup, desc, 5));
+				appendStringInfoChar(&m, '}');
+				e = palloc0(sizeof(RunLogEntry));
+				e->kind = pstrdup("user_message");
+				e->data = json_parse(m.data, m.len);
+				h->log = lappend(h->log, e);
+			}
+			prev_run = pstrdup(run_id);
+		}
+		(void) SPI_getbinval(tup, desc, 1, &isnull);
+		if (!isnull)
+		{
+			e = palloc0(sizeof(RunLogEntry));
+			e->seq = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+			e->kind = pstrdup(SPI_getvalue(tup, desc, 2));
+			d = SPI_getbinval(tup, desc, 3, &isnull);
+			e->data = isnull ? NULL : DatumGetJsonbPCopy(d);
+			h->log = lappend(h->log, e);
+		}
 		MemoryContextSwitchTo(old);
 	}
 }
@@ -491,7 +555,9 @@ queue_claim(int n, int lease_s, ClaimCursor *cursor, MemoryContext cxt)
 		"                      COALESCE(p.cache_read_per_mtok, p.input_per_mtok)]::pg_catalog.float8[]"
 		"           FROM %1$s.sandbox_model_prices p"
 		"          WHERE pg_catalog.starts_with(COALESCE(u.model, $8), p.model)"
-		"          ORDER BY pg_catalog.length(p.model) DESC LIMIT 1)"
+		"          ORDER BY pg_catalog.length(p.model) DESC LIMIT 1),"
+		"        approval, pg_catalog.date_part('epoch', approval_timeout)::pg_catalog.int4,"
+		"        parent_id::text, COALESCE(thread_id, id)::text"
 		"   FROM u";
 	Oid			types[8] = {INT4OID, INT4OID, INT4OID, INT4OID, OIDOID, TEXTOID, INT4OID, TEXTOID};
 	Datum		values[8];
@@ -573,6 +639,10 @@ queue_claim(int n, int lease_s, ClaimCursor *cursor, MemoryContext cxt)
 		}
 		c->tools = text_array_column(tup, desc, 18, cxt, &isnull);
 		c->tools_given = !isnull;
+		c->approval = text_array_column(tup, desc, 32, cxt, NULL);
+		c->approval_timeout_s = getint(tup, desc, 33, 3600);
+		c->parent_id = getstr(tup, desc, 34, cxt);
+		c->thread_root = getstr(tup, desc, 35, cxt);
 		/* the rotation: the last owner served, in the order walked */
 		{
 			const char *oid2 = c->owner_id ? c->owner_id : "";
@@ -590,7 +660,8 @@ queue_claim(int n, int lease_s, ClaimCursor *cursor, MemoryContext cxt)
 				strlcpy(next.owner_id, oid2, sizeof(next.owner_id));
 			}
 		}
-		if (c->attempt > 1)
+		/* a later attempt, or a thread's next run: what came before */
+		if (c->attempt > 1 || c->parent_id != NULL)
 		{
 			RunHistory *h = MemoryContextAllocZero(cxt, sizeof(RunHistory));
 
@@ -625,6 +696,9 @@ queue_claim(int n, int lease_s, ClaimCursor *cursor, MemoryContext cxt)
 
 		if (c->history)
 			load_history(c, cxt);
+		/* the SQL functions among its tools, if its owner may call them */
+		if (c->tools_given)
+			c->sql_tools = sqltool_load(c->tools, c->owner, cxt, &c->sql_tools_problem);
 	}
 	SPI_finish();
 	return claimed;
@@ -718,6 +792,21 @@ set_sandbox_expiry(Run *run)
 }
 
 /*
+ * notify_events sends NOTIFY agent_run_events '{"id":..,"seq":N}' (sent at
+ * commit): the run's events up to seq N exist.  One per run and commit,
+ * however many events it wrote; the payload names no content, which the
+ * listener reads from agent_run_events under its row-level security.
+ */
+static void
+notify_events(const char *run_id, int seq)
+{
+	char		payload[96];
+
+	snprintf(payload, sizeof(payload), "{\"id\":\"%s\",\"seq\":%d}", run_id, seq);
+	Async_Notify("agent_run_events", payload);
+}
+
+/*
  * advance applies a run's fenced writes: the optional transition, its
  * columns and its events, in one statement that matches only while the
  * row still has the status and attempt we hold.  Returns whether it
@@ -737,8 +826,11 @@ advance(Run *run, int lease_s)
 		"    sandbox_id = COALESCE($8, sandbox_id),"
 		"    completed_at = CASE WHEN $4 IN ('completed', 'failed', 'cancelled')"
 		"                        THEN COALESCE(completed_at, pg_catalog.now()) END,"
-		"    lease_until = CASE WHEN $4 IN ('completed', 'failed', 'cancelled') THEN NULL"
+		"    lease_until = CASE WHEN $4 IN ('completed', 'failed', 'cancelled', 'waiting') THEN NULL"
 		"                       ELSE pg_catalog.now() + pg_catalog.make_interval(secs => $9) END,"
+		"    worker_pid = CASE WHEN $4 = 'waiting' THEN NULL ELSE worker_pid END,"
+		"    approval_call = CASE WHEN $4 = 'waiting' THEN $19 END,"
+		"    approval_deadline = CASE WHEN $4 = 'waiting' THEN pg_catalog.now() + approval_timeout END,"
 		"    llm_calls = llm_calls + $10, input_tokens = input_tokens + $11,"
 		"    output_tokens = output_tokens + $12,"
 		"    cache_read_tokens = cache_read_tokens + $15, cache_write_tokens = cache_write_tokens + $16,"
@@ -750,12 +842,13 @@ advance(Run *run, int lease_s)
 		" SELECT $1::uuid, r.last_seq - pg_catalog.cardinality($13) + e.ord::int, $3, e.kind,"
 		"        e.data::pg_catalog.jsonb"
 		"   FROM r, ROWS FROM (pg_catalog.unnest($13), pg_catalog.unnest($14))"
-		"        WITH ORDINALITY AS e(kind, data, ord)";
-	Oid			types[18] = {TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		"        WITH ORDINALITY AS e(kind, data, ord)"
+		" RETURNING seq";
+	Oid			types[19] = {TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 		TEXTOID, INT4OID, INT4OID, INT8OID, INT8OID, TEXTARRAYOID, TEXTARRAYOID,
-	INT8OID, INT8OID, FLOAT8OID, TEXTOID};
-	Datum		values[18];
-	char		nulls[18];
+	INT8OID, INT8OID, FLOAT8OID, TEXTOID, TEXTOID};
+	Datum		values[19];
+	char		nulls[19];
 	List	   *kinds = NIL;
 	List	   *datas = NIL;
 	ListCell   *lc;
@@ -794,9 +887,23 @@ advance(Run *run, int lease_s)
 		values[17] = CStringGetTextDatum(run->set_commit_id);
 	else
 		nulls[17] = 'n';
-	rc = SPI_execute_plan(plan_for(QP_ADVANCE, sql, 18, types), values, nulls, false, 0);
-	if (rc != SPI_OK_INSERT)
+	if (run->set_waiting_call)
+		values[18] = CStringGetTextDatum(run->set_waiting_call);
+	else
+		nulls[18] = 'n';
+	rc = SPI_execute_plan(plan_for(QP_ADVANCE, sql, 19, types), values, nulls, false, 0);
+	if (rc != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "advancing run %s failed: %s", run->id, SPI_result_code_string(rc));
+	if (SPI_processed > 0)
+	{
+		int			last = 0;
+		bool		isnull;
+
+		for (uint64 i = 0; i < SPI_processed; i++)
+			last = Max(last, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+														 SPI_tuptable->tupdesc, 1, &isnull)));
+		notify_events(run->id, last);
+	}
 	return SPI_processed > 0;
 }
 
@@ -862,12 +969,19 @@ queue_apply(Run *run, int lease_s, bool *fenced_out)
 	ResourceOwner owner = CurrentResourceOwner;
 	volatile bool ok = true;
 	volatile bool fenced = false;
+	volatile bool sql_ran = false;
+	int			mark_events = 0;
+	int			mark_results = 0;
 
 	*fenced_out = false;
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
+		/* a SQL tool's call: its effects commit with its result, or neither */
+		if (run->sql_call)
+			sql_ran = agent_sql_call(run, &mark_events, &mark_results);
+		MemoryContextSwitchTo(cxt);
 		SPI_connect();
 		if (run->record_sandbox && run->have_sandbox)
 			record_sandbox(run);
@@ -882,7 +996,10 @@ queue_apply(Run *run, int lease_s, bool *fenced_out)
 			queue_mark_sandbox(run->lost_sandbox_id, "lost");
 		if (run->artifact_rows != NIL && !fenced && (!run->lost || run->cancelled))
 			insert_artifacts(run);
-		ReleaseCurrentSubTransaction();
+		if (fenced && sql_ran)
+			RollbackAndReleaseCurrentSubTransaction();	/* not ours: undo the call */
+		else
+			ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
 	}
@@ -901,6 +1018,8 @@ queue_apply(Run *run, int lease_s, bool *fenced_out)
 		ok = false;
 	}
 	PG_END_TRY();
+	if (sql_ran)
+		agent_sql_call_settle(run, ok && !fenced, mark_events, mark_results);
 	*fenced_out = fenced;
 	return ok;
 }
@@ -1111,14 +1230,14 @@ queue_rescue(int max_attempts, List *held, int lease_s, MemoryContext cxt, int *
 		"   ORDER BY lease_until LIMIT 500 FOR UPDATE SKIP LOCKED),"
 		" u AS ("
 		"  UPDATE %1$s.agent_runs r SET"
-		"    status = CASE WHEN r.attempts >= $1 THEN 'failed' ELSE 'pending' END::%1$s.agent_run_status,"
+		"    status = CASE WHEN r.attempts - r.waits >= $1 THEN 'failed' ELSE 'pending' END::%1$s.agent_run_status,"
 		"    run_after = pg_catalog.now() + pg_catalog.make_interval(secs =>"
 		"                LEAST(pg_catalog.power(2, r.attempts), 60) * (0.5 + pg_catalog.random() / 2)),"
 		"    lease_until = NULL, worker_pid = NULL,"
-		"    error = CASE WHEN r.attempts >= $1 THEN pg_catalog.format("
+		"    error = CASE WHEN r.attempts - r.waits >= $1 THEN pg_catalog.format("
 		"      'attempt %%s did not finish: its worker stopped (%%s), and sandbox.max_attempts (%%s) is used up',"
 		"      r.attempts, CASE WHEN l.expired THEN 'lease expired' ELSE 'process gone' END, $1) END,"
-		"    completed_at = CASE WHEN r.attempts >= $1 THEN pg_catalog.now() END,"
+		"    completed_at = CASE WHEN r.attempts - r.waits >= $1 THEN pg_catalog.now() END,"
 		"    last_seq = r.last_seq + 1, updated_at = pg_catalog.now()"
 		"   FROM lapsed l WHERE r.id = l.id"
 		"   RETURNING r.id, r.status, r.attempts, r.last_seq, r.run_after, l.old_status,"
@@ -1220,4 +1339,51 @@ queue_prune(int retention_s, int batch)
 	if (SPI_execute_plan(plan_for(QP_PRUNE_RUNS, sql, 2, types), values, NULL, false, 0) < 0)
 		elog(ERROR, "pruning runs failed");
 	SPI_finish();
+}
+
+/*
+ * queue_expire_approvals rejects the calls of up to `batch` runs that
+ * waited longer than their approval_timeout: each goes back to pending
+ * with an "approval" event {approved: false, timed_out: true}, and the
+ * attempt that claims it tells the model.  Returns how many.
+ */
+int
+queue_expire_approvals(int batch)
+{
+	static const char *sql =
+		"WITH w AS ("
+		"  SELECT id, approval_call FROM %1$s.agent_runs"
+		"   WHERE approval_deadline <= pg_catalog.now() AND status = 'waiting'"
+		"   ORDER BY approval_deadline LIMIT $1 FOR UPDATE SKIP LOCKED),"
+		" u AS ("
+		"  UPDATE %1$s.agent_runs r SET status = 'pending', approval_call = NULL,"
+		"         approval_deadline = NULL, run_after = pg_catalog.now(), waits = r.waits + 1,"
+		"         last_seq = r.last_seq + 1, updated_at = pg_catalog.now()"
+		"    FROM w WHERE r.id = w.id"
+		"   RETURNING r.id, r.attempts, r.last_seq, w.approval_call,"
+		"             pg_catalog.date_part('epoch', r.approval_timeout)::pg_catalog.int4 AS timeout_s)"
+		" INSERT INTO %1$s.agent_run_events (run_id, seq, attempt, kind, data)"
+		" SELECT id, last_seq, attempts, 'approval',"
+		"        pg_catalog.jsonb_build_object('call_id', approval_call, 'approved', false,"
+		"          'timed_out', true, 'to', 'pending',"
+		"          'note', pg_catalog.format('no answer within approval_timeout (%%s s)', timeout_s))"
+		"   FROM u RETURNING run_id::text, seq";
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+	int			n;
+
+	values[0] = Int32GetDatum(batch);
+	SPI_connect();
+	if (SPI_execute_plan(plan_for(QP_EXPIRE_APPROVALS, sql, 1, types), values, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "expiring approvals failed");
+	n = (int) SPI_processed;
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		notify_events(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+					  DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)));
+	}
+	SPI_finish();
+	return n;
 }

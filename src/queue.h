@@ -50,6 +50,12 @@ typedef struct ClaimedRun
 	char	   *secret_problem; /* why they could not be loaded, or NULL */
 	RunPrice	price;
 	RunHistory *history;		/* a later attempt: what the earlier ones left */
+	List	   *approval;		/* the approval policy (char *) */
+	int			approval_timeout_s;
+	char	   *parent_id;		/* the run it continues, or NULL */
+	char	   *thread_root;	/* its thread's first run (itself when none) */
+	List	   *sql_tools;		/* SqlTool *: the SQL tools among its tools */
+	char	   *sql_tools_problem;	/* a SQL tool its owner may not use */
 } ClaimedRun;
 
 /* A run in flight whose row no longer matches what we hold. */
@@ -87,5 +93,6 @@ extern List *queue_rescue(int max_attempts, List *held, int lease_s,
 extern void queue_mark_sandbox(const char *sandbox_id, const char *state);
 extern void queue_release(Run *run, const char *why);
 extern void queue_prune(int retention_s, int batch);
+extern int	queue_expire_approvals(int batch);
 
 #endif							/* SANDBOX_QUEUE_H */

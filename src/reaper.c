@@ -9,9 +9,11 @@
  * any transaction open.  Then, inside its loop transaction, it decides:
  *	- a run's sandbox (pgsandbox_run) is killed when the run is unknown,
  *	  finished, or pending or on another attempt than the one that created
- *	  it, unless the run (pending, planning or executing) records it as its
- *	  sandbox_id (a rescued run resumes in its own sandbox), and except a
- *	  finished run's sandbox that its keep_sandbox still keeps;
+ *	  it, unless the run (pending, planning, executing or waiting) records
+ *	  it as its sandbox_id (a rescued run resumes in its own sandbox), and
+ *	  except a finished run's sandbox that its keep_sandbox still keeps,
+ *	  and a sandbox a later run of the same thread uses or keeps (a
+ *	  continued run works in its parent's sandbox);
  *	- a sandbox made by sandbox_create() is killed when its row says it is
  *	  killed, expired or lost, or when it has no row and is older than ten
  *	  minutes (its creator's transaction rolled back, or its backend died);
@@ -164,12 +166,18 @@ reaper_decide(Reaper *r, const char *schema, MemoryContext cxt)
 		"  LEFT JOIN %1$s.agent_runs r ON c.run_id IS NOT NULL AND r.id = c.run_id::pg_catalog.uuid"
 		"  LEFT JOIN %1$s.sandboxes s ON s.sandbox_id = c.sandbox_id"
 		" WHERE CASE WHEN c.run_id IS NOT NULL THEN"
-		"         (r.id IS NULL OR r.status NOT IN ('pending', 'planning', 'executing')"
+		"         (r.id IS NULL OR r.status NOT IN ('pending', 'planning', 'executing', 'waiting')"
 		"          OR (r.sandbox_id IS DISTINCT FROM c.sandbox_id AND (r.status = 'pending'"
 		"              OR (c.attempt::pg_catalog.int4 > 0 AND r.attempts <> c.attempt::pg_catalog.int4))))"
 		"         AND NOT (r.keep_sandbox IS NOT NULL AND r.status IN ('completed', 'failed')"
 		"                  AND r.sandbox_id = c.sandbox_id"
 		"                  AND r.completed_at + r.keep_sandbox > pg_catalog.now())"
+		"         AND NOT EXISTS (SELECT 1 FROM %1$s.agent_runs t"
+		"                  WHERE r.id IS NOT NULL AND t.thread_id = COALESCE(r.thread_id, r.id)"
+		"                    AND t.sandbox_id = c.sandbox_id"
+		"                    AND (t.completed_at IS NULL OR (t.keep_sandbox IS NOT NULL"
+		"                         AND t.status IN ('completed', 'failed')"
+		"                         AND t.completed_at + t.keep_sandbox > pg_catalog.now())))"
 		"       ELSE (s.sandbox_id IS NOT NULL AND s.state NOT IN ('running', 'paused'))"
 		"         OR (s.sandbox_id IS NULL AND"
 		"             COALESCE(c.started::pg_catalog.timestamptz, pg_catalog.now()) < pg_catalog.now() - interval '10 minutes')"

@@ -13,7 +13,12 @@
  *	- tool_result: each answer, with "content" and "is_error" as the model
  *	  was sent them;
  *	- sandbox_lost: the sandbox vanished; its "note" went to the model with
- *	  the next tool results.
+ *	  the next tool results;
+ *	- approval: a person decided on the call the run waited on; "resumed"
+ *	  after it says an attempt went on from there (so the call may have
+ *	  started), none says it surely did not;
+ *	- user_message: not an event but where a thread's next run begins
+ *	  (queue.c adds it): that run's prompt is the user's next turn.
  * The first user message is not logged: it is made from the prompt and the
  * recorded plan, as on the first attempt.
  *
@@ -64,6 +69,7 @@ resume_copy_history(const RunHistory *h)
 	c->access_token = copy_cstr(h->access_token);
 	c->domain = copy_cstr(h->domain);
 	c->envd_version = copy_cstr(h->envd_version);
+	c->first_message = copy_cstr(h->first_message);
 	c->log = NIL;
 	foreach(lc, h->log)
 	{
@@ -148,6 +154,7 @@ resume_rebuild(Run *run, const char *first_message, LlmToolCall **maybe_started,
 	TurnState	turn = {NIL, NIL};
 	char	   *note = NULL;
 	ListCell   *lc;
+	bool		user_last = false;
 
 	*maybe_started = NULL;
 	*problem = NULL;
@@ -188,6 +195,7 @@ resume_rebuild(Run *run, const char *first_message, LlmToolCall **maybe_started,
 			a.assistant_json = JsonbToCString(NULL, msg->val.binary.data, msg->val.binary.len);
 			llm_add_assistant(&run->conv, &a);
 			run->turns++;
+			user_last = false;
 		}
 		else if (strcmp(e->kind, "tool_call") == 0)
 		{
@@ -253,6 +261,56 @@ resume_rebuild(Run *run, const char *first_message, LlmToolCall **maybe_started,
 			if (n)
 				note = n;
 		}
+		else if (strcmp(e->kind, "approval") == 0)
+		{
+			JsonbValue *v;
+
+			run->decided_call = json_get_string(d, "call_id");
+			v = json_get(d, "approved");
+			run->decided_approved = v && v->type == jbvBool && v->val.boolean;
+			v = json_get(d, "timed_out");
+			run->decided_timed_out = v && v->type == jbvBool && v->val.boolean;
+			run->decided_note = json_get_string(d, "note");
+			run->decided_fresh = true;
+		}
+		else if (strcmp(e->kind, "resumed") == 0)
+			run->decided_fresh = false;
+		else if (strcmp(e->kind, "user_message") == 0)
+		{
+			char	   *text = json_get_string(d, "text");
+			ListCell   *c;
+			ListCell   *r;
+
+			/* the earlier run's calls it never answered (a final_result call) */
+			forboth(c, turn.calls, r, turn.results)
+			{
+				if (lfirst(r) == NULL)
+				{
+					LlmToolResult *res = palloc0(sizeof(LlmToolResult));
+
+					res->tool_call_id = pstrdup(((LlmToolCall *) lfirst(c))->id);
+					res->content = "(the run ended before this call was answered)";
+					lfirst(r) = res;
+				}
+			}
+			(void) flush_turn(&run->conv, &turn, &note);
+			llm_add_user_text(&run->conv, text ? text : "");
+			/* this run's own turns and calls count from here */
+			run->turns = 0;
+			run->tool_calls = 0;
+			run->decided_call = NULL;
+			user_last = true;
+		}
+	}
+
+	/* a thread's next run that has not asked the model yet */
+	if (user_last)
+	{
+		run->tool_results = NIL;
+		run->tool_queue = NIL;
+		run->awaiting_model = true;
+		run->lost_note = note;
+		return true;
 	}
 
 	/* the last turn: answered calls, then the rest in order */

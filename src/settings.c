@@ -27,6 +27,7 @@
 #include "utils/timestamp.h"
 
 #include "settings.h"
+#include "sqltool.h"
 
 /* E2B */
 char	   *sandbox_e2b_api_key = NULL;
@@ -46,6 +47,8 @@ int			sandbox_max_prompt_bytes = 1024 * 1024;
 int			sandbox_max_llm_response_bytes = 8 * 1024 * 1024;
 int			sandbox_event_output_bytes = 64 * 1024;
 int			sandbox_max_run_event_bytes = 16 * 1024 * 1024;
+int			sandbox_live_output_interval = 250;
+int			sandbox_max_live_output_bytes = 4 * 1024 * 1024;
 
 /* LLM */
 int			sandbox_llm_provider = LLM_PROVIDER_ANTHROPIC;
@@ -209,6 +212,16 @@ settings_define(void)
 							"Most bytes of event data one run attempt writes; past it, events keep only their kind and say what was cut.",
 							NULL, &sandbox_max_run_event_bytes, 16 * 1024 * 1024, 64 * 1024, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.live_output_interval",
+							"Least time between two tool_output events of a run (a running command's output as it comes).",
+							NULL, &sandbox_live_output_interval, 250, 50, 60000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.max_live_output_bytes",
+							"Most bytes of live output (tool_output events) one run attempt writes; past it, events count what was dropped. 0 turns live output off.",
+							NULL, &sandbox_max_live_output_bytes, 4 * 1024 * 1024, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	/* SQL tools' own settings (sqltool.c) */
+	sqltool_define_settings();
 
 	DefineCustomEnumVariable("sandbox.llm_provider",
 							 "LLM API spoken by the agent: anthropic (Messages) or openai (chat completions, any compatible server).",

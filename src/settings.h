@@ -35,6 +35,8 @@ extern int	sandbox_max_prompt_bytes;
 extern int	sandbox_max_llm_response_bytes;
 extern int	sandbox_event_output_bytes;
 extern int	sandbox_max_run_event_bytes;
+extern int	sandbox_live_output_interval;
+extern int	sandbox_max_live_output_bytes;
 
 /* LLM settings (module.c) */
 extern int	sandbox_llm_provider;

@@ -46,6 +46,7 @@
 #include "launcher.h"
 #include "secrets.h"
 #include "sql_common.h"
+#include "sqltool.h"
 #include "tools.h"
 #include "worker.h"
 #include "workspace.h"
@@ -63,13 +64,21 @@ static const char *const user_insert_columns[] = {
 	"id", "prompt", "status", "model", "template", "max_turns", "timeout_s",
 	"priority", "run_after", "metadata", "owner", "created_at", "updated_at",
 	"on_sandbox_lost", "system_prompt", "tools", "envs", "secrets", "files", "repo",
-	"artifacts", "result_schema", "keep_sandbox", "max_cost_usd", "max_tokens", NULL
+	"artifacts", "result_schema", "keep_sandbox", "max_cost_usd", "max_tokens",
+	"approval", "approval_timeout", "parent_id", NULL
 };
 
 /* Columns a user may change while the run is still pending. */
 static const char *const user_pending_columns[] = {
-	"priority", "run_after", "metadata", "on_sandbox_lost", NULL
+	"priority", "run_after", "metadata", "on_sandbox_lost", "approval", "approval_timeout", NULL
 };
+
+/*
+ * Set by our own C code (sandbox_approve) around the one statement it runs
+ * as the extension's owner: the guard lets that statement move a waiting
+ * run back to pending.  Process-local; no SQL can set it.
+ */
+bool		sandbox_trusted_write = false;
 
 /*
  * in_list tells whether name is in a NULL-terminated list of column names.
@@ -160,7 +169,8 @@ reset_columns_on_insert(TupleDesc desc, Datum *values, bool *nulls, bool *repl)
 			continue;
 		repl[i] = true;
 		if (strcmp(name, "plan_version") == 0 || strcmp(name, "attempts") == 0 ||
-			strcmp(name, "last_seq") == 0 || strcmp(name, "llm_calls") == 0)
+			strcmp(name, "last_seq") == 0 || strcmp(name, "llm_calls") == 0 ||
+			strcmp(name, "waits") == 0)
 		{
 			values[i] = zero;
 			nulls[i] = false;
@@ -239,7 +249,7 @@ text_array_to_list(Datum d)
  * fails later.
  */
 static void
-check_run_inputs(HeapTuple tup, TupleDesc desc, char **repo_secret)
+check_run_inputs(HeapTuple tup, TupleDesc desc, char **repo_secret, Oid owner)
 {
 	bool		isnull;
 	Datum		d;
@@ -259,13 +269,23 @@ check_run_inputs(HeapTuple tup, TupleDesc desc, char **repo_secret)
 		foreach(lc, text_array_list(d, true))
 		{
 			char	   *name = lfirst(lc);
+			bool		exists = false;
 
-			if (name == NULL || tool_lookup(name) == NULL)
+			if (name != NULL && tool_lookup(name) == NULL &&
+				!sqltool_usable(name, owner, &exists) && exists)
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("the run's owner may not use SQL tool \"%s\"", name),
+						 errdetail("Role %s has no EXECUTE privilege on its function.",
+								   GetUserNameFromId(owner, false)),
+						 errhint("The function's owner can GRANT EXECUTE on it.")));
+			if (name == NULL || (tool_lookup(name) == NULL && !exists))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unknown tool \"%s\" in tools", name ? name : "NULL"),
-						 errdetail("The tools are %s.", tool_names_text(tool_names_default())),
-						 errhint("Leave tools NULL for all of them.")));
+						 errdetail("The tools are %s, and the SQL functions registered with sandbox_register_tool (see sandbox_sql_tools).",
+								   tool_names_text(tool_names_default())),
+						 errhint("Leave tools NULL for all the built-in ones.")));
 		}
 	}
 	d = heap_getattr(tup, column_of(desc, "envs"), desc, &isnull);
@@ -370,6 +390,125 @@ check_schedule(HeapTuple tup, HeapTuple oldtup, TupleDesc desc, Datum *values, b
 }
 
 /*
+ * check_approval checks a new run's approval policy: 'never', 'all',
+ * 'commands', or names of tools it may use.
+ */
+static void
+check_approval(HeapTuple tup, TupleDesc desc, Oid owner)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, column_of(desc, "approval"), desc, &isnull);
+	ListCell   *lc;
+
+	if (isnull)
+		return;					/* the column's NOT NULL says so */
+	foreach(lc, text_array_to_list(d))
+	{
+		const char *p = lfirst(lc);
+		bool		exists = false;
+
+		if (strcmp(p, "never") == 0 || strcmp(p, "all") == 0 || strcmp(p, "commands") == 0 ||
+			tool_lookup(p) != NULL || sqltool_usable(p, owner, &exists) || exists)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid approval for an agent run: \"%s\"", p),
+				 errdetail("An approval policy is 'never', 'all', 'commands' (run_command and run_code), or names of tools."),
+				 errhint("For example approval => '{commands}', or ARRAY['write_file'].")));
+	}
+}
+
+/*
+ * check_parent checks a run that continues another (parent_id): the
+ * parent is the same owner's (role and identity), has finished, has not
+ * been continued already, and its sandbox is still alive (keep_sandbox).
+ * The new run joins the parent's thread and its sandbox.  Read as the
+ * extension's owner, with the owner checked here, so that a stranger
+ * learns nothing but "not yours".
+ */
+static void
+check_parent(HeapTuple tup, TupleDesc desc, Oid owner, const char *owner_id,
+			 Datum *values, bool *nulls, bool *repl)
+{
+	ExtensionInfo ext;
+	bool		isnull;
+	Datum		parent = heap_getattr(tup, column_of(desc, "parent_id"), desc, &isnull);
+	Oid			types[1] = {UUIDOID};
+	Datum		args[1];
+	char	   *pid;
+	char	   *p_owner_id;
+	char	   *p_status;
+	char	   *p_sandbox;
+	char	   *p_root;
+	char	   *s_state;
+	char	   *child;
+	Oid			p_owner;
+	bool		found;
+
+	if (isnull)
+		return;
+	pid = DatumGetCString(DirectFunctionCall1(uuid_out, parent));
+	sandbox_extension_info(&ext, false);
+	args[0] = parent;
+	SPI_connect();
+	registry_run_as_owner(&ext,
+						  psprintf("SELECT p.owner::pg_catalog.oid, p.owner_id, p.status::pg_catalog.text, p.sandbox_id,"
+								   "       COALESCE(p.thread_id, p.id)::pg_catalog.text,"
+								   "       (SELECT s.state::pg_catalog.text FROM %1$s.sandboxes s"
+								   "         WHERE s.sandbox_id OPERATOR(pg_catalog.=) p.sandbox_id),"
+								   "       (SELECT c.id::pg_catalog.text FROM %1$s.agent_runs c"
+								   "         WHERE c.parent_id OPERATOR(pg_catalog.=) p.id LIMIT 1)"
+								   "  FROM %1$s.agent_runs p WHERE p.id OPERATOR(pg_catalog.=) $1",
+								   ext.schema_quoted),
+						  1, types, args, NULL, true);
+	found = SPI_processed > 0;
+	if (found)
+	{
+		HeapTuple	r = SPI_tuptable->vals[0];
+		TupleDesc	rd = SPI_tuptable->tupdesc;
+
+		p_owner = DatumGetObjectId(SPI_getbinval(r, rd, 1, &isnull));
+		p_owner_id = SPI_getvalue(r, rd, 2);
+		p_status = SPI_getvalue(r, rd, 3);
+		p_sandbox = SPI_getvalue(r, rd, 4);
+		p_root = SPI_getvalue(r, rd, 5);
+		s_state = SPI_getvalue(r, rd, 6);
+		child = SPI_getvalue(r, rd, 7);
+	}
+	SPI_finish();
+	if (!found || p_owner != owner || !identity_matches(p_owner_id, owner_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot continue agent run %s: it does not exist or is not yours", pid),
+				 errhint("A run can be continued by its owner only (role and identity).")));
+	if (strcmp(p_status, "completed") != 0 && strcmp(p_status, "failed") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot continue agent run %s: it is %s", pid, p_status),
+				 errdetail("Only a completed or failed run can be continued."),
+				 strcmp(p_status, "cancelled") == 0 ? 0 :
+				 errhint("Wait until it has finished.")));
+	if (child)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("cannot continue agent run %s: run %s continues it already", pid, child),
+				 errhint("A thread is a line: continue its latest run.")));
+	if (p_sandbox == NULL || s_state == NULL || strcmp(s_state, "running") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot continue agent run %s: its sandbox is no longer alive", pid),
+				 p_sandbox ? errdetail("Sandbox %s is %s.", p_sandbox, s_state ? s_state : "unknown") :
+				 errdetail("It has no sandbox."),
+				 errhint("A run's sandbox outlives it for keep_sandbox: set keep_sandbox on runs you want to continue.")));
+	repl[column_of(desc, "thread_id") - 1] = true;
+	nulls[column_of(desc, "thread_id") - 1] = false;
+	values[column_of(desc, "thread_id") - 1] = DirectFunctionCall1(uuid_in, CStringGetDatum(p_root));
+	repl[column_of(desc, "sandbox_id") - 1] = true;
+	nulls[column_of(desc, "sandbox_id") - 1] = false;
+	values[column_of(desc, "sandbox_id") - 1] = CStringGetTextDatum(p_sandbox);
+}
+
+/*
  * set_owner_id stamps a new run with the current identity
  * (sandbox.identity_function).  A role that bypasses row-level security
  * (Supabase's service_role) may enqueue a run for a given owner_id.
@@ -453,7 +592,7 @@ agent_runs_guard(PG_FUNCTION_ARGS)
 	newtup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 
 	/* the worker keeps its own rules (conditional, fenced updates) */
-	if (sandbox_is_worker)
+	if (sandbox_is_worker || sandbox_trusted_write)
 		return PointerGetDatum(newtup);
 
 	su = superuser();
@@ -465,21 +604,24 @@ agent_runs_guard(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
 		check_prompt_size(newtup, desc);
-		check_run_inputs(newtup, desc, &repo_secret);
 		if (su)
 		{
 			bool		onull;
 			bool		inull;
 			Datum		o = heap_getattr(newtup, column_of(desc, "owner"), desc, &onull);
 			Datum		i = heap_getattr(newtup, column_of(desc, "owner_id"), desc, &inull);
+			Oid			owner = onull ? GetUserId() : DatumGetObjectId(o);
+			char	   *owner_id = inull ? NULL : TextDatumGetCString(i);
 
 			/* a superuser's run is checked for the owner it names */
-			check_run_secrets(newtup, desc, repo_secret,
-							  onull ? GetUserId() : DatumGetObjectId(o),
-							  inull ? NULL : TextDatumGetCString(i));
+			check_run_inputs(newtup, desc, &repo_secret, owner);
+			check_approval(newtup, desc, owner);
+			check_run_secrets(newtup, desc, repo_secret, owner, owner_id);
+			check_parent(newtup, desc, owner, owner_id, values, nulls, repl);
+			return PointerGetDatum(heap_modify_tuple(newtup, desc, values, nulls, repl));
 		}
-		if (su)
-			return PointerGetDatum(newtup);
+		check_run_inputs(newtup, desc, &repo_secret, GetUserId());
+		check_approval(newtup, desc, GetUserId());
 		if (strcmp(new_status, "pending") != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -489,6 +631,17 @@ agent_runs_guard(PG_FUNCTION_ARGS)
 		set_owner_id(newtup, desc, values, nulls, repl);
 		check_schedule(newtup, NULL, desc, values, nulls, repl);
 		check_run_secrets(newtup, desc, repo_secret, GetUserId(), identity_current());
+		{
+			int			oid_att = column_of(desc, "owner_id");
+			bool		inull;
+			Datum		i = repl[oid_att - 1] ? values[oid_att - 1] :
+				heap_getattr(newtup, oid_att, desc, &inull);
+
+			if (repl[oid_att - 1])
+				inull = nulls[oid_att - 1];
+			check_parent(newtup, desc, GetUserId(), inull ? NULL : TextDatumGetCString(i),
+						 values, nulls, repl);
+		}
 	}
 	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
@@ -554,6 +707,11 @@ agent_runs_guard(PG_FUNCTION_ARGS)
 			values[done_att - 1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 			repl[lease_att - 1] = true;
 			nulls[lease_att - 1] = true;
+			/* a waiting run waits no more */
+			repl[column_of(desc, "approval_deadline") - 1] = true;
+			nulls[column_of(desc, "approval_deadline") - 1] = true;
+			repl[column_of(desc, "approval_call") - 1] = true;
+			nulls[column_of(desc, "approval_call") - 1] = true;
 			(void) heap_getattr(newtup, err_att, desc, &isnull);
 			if (isnull)
 			{

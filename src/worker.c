@@ -41,6 +41,7 @@
 #include "launcher.h"
 #include "queue.h"
 #include "reaper.h"
+#include "sqltool.h"
 #include "resume.h"
 #include "secrets.h"
 #include "tools.h"
@@ -57,6 +58,7 @@ bool		sandbox_is_worker = false;
 #define DB_BUSY_RETRY_MS 100	/* the extension was locked (DROP, ALTER) */
 #define CANCEL_POLL_MS 1000
 #define RESCUE_INTERVAL_MS 5000
+#define APPROVAL_CHECK_MS 1000	/* how often waiting runs' deadlines are checked */
 #define PRUNE_INTERVAL_MS 60000
 #define PRUNE_BATCH 500
 #define SHUTDOWN_GRACE_MS 3000
@@ -96,6 +98,7 @@ typedef struct Worker
 	TimestampTz next_cancel_check;
 	TimestampTz next_renew;
 	TimestampTz next_rescue;
+	TimestampTz next_approvals; /* the next look for approvals timed out */
 	TimestampTz next_prune;
 	TimestampTz next_reap;
 	TimestampTz last_reap;
@@ -327,7 +330,7 @@ db_pass_needed(Worker *w, TimestampTz now)
 	if (pg_atomic_read_u32(&w->slot->wake) || pg_atomic_read_u32(&w->slot->cancel_check) ||
 		w->reaper.ready)
 		return true;
-	if (now >= w->next_claim || now >= w->next_rescue ||
+	if (now >= w->next_claim || now >= w->next_rescue || now >= w->next_approvals ||
 		(w->nruns > 0 && (now >= w->next_renew || now >= w->next_cancel_check)))
 		return true;
 	dlist_foreach(it, &w->env.dirty)
@@ -507,6 +510,13 @@ db_pass(Worker *w, PassResult *res)
 		w->next_rescue = after_ms(RESCUE_INTERVAL_MS);
 	}
 
+	/* 3b. calls no one approved in time are rejected (the run is pending again) */
+	if (now >= w->next_approvals)
+	{
+		(void) queue_expire_approvals(100);
+		w->next_approvals = after_ms(APPROVAL_CHECK_MS);
+	}
+
 	/* 4. sandboxes killed by kill jobs */
 	dlist_foreach(it, &w->kills)
 	{
@@ -559,6 +569,23 @@ db_pass(Worker *w, PassResult *res)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_stat(false);
+}
+
+/*
+ * copy_sql_tool copies a claimed run's SQL tool into the current context
+ * (the claim's copy lives for one pass).
+ */
+static SqlTool *
+copy_sql_tool(const SqlTool *t)
+{
+	SqlTool    *c = palloc(sizeof(SqlTool));
+
+	c->fn = t->fn;
+	c->name = pstrdup(t->name);
+	c->description = pstrdup(t->description);
+	c->schema_json = pstrdup(t->schema_json);
+	c->read_only = t->read_only;
+	return c;
 }
 
 /*
@@ -661,6 +688,17 @@ after_commit(Worker *w, PassResult *res)
 		else
 			r->tools = tool_names_default();
 		r->history = c->history ? resume_copy_history(c->history) : NULL;
+		{
+			ListCell   *alc;
+
+			foreach(alc, c->approval)
+				r->approval = lappend(r->approval, pstrdup(lfirst(alc)));
+			r->approval_timeout_s = c->approval_timeout_s;
+			r->parent_id = c->parent_id ? pstrdup(c->parent_id) : NULL;
+			foreach(alc, c->sql_tools)
+				r->sql_tools = lappend(r->sql_tools, copy_sql_tool(lfirst(alc)));
+			r->tools_problem = c->sql_tools_problem ? pstrdup(c->sql_tools_problem) : NULL;
+		}
 		r->status = RS_PLANNING;
 		r->last_lease = GetCurrentTimestamp();
 		MemoryContextSwitchTo(old);
@@ -1103,6 +1141,13 @@ sandbox_worker_main(Datum arg)
 
 		drive_http(&w);
 		next = run_timers(&w);
+		/* live output: one tool_output event per run per interval */
+		{
+			TimestampTz live_next = agent_live_flush(&w.env, GetCurrentTimestamp());
+
+			if (live_next != 0 && (next == 0 || live_next < next))
+				next = live_next;
+		}
 
 		if (db_pass_needed(&w, GetCurrentTimestamp()))
 		{
