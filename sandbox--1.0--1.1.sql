@@ -583,7 +583,7 @@ ALTER TABLE @extschema@.agent_runs
     ADD COLUMN approval_call text,
     ADD COLUMN approval_deadline timestamptz,
     ADD COLUMN waits int NOT NULL DEFAULT 0,
-    ADD COLUMN parent_id uuid REFERENCES @extschema@.agent_runs ON DELETE SET NULL,
+    ADD COLUMN parent_id uuid,
     ADD COLUMN thread_id uuid;
 CREATE INDEX agent_runs_approval_deadline ON @extschema@.agent_runs (approval_deadline)
     WHERE approval_deadline IS NOT NULL;

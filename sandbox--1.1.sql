@@ -385,7 +385,9 @@ CREATE TABLE @extschema@.agent_runs (
     commit_id     text,
     -- interactive runs (issue 12): which tool calls wait for a person and
     -- for how long, the call a waiting run waits on, how often it waited,
-    -- and the run it continues (parent) in the thread it belongs to
+    -- and the run it continues (parent) in the thread it belongs to (no
+    -- foreign key: a dump's data must load in any order, and a pruned
+    -- parent leaves its continuation's history intact)
     approval      text[] NOT NULL DEFAULT '{never}',
     approval_timeout interval NOT NULL DEFAULT '01:00:00'
         CONSTRAINT agent_runs_approval_timeout_range
@@ -394,7 +396,7 @@ CREATE TABLE @extschema@.agent_runs (
     approval_call text,
     approval_deadline timestamptz,
     waits         int NOT NULL DEFAULT 0,
-    parent_id     uuid REFERENCES @extschema@.agent_runs ON DELETE SET NULL,
+    parent_id     uuid,
     thread_id     uuid,
     CONSTRAINT agent_runs_prompt_not_empty CHECK (pg_catalog.btrim(prompt) OPERATOR(pg_catalog.<>) ''::text),
     CONSTRAINT agent_runs_max_turns_positive CHECK (max_turns IS NULL OR
