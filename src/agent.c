@@ -3406,6 +3406,9 @@ agent_shutdown(AgentEnv *env, Run *run)
 	bool		live = run->phase == PHASE_SETUP || run->phase == PHASE_EXECUTING;
 
 	stop_all_ops(env, run);
+	/* a waiting run's sandbox is where it resumes: left alive too */
+	if (run->phase == PHASE_PARKING)
+		return;
 	if (run->have_sandbox && !run->sandbox_gone && !(live && run->sandbox_recorded))
 		start_op(env, run, OP_KILL);
 }
