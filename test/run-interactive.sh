@@ -22,6 +22,12 @@
 #             a wrong call id too; ia_a approves: the command runs once, in
 #             the same sandbox, and the run completes; LISTEN agent_runs saw
 #             executing -> waiting -> pending
+#   crash     the worker is killed (kill -9, found through
+#             sandbox_worker_status()) while an approved command runs: the
+#             run completes on a later attempt, the command ran once (its
+#             count file in the kept sandbox) and was followed to its end
+#             (or, when it ended while no worker watched, reported
+#             interrupted), and no second approval was asked
 #   reject    rejected with a note: the command never ran (its marker file
 #             is absent from the kept sandbox), the model was told (the
 #             final answer quotes the note)
@@ -53,7 +59,7 @@ source "$ROOT/test/lib/sandboxd.sh"
 source "$ROOT/test/lib/modeld.sh"
 source "$ROOT/test/lib/pg.sh"
 
-CASES=${CASES:-"live approve reject timeout cancel continue sqltools"}
+CASES=${CASES:-"live approve crash reject timeout cancel continue sqltools"}
 RUN_WAIT_S=${RUN_WAIT_S:-90}
 NONCE="$$-$(date +%s%N | tail -c 7)"
 TMP=$(mktemp -d /tmp/interactive.XXXXXX)
@@ -260,6 +266,40 @@ echo approved-ran-$NONCE >> /home/user/ran.txt; cat /home/user/ran.txt
     kill "$lpid" 2>/dev/null; wait "$lpid" 2>/dev/null
     statuses=$(grep -o "\"id\":\"$run\",\"status\":\"[a-z]*\"" "$lfile" | sed 's/.*"status":"\([a-z]*\)".*/\1/' | tr '\n' ' ')
     check "approve: LISTEN agent_runs saw the wait and its end" "$statuses" "pending planning executing waiting pending planning executing completed "
+fi
+
+# --- an approved command when the worker dies under it ----------------------------
+if has_case crash; then
+    run=$(enq "crash" ia_a "(prompt, approval, keep_sandbox) VALUES (\$p\$Approve, then crash.
+\`\`\`bash
+echo started >> /home/user/count.txt; sleep 4; echo done-$NONCE
+\`\`\`
+\$p\$, '{commands}', '5 minutes')")
+    call=$(waiting_call "$run")
+    if [ -z "$call" ]; then notok "crash: the run never waited"; show_events "$run"
+    else
+        check "crash: approved" "$(qa "SELECT sandbox_approve('$run', '$call', true)")" "t"
+        # the command runs (its first live line), then the worker is killed
+        for _ in $(seq 1 100); do
+            [ "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$run' AND kind = 'resumed'")" = 1 ] && break
+            sleep 0.1
+        done
+        sleep 1.5
+        wpid=$(q "SELECT pid FROM sandbox_worker_status() LIMIT 1")
+        if [[ "$wpid" =~ ^[0-9]+$ ]]; then kill -9 "$wpid"; ok "crash: worker $wpid killed during the approved command"
+        else notok "crash: no worker pid ($wpid)"; fi
+        if ended "crash: the run" "$run" completed; then
+            sb=$(col "$run" sandbox_id)
+            check "crash: the approved command ran once" \
+                "$(qa "SELECT stdout FROM sandbox_exec('$sb', 'cat /home/user/count.txt')")" "started"
+            # followed to its end, or (it ended while no worker watched) reported
+            # interrupted: never started again
+            check_re "crash: its result was followed, or reported interrupted" \
+                "$(q "SELECT coalesce(data->>'stdout', '') || ' ' || coalesce(data->>'interrupted', '') FROM agent_run_events WHERE run_id = '$run' AND kind = 'tool_result'")" "^(done-$NONCE |  ?true)$"
+            check "crash: no second approval was asked" \
+                "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$run' AND kind = 'approval_requested'")" "1"
+        fi
+    fi
 fi
 
 # --- reject ------------------------------------------------------------------
