@@ -7,7 +7,8 @@
 # old, a new enough one is installed from the npm registry into
 # <repo>/.tools/node (see test/lib/node.sh), leaving the system's node as it
 # is.  The suites' own npm packages are installed by the suites (npm ci,
-# pinned by package-lock.json).
+# pinned by package-lock.json).  Debian's chromium is for the browser suite
+# (test/run-browser.sh drives it headless with puppeteer-core).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -18,6 +19,7 @@ PACKAGES=(
     libcurl4-openssl-dev
     libmicrohttpd-dev libjansson-dev bubblewrap
     git                                         # the workspace suite's git server and repo runs
+    chromium                                    # the browser suite (examples/live-terminal, headless)
 )
 
 missing=()
@@ -42,5 +44,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 echo "install-deps: all Debian packages present"
 
+# the node every pinned lock file needs: the suites' SDKs and the live
+# terminal example (its test's puppeteer-core wants >= 22.12)
+NODE_LOCKS="$ROOT/test/conformance/package-lock.json $ROOT/test/modeld/package-lock.json $ROOT/examples/live-terminal/package-lock.json"
 source "$ROOT/test/lib/node.sh"
 node_ensure

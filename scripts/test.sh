@@ -41,6 +41,7 @@ SUITES=(
     "several databases, a launcher|test/run-multidb.sh|timing"
     "reaper and paused sandboxes|test/run-lifecycle.sh|timing"
     "workspace: repos, secrets, artifacts, budgets (issue 11)|test/run-workspace.sh|timing"
+    "live terminal in headless Chromium (issue 12)|test/run-browser.sh|timing"
     "security|test/security/run.sh|optional"
     "Supabase-like cluster|test/run-supabase.sh|optional"
     "upgrade 1.0 -> 1.1|test/run-upgrade.sh|optional"
@@ -104,6 +105,13 @@ preflight() {
                    "the pinned npm packages need node: $(node_required | grep -E '>=2' | tr '\n' ';')")
     fi
     rm -f /tmp/test-node.$$
+    # the browser suite: Debian's chromium, and a node for the example's
+    # pinned puppeteer-core (>= 22.12)
+    [ -x /usr/bin/chromium ] || problems+=("/usr/bin/chromium not found (Debian package: chromium)")
+    if have node && ! NODE_LOCKS="$ROOT/examples/live-terminal/package-lock.json" node_check node 2>/tmp/test-node.$$; then
+        problems+=("$(cat /tmp/test-node.$$) (examples/live-terminal/package-lock.json)")
+    fi
+    rm -f /tmp/test-node.$$
     if [ ${#problems[@]} -gt 0 ]; then
         echo "test.sh: missing or unsuitable tools (scripts/install-deps.sh installs them; run it as root):" >&2
         printf '  - %s\n' "${problems[@]}" >&2
@@ -111,7 +119,7 @@ preflight() {
     fi
     echo "test.sh: tools present: PostgreSQL $(pg_config --version | cut -d' ' -f2), $(pg_prove --version 2>/dev/null | head -1)," \
          "node $(node --version) ($(command -v node)), npm $(npm --version 2>/dev/null), $(bwrap --version)," \
-         "$(python3 --version), gcc $(gcc -dumpversion)"
+         "$(python3 --version), gcc $(gcc -dumpversion), $(/usr/bin/chromium --version 2>/dev/null | cut -d' ' -f1-2)"
 }
 preflight
 [ -z "${CHECK_ONLY:-}" ] || exit 0
