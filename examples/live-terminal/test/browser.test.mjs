@@ -16,7 +16,8 @@
 //
 // Environment: APP_URL, ROLE_A, PASS_A, ROLE_B, PASS_B; PG* for the
 // checks in the database (a superuser); CHROMIUM (default /usr/bin/chromium);
-// WAIT_S (how long a run may take to reach a state, default 120).
+// WAIT_S (how long a run may take to reach a state, default 120);
+// SCREENSHOT_DIR (pictures of A's page, waiting and completed).
 // Output: "ok - " / "not ok - " lines; exit status 1 when a check failed.
 
 import puppeteer from 'puppeteer-core';
@@ -62,6 +63,11 @@ async function signIn(page, role, password) {
   await page.type('#role', role);
   await page.type('#password', password);
   await Promise.all([page.waitForNavigation({ timeout: 30000 }), page.click('#signin-button')]);
+}
+
+// SCREENSHOT_DIR=dir: pictures of A's page at its main steps
+async function shot(page, name) {
+  if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/${name}.png`, fullPage: true }).catch(() => {});
 }
 
 async function dump(page, label) {
@@ -127,6 +133,7 @@ try {
   check('the page shows the run waiting, with approve/reject buttons', waiting,
         `status in the database: ${(await q('SELECT status FROM agent_runs WHERE id = $1', [run]))[0]?.status}`);
   if (!waiting) { await dump(A, 'A'); await showEvents(run); throw new Error('the run never waited for approval'); }
+  await shot(A, '1-waiting');
   check('the approval panel shows the command', (await text(A, '#approval-input')) === command, await text(A, '#approval-input'));
   check('the approval panel names the tool', (await text(A, '#approval-tool')) === 'run_command', await text(A, '#approval-tool'));
   check('the waiting step is listed', (await A.$$(`#steps li[data-kind="approval_requested"]`)).length === 1);
@@ -175,6 +182,7 @@ try {
     const li = document.querySelector(`#runs li[data-id="${id}"]`);
     return li && li.dataset.status === 'completed' && document.getElementById('run-status').textContent === 'completed';
   }, run);
+  await shot(A, '2-completed');
   const seenAt = await A.evaluate(() => window.seenAt);
   const result = (await q(`SELECT (extract(epoch FROM at) * 1000)::float8 AS at FROM agent_run_events
                             WHERE run_id = $1 AND kind = 'tool_result' ORDER BY seq LIMIT 1`, [run]))[0];
