@@ -492,7 +492,7 @@ BEGIN
     EXECUTE pg_catalog.format('GRANT SELECT ON %s.sandboxes TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT SELECT, INSERT ON %s.agent_runs TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT UPDATE (status, priority, run_after, metadata, on_sandbox_lost, approval, approval_timeout) ON %s.agent_runs TO %s', s, r);
-    EXECUTE pg_catalog.format('GRANT SELECT ON %s.sandbox_sql_tools TO %s', s, r);
+    EXECUTE pg_catalog.format('GRANT SELECT ON %s.sandbox_sql_tools, %s.sandbox_sql_tool_log TO %s', s, s, r);
     EXECUTE pg_catalog.format('GRANT SELECT ON %s.agent_run_events TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT SELECT ON %s.agent_run_artifacts TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION
@@ -579,7 +579,7 @@ ALTER TABLE @extschema@.agent_runs
     ADD COLUMN approval_timeout interval NOT NULL DEFAULT '01:00:00'
         CONSTRAINT agent_runs_approval_timeout_range
         CHECK (approval_timeout OPERATOR(pg_catalog.>=) '00:00:01'::interval
-               AND approval_timeout OPERATOR(pg_catalog.<=) '7 days'::interval),
+               AND approval_timeout OPERATOR(pg_catalog.<=) '24:00:00'::interval),
     ADD COLUMN approval_call text,
     ADD COLUMN approval_deadline timestamptz,
     ADD COLUMN waits int NOT NULL DEFAULT 0,

@@ -392,7 +392,7 @@ CREATE TABLE @extschema@.agent_runs (
     approval_timeout interval NOT NULL DEFAULT '01:00:00'
         CONSTRAINT agent_runs_approval_timeout_range
         CHECK (approval_timeout OPERATOR(pg_catalog.>=) '00:00:01'::interval
-               AND approval_timeout OPERATOR(pg_catalog.<=) '7 days'::interval),
+               AND approval_timeout OPERATOR(pg_catalog.<=) '24:00:00'::interval),
     approval_call text,
     approval_deadline timestamptz,
     waits         int NOT NULL DEFAULT 0,
@@ -732,7 +732,7 @@ BEGIN
     EXECUTE pg_catalog.format('GRANT SELECT ON %s.sandboxes TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT SELECT, INSERT ON %s.agent_runs TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT UPDATE (status, priority, run_after, metadata, on_sandbox_lost, approval, approval_timeout) ON %s.agent_runs TO %s', s, r);
-    EXECUTE pg_catalog.format('GRANT SELECT ON %s.sandbox_sql_tools TO %s', s, r);
+    EXECUTE pg_catalog.format('GRANT SELECT ON %s.sandbox_sql_tools, %s.sandbox_sql_tool_log TO %s', s, s, r);
     EXECUTE pg_catalog.format('GRANT SELECT ON %s.agent_run_events TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT SELECT ON %s.agent_run_artifacts TO %s', s, r);
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION

@@ -748,7 +748,9 @@ build_request(AgentEnv *env, Run *run, RunOp *op)
 			break;
 		case OP_EXTEND:
 		case OP_RECONNECT:
-			op->timeout_s = run->phase == PHASE_PARKING ? run->approval_timeout_s + SANDBOX_GRACE_S :
+			/* E2B keeps a sandbox at most 24 hours at a time */
+			op->timeout_s = run->phase == PHASE_PARKING ?
+				Min(run->approval_timeout_s + SANDBOX_GRACE_S, 24 * 3600) :
 				run->keeping ? run->keep_sandbox_s : sandbox_life_s(run);
 			req = e2b_timeout_request(run->sandbox.sandbox_id, op->timeout_s);
 			break;
@@ -1194,6 +1196,9 @@ static void continue_resumed(AgentEnv *env, Run *run);
 static void next_tool(AgentEnv *env, Run *run);
 static bool needs_approval(Run *run, LlmToolCall *tc);
 static void answer_rejected(Run *run, LlmToolCall *tc);
+static void answer_error(Run *run, LlmToolCall *tc, const char *content, const char *error,
+						 const char *flag);
+static const SqlTool *sql_tool_named(List *tools, const char *name);
 static void tool_interrupted(Run *run, LlmToolCall *tc, const char *cause, const char *why);
 static bool attach_command(AgentEnv *env, Run *run, RunOp *op, long left_ms);
 static bool start_inputs(Run *run, int then);
@@ -1468,6 +1473,17 @@ continue_resumed(AgentEnv *env, Run *run)
 	}
 	else if (tc && needs_approval(run, tc))
 		tc = NULL;				/* it waited for approval: it never started */
+	/* a SQL call's effects commit with its result: without one, it had none */
+	if (tc && tool_lookup(tc->name) == NULL && sql_tool_named(run->sql_tools, tc->name) != NULL)
+	{
+		run->tool_queue = list_delete_first(run->tool_queue);
+		answer_error(run, tc,
+					 "error: interrupted: the worker driving this run stopped before this SQL tool call "
+					 "committed, so it had no effect. It was not run again (a call that never ends would "
+					 "stop the worker each time); call it again if it is still needed.",
+					 "the worker stopped before the call committed", "interrupted");
+		tc = NULL;
+	}
 	if (tc && tool_check(tool_lookup(tc->name), tc, run->tools) == NULL)
 	{
 		const ToolDef *def = tool_lookup(tc->name);
@@ -1951,9 +1967,18 @@ next_tool(AgentEnv *env, Run *run)
 		}
 		if (def == NULL)
 		{
-			/* a SQL tool: the worker runs it in the transaction of its result */
-			run->sql_call = tc;
-			mark_dirty(run);
+			/*
+			 * A SQL tool: the worker runs it in the transaction of its
+			 * result, once the call's own event is committed (a call that
+			 * stops the worker is then known, and not run again).
+			 */
+			if (run->events != NIL)
+				run->sql_pending = tc;
+			else
+			{
+				run->sql_call = tc;
+				mark_dirty(run);
+			}
 			return;
 		}
 		begin_tool(run, op, tc, def);
@@ -3299,6 +3324,14 @@ agent_after_commit(AgentEnv *env, Run *run, bool applied)
 			set_done(run);
 		return;
 	}
+	if (run->sql_pending)
+	{
+		/* the events before the SQL call are committed: the call is next */
+		run->sql_call = run->sql_pending;
+		run->sql_pending = NULL;
+		mark_dirty(run);
+		return;
+	}
 	if (run->sql_continue)
 	{
 		/* a SQL tool's result is committed: the next call, or the model */
@@ -3352,6 +3385,7 @@ agent_lost(AgentEnv *env, Run *run, bool cancelled, bool keep_sandbox, const cha
 	run->lost = true;
 	run->cancelled = cancelled;
 	run->sql_call = NULL;		/* never ran: its transaction did not happen */
+	run->sql_pending = NULL;
 	agent_clear_staged(run);
 	stop_all_ops(env, run);
 	run->phase = PHASE_ABANDONING;

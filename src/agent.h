@@ -260,6 +260,7 @@ typedef struct Run
 	/* SQL tools (sqltool.h): the run's, and a call for the next commit */
 	List	   *sql_tools;		/* SqlTool * */
 	LlmToolCall *sql_call;		/* run by the worker in its next transaction */
+	LlmToolCall *sql_pending;	/* ... once the events before it are committed */
 	bool		sql_continue;	/* its result is committed: on to the next call */
 	char	   *tools_problem;	/* a tool its owner may not use, or NULL */
 

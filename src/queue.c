@@ -34,6 +34,7 @@
 #include "shmem.h"
 #include "sql_common.h"
 #include "sqltool.h"
+#include "tools.h"
 
 typedef enum QueuePlan
 {
@@ -311,6 +312,8 @@ load_secrets(ClaimedRun *c, MemoryContext cxt)
  * load_history reads, for a run claimed again, its recorded sandbox (with
  * how to reach it) and the events its conversation is rebuilt from: the
  * model's answers, the tool calls and their results, lost sandboxes.
+ * Only runs of the same owner (role and identity) count: the INSERT check
+ * keeps threads to one owner, and this holds even if a row said otherwise.
  * SPI is connected; everything is copied into cxt.  Not read-only: the
  * reads must see what this transaction wrote before (an approval that
  * timed out, in the same pass that claims the run again).
@@ -335,9 +338,12 @@ load_history(ClaimedRun *c, MemoryContext cxt)
 		" WHERE me.id = $1::uuid"
 		"   AND (r.id = $2::uuid OR r.thread_id = $2::uuid)"
 		"   AND (r.id = me.id OR r.created_at < me.created_at)"
+		"   AND r.owner = me.owner AND r.owner_id IS NOT DISTINCT FROM me.owner_id"
 		" ORDER BY r.created_at, r.id, e.seq";
 	static const char *root_sql =
-		"SELECT prompt, plan ->> 'text' FROM %1$s.agent_runs WHERE id = $1::uuid";
+		"SELECT r.prompt, r.plan ->> 'text' FROM %1$s.agent_runs r, %1$s.agent_runs me"
+		" WHERE r.id = $1::uuid AND me.id = $2::uuid"
+		"   AND r.owner = me.owner AND r.owner_id IS NOT DISTINCT FROM me.owner_id";
 	RunHistory *h = c->history;
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
@@ -364,7 +370,8 @@ load_history(ClaimedRun *c, MemoryContext cxt)
 	if (c->thread_root && strcmp(c->thread_root, c->id) != 0)
 	{
 		values[0] = CStringGetTextDatum(c->thread_root);
-		if (SPI_execute_plan(plan_for(QP_HISTORY_ROOT, root_sql, 1, types), values, NULL, false, 1) != SPI_OK_SELECT)
+		values[1] = CStringGetTextDatum(c->id);
+		if (SPI_execute_plan(plan_for(QP_HISTORY_ROOT, root_sql, 2, types), values, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "reading the first run of the thread of run %s failed", c->id);
 		if (SPI_processed > 0)
 		{
@@ -504,7 +511,7 @@ queue_claim(int n, int lease_s, ClaimCursor *cursor, MemoryContext cxt)
 		" busy AS ("
 		"  SELECT owner::pg_catalog.oid AS owner, (COALESCE(owner_id, '') COLLATE pg_catalog.\"C\") AS oid2, pg_catalog.count(*) AS n"
 		"    FROM %1$s.agent_runs"
-		"   WHERE $7 > 0 AND status IN ('planning', 'executing') GROUP BY 1, 2),"
+		"   WHERE $7 > 0 AND status IN ('planning', 'executing', 'waiting') GROUP BY 1, 2),"
 		" sh AS (SELECT pg_catalog.int8smaller($1, pg_catalog.ceil(2.0 * $1 /"
 		"          GREATEST(1, (SELECT pg_catalog.count(*) FROM o)))::pg_catalog.int8) AS share),"
 		" cand AS ("
@@ -698,7 +705,24 @@ queue_claim(int n, int lease_s, ClaimCursor *cursor, MemoryContext cxt)
 			load_history(c, cxt);
 		/* the SQL functions among its tools, if its owner may call them */
 		if (c->tools_given)
+		{
+			ListCell   *tc;
+
 			c->sql_tools = sqltool_load(c->tools, c->owner, cxt, &c->sql_tools_problem);
+			/* a name neither built in nor a SQL tool (a superuser's INSERT) */
+			foreach(tc, c->tools)
+			{
+				const char *name = lfirst(tc);
+				ListCell   *sc;
+				bool		found = tool_lookup(name) != NULL;
+
+				foreach(sc, c->sql_tools)
+					found = found || strcmp(((SqlTool *) lfirst(sc))->name, name) == 0;
+				if (!found && c->sql_tools_problem == NULL)
+					c->sql_tools_problem = MemoryContextStrdup(cxt,
+															   psprintf("unknown tool \"%s\" in tools", name));
+			}
+		}
 	}
 	SPI_finish();
 	return claimed;

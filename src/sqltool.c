@@ -44,6 +44,11 @@
 #include "utils/resowner.h"
 #include "utils/syscache.h"
 #include "utils/timeout.h"
+#include "storage/latch.h"
+#include "storage/lock.h"
+#include "utils/catcache.h"
+#include "libpq/pqsignal.h"
+#include "tcop/tcopprot.h"
 
 #include "identity.h"
 #include "json_util.h"
@@ -306,6 +311,60 @@ sqltool_input_schema(List *args)
 	}
 	appendStringInfoString(&buf, "],\"additionalProperties\":false}");
 	return buf.data;
+}
+
+/*
+ * True while a user's function runs as a SQL tool: the worker's own rights
+ * (agent_runs_guard lets the worker write what users may not) must not
+ * reach the user's SQL.
+ */
+bool		sandbox_in_user_sql = false;
+
+/* the hard deadline of a call: past it the worker exits (see below) */
+static TimeoutId hard_timeout = MAX_TIMEOUTS;
+
+/*
+ * hard_deadline_handler ends the process like a terminate request: a
+ * function that catches query_canceled (PL/pgSQL can) would otherwise
+ * hold the worker, and every run it drives, for as long as it likes.  A
+ * FATAL cannot be caught; the postmaster starts the worker again and the
+ * runs resume (a SQL call interrupted so is not run again).
+ */
+static void
+hard_deadline_handler(void)
+{
+	ProcDiePending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+}
+
+/*
+ * overloads counts the functions of fn's schema with fn's name: the call
+ * is made by name, so another function of that name (someone with CREATE
+ * on the schema could add one) could be the one chosen.
+ */
+static int
+overloads(Oid fn)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Form_pg_proc proc;
+	CatCList   *list;
+	int			n = 0;
+
+	if (!HeapTupleIsValid(tup))
+		return 0;
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	list = SearchSysCacheList1(PROCNAMEARGSNSP, CStringGetDatum(NameStr(proc->proname)));
+	for (int i = 0; i < list->n_members; i++)
+	{
+		Form_pg_proc p = (Form_pg_proc) GETSTRUCT(&list->members[i]->tuple);
+
+		if (p->pronamespace == proc->pronamespace)
+			n++;
+	}
+	ReleaseSysCacheList(list);
+	ReleaseSysCache(tup);
+	return n;
 }
 
 /*
@@ -900,6 +959,7 @@ sqltool_execute(const SqlTool *t, Oid owner, const char *owner_id, const char *a
 	StringInfoData claims;
 	StringInfoData rows;
 	volatile bool ok = false;
+	pqsigfunc	volatile saved_sigterm = NULL;
 	volatile uint64 total = 0;
 	volatile uint64 omitted = 0;
 	char	   *volatile problem = NULL;
@@ -923,6 +983,14 @@ sqltool_execute(const SqlTool *t, Oid owner, const char *owner_id, const char *a
 	{
 		*error = psprintf("permission denied: role %s may not execute %s (SQL tool \"%s\").",
 						  GetUserNameFromId(owner, false), format_procedure(t->fn), t->name);
+		return false;
+	}
+
+	if (overloads(t->fn) > 1)
+	{
+		*error = psprintf("SQL tool \"%s\" cannot be called: its schema has more than one function named %s, "
+						  "and the call must reach %s only.", t->name, get_func_name(t->fn),
+						  format_procedure(t->fn));
 		return false;
 	}
 
@@ -954,6 +1022,8 @@ sqltool_execute(const SqlTool *t, Oid owner, const char *owner_id, const char *a
 	}
 	initStringInfo(&rows);
 
+	if (hard_timeout == MAX_TIMEOUTS)
+		hard_timeout = RegisterTimeout(USER_TIMEOUT, hard_deadline_handler);
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SPI_connect();
 	BeginInternalSubTransaction(NULL);
@@ -972,6 +1042,10 @@ sqltool_execute(const SqlTool *t, Oid owner, const char *owner_id, const char *a
 		int			nest;
 
 		enable_timeout_after(STATEMENT_TIMEOUT, timeout_ms);
+		/* past twice the timeout (a function that ignores the cancel), the worker exits */
+		enable_timeout_after(hard_timeout, timeout_ms * 2 + 1000);
+		/* and a SIGTERM ends the call at once (the worker's handler only sets a flag) */
+		saved_sigterm = pqsignal(SIGTERM, die);
 
 		/* the call's settings, undone with its nest level */
 		nest = NewGUCNestLevel();
@@ -984,6 +1058,7 @@ sqltool_execute(const SqlTool *t, Oid owner, const char *owner_id, const char *a
 
 		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 							   SECURITY_RESTRICTED_OPERATION);
+		sandbox_in_user_sql = true;
 
 		current_id = identity_current();
 		if (!identity_matches(owner_id, current_id))
@@ -1016,8 +1091,11 @@ sqltool_execute(const SqlTool *t, Oid owner, const char *owner_id, const char *a
 		}
 
 		disable_timeout(STATEMENT_TIMEOUT, false);
+		disable_timeout(hard_timeout, false);
+		pqsignal(SIGTERM, saved_sigterm);
 		if (get_timeout_indicator(STATEMENT_TIMEOUT, true))
 			QueryCancelPending = false; /* fired after the last check: not ours to act on */
+		sandbox_in_user_sql = false;
 		SetUserIdAndSecContext(save_user, save_sec);
 		/* the function's own SETs go too, not only ours */
 		AtEOXact_GUC(false, nest);
@@ -1034,8 +1112,11 @@ sqltool_execute(const SqlTool *t, Oid owner, const char *owner_id, const char *a
 		ErrorData  *edata;
 
 		disable_timeout(STATEMENT_TIMEOUT, false);
+		disable_timeout(hard_timeout, false);
+		pqsignal(SIGTERM, saved_sigterm);
 		if (get_timeout_indicator(STATEMENT_TIMEOUT, true))
 			QueryCancelPending = false;
+		sandbox_in_user_sql = false;
 		MemoryContextSwitchTo(caller);
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -1054,6 +1135,8 @@ sqltool_execute(const SqlTool *t, Oid owner, const char *owner_id, const char *a
 	PG_END_TRY();
 	SPI_finish();
 	MemoryContextSwitchTo(caller);
+	/* session-level advisory locks the function took die with the call */
+	LockReleaseAll(USER_LOCKMETHOD, true);
 
 	if (!ok)
 	{

@@ -23,6 +23,9 @@
 extern int	sandbox_sql_tool_timeout_ms;
 extern int	sandbox_sql_tool_max_bytes;
 
+/* true while a user's function runs as a tool (agent_runs_guard checks it) */
+extern bool sandbox_in_user_sql;
+
 /* the longest tool name (the model providers' limit) */
 #define SQLTOOL_NAME_MAX 64
 

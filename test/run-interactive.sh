@@ -50,6 +50,12 @@
 #             read-only is refused and changes nothing; an argument holding
 #             SQL is just a value; a registered writing function commits
 #             exactly once with its result
+#   sqlabuse  ia_b's tools: one enqueues a run naming ia_a's thread and
+#             sandbox (the guard still applies inside a tool: it gets
+#             neither), one keeps an advisory lock (released after the
+#             call), one catches the timeout's cancel forever (the worker
+#             exits at twice the timeout, the call is reported interrupted,
+#             not run again, and a neighbour run of ia_a completes)
 #
 # Output: "ok - " / "not ok - " lines; exit status 1 when any check failed.
 # Assumes `make install`.  Environment: CASES, RUN_WAIT_S (90).
@@ -59,7 +65,7 @@ source "$ROOT/test/lib/sandboxd.sh"
 source "$ROOT/test/lib/modeld.sh"
 source "$ROOT/test/lib/pg.sh"
 
-CASES=${CASES:-"live approve crash reject timeout cancel continue sqltools"}
+CASES=${CASES:-"live approve crash reject timeout cancel continue sqltools sqlabuse"}
 RUN_WAIT_S=${RUN_WAIT_S:-90}
 NONCE="$$-$(date +%s%N | tail -c 7)"
 TMP=$(mktemp -d /tmp/interactive.XXXXXX)
@@ -489,6 +495,70 @@ SQL
         check "sqltools: every call is an event" \
             "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$run' AND kind = 'tool_result' AND (data->>'sql')::bool")" "7"
     fi
+fi
+
+# --- SQL tools that try to escape -------------------------------------------------
+if has_case sqlabuse; then
+    # a victim run of ia_a with a kept sandbox, whose ids ia_b learnt (LISTEN tells)
+    victim=$(enq "sqlabuse: victim" ia_a "(prompt, keep_sandbox) VALUES (\$p\$Victim.
+\`\`\`bash
+echo victim-secret-$NONCE > /home/user/secret.txt
+\`\`\`
+\$p\$, '10 minutes')")
+    ended "sqlabuse: the victim's run" "$victim" completed >/dev/null
+    vsb=$(col "$victim" sandbox_id)
+    psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<SQL || notok "sqlabuse: setup"
+CREATE SCHEMA bsch AUTHORIZATION ia_b;
+SET ROLE ia_b;
+-- a writing tool that enqueues a run forging the worker's columns: the victim's
+-- thread and sandbox, a status
+CREATE FUNCTION bsch.forge(thread text, sbx text) RETURNS text LANGUAGE sql AS \$\$
+  INSERT INTO public.agent_runs (prompt, thread_id, sandbox_id, run_after)
+  VALUES ('forged', thread::uuid, sbx, now() + interval '1 hour')
+  RETURNING coalesce(thread_id::text, 'no-thread') || '|' || coalesce(sandbox_id, 'no-sandbox') || '|' || status \$\$;
+-- a tool that ignores the cancel of sandbox.sql_tool_timeout
+CREATE FUNCTION bsch.hang() RETURNS int LANGUAGE plpgsql AS \$\$
+DECLARE c int := 0; BEGIN
+  LOOP BEGIN PERFORM pg_catalog.pg_sleep(1); EXCEPTION WHEN query_canceled THEN c := c + 1; END; END LOOP;
+  RETURN c; END \$\$;
+-- a tool that keeps a session-level advisory lock
+CREATE FUNCTION bsch.lock() RETURNS boolean LANGUAGE sql AS \$\$ SELECT pg_catalog.pg_try_advisory_lock(4242) \$\$;
+SELECT sandbox_register_tool('bsch.forge(text,text)', 'forges', read_only => false);
+SELECT sandbox_register_tool('bsch.hang()', 'hangs');
+SELECT sandbox_register_tool('bsch.lock()', 'locks', read_only => false);
+RESET ROLE;
+SQL
+    run=$(enq "sqlabuse" ia_b "(prompt, tools) VALUES (\$p\$Escape.
+\`\`\`tool forge
+{\"thread\": \"$victim\", \"sbx\": \"$vsb\"}
+\`\`\`
+\`\`\`tool lock
+{}
+\`\`\`
+\`\`\`tool hang
+{}
+\`\`\`
+\$p\$, '{forge,lock,hang}')")
+    other=$(enq "sqlabuse: a neighbour run" ia_a "(prompt) VALUES (\$p\$Neighbour.
+\`\`\`bash
+sleep 2; echo neighbour-done
+\`\`\`
+\$p\$)")
+    if [ -n "$run" ] && ended "sqlabuse: the abusing run" "$run" completed; then
+        res() { q "SELECT data->>'$2' FROM agent_run_events WHERE run_id = '$run' AND kind = 'tool_result' AND data->>'name' = '$1'"; }
+        check_re "sqlabuse: a run enqueued by a tool gets no thread, sandbox or status of its choosing" \
+            "$(res forge content)" "no-thread\\|no-sandbox\\|pending"
+        check "sqlabuse: ... and joined no thread of ia_a's" \
+            "$(q "SELECT count(*) FROM agent_runs WHERE thread_id = '$victim' OR (sandbox_id = '$vsb' AND id <> '$victim')")" "0"
+        check "sqlabuse: the tool's advisory lock did not outlive the call" \
+            "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242")" "0"
+        check_re "sqlabuse: the tool that ignores the cancel ends as interrupted (the worker restarted)" \
+            "$(res hang content)" "interrupted"
+        check "sqlabuse: the hang stopped the worker at most once" \
+            "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$run' AND kind = 'rescued'")" "1"
+    fi
+    [ -n "$other" ] && ended "sqlabuse: the neighbour run completes" "$other" completed >/dev/null && ok "sqlabuse: the neighbour run completed"
+    q "UPDATE agent_runs SET status = 'cancelled' WHERE prompt = 'forged' AND status = 'pending'" >/dev/null
 fi
 
 exit $status

@@ -14,7 +14,8 @@
 # Then, acting as PostgREST does (SET ROLE authenticated; SET
 # request.jwt.claims), it proves that two signed-in users are isolated in
 # runs, events and sandboxes; that anon is refused; that service_role can
-# enqueue a run for a user; that pg_dump (as supabase_admin, and as postgres
+# enqueue a run for a user; that a SQL tool over a table with auth.uid()
+# policies, approved by the user, returns that user's rows only; that pg_dump (as supabase_admin, and as postgres
 # with the options the guide gives) and a restore keep the isolation; and
 # what ALTER SYSTEM and ALTER ROLE/DATABASE SET expose of a key.
 #
@@ -319,6 +320,43 @@ check "service_role enqueues a run for A (owner authenticated, owner_id A); it c
 check "B does not see it" "$(as_user $B "SELECT count(*) FROM public.agent_runs WHERE id = '$run_s'")" "0"
 check "service_role sees every run" \
       "$(as_service "SELECT count(*) >= 4 FROM public.agent_runs")" "t"
+
+# a SQL tool under auth.uid(): the agent's call sees the signed-in user's rows only,
+# after that user approved it (issue 12)
+setup_notes=$(admin "
+CREATE TABLE public.notes (id serial PRIMARY KEY, user_id uuid NOT NULL DEFAULT auth.uid(), body text);
+ALTER TABLE public.notes OWNER TO postgres;
+ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_notes ON public.notes TO authenticated USING (user_id = auth.uid());
+GRANT SELECT ON public.notes TO authenticated;
+INSERT INTO public.notes (user_id, body) VALUES ('$A', 'note-of-A'), ('$B', 'note-of-B');
+CREATE FUNCTION public.my_notes() RETURNS TABLE (body text) LANGUAGE sql STABLE
+  AS \$f\$ SELECT body FROM public.notes ORDER BY id \$f\$;
+ALTER FUNCTION public.my_notes() OWNER TO postgres;
+REVOKE EXECUTE ON FUNCTION public.my_notes() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.my_notes() TO authenticated;
+SELECT extensions.sandbox_register_tool('public.my_notes()', 'The signed-in user''s notes') IS NOT NULL;")
+check "a SQL tool over a table with auth.uid() policies is registered" "$(echo "$setup_notes" | tail -1)" "t"
+run_t=$(as_user $A "INSERT INTO extensions.agent_runs (prompt, tools, approval) VALUES (\$\$Read my notes.
+\`\`\`tool my_notes
+{}
+\`\`\`
+\$\$, '{my_notes}', '{all}') RETURNING id")
+case "$run_t" in *-*-*) ;; *) notok "A could not enqueue a run with a SQL tool: $run_t";; esac
+call_t=""
+for _ in $(seq 1 300); do
+    call_t=$(as_user $A "SELECT approval_call FROM extensions.agent_runs WHERE id = '$run_t' AND status = 'waiting'")
+    [ -n "$call_t" ] && break
+    sleep 0.1
+done
+check "A's run waits for A's approval of the SQL tool call" "${call_t:+waiting}" "waiting"
+check "B cannot approve A's call" "$(as_user $B "SELECT sandbox_approve('$run_t', '$call_t', true)")" "ERROR:42501"
+check "A approves it" "$(as_user $A "SELECT sandbox_approve('$run_t', '$call_t', true)")" "t"
+check "A's run with the SQL tool completes" "$(wait_run_as $A "$run_t")" "completed"
+check "the SQL tool ran as A: A's note, not B's" \
+      "$(as_user $A "SELECT (data->>'content' LIKE '%note-of-A%')::text || ' ' || (data->>'content' LIKE '%note-of-B%')::text FROM public.agent_run_events WHERE run_id = '$run_t' AND kind = 'tool_result'")" "true false"
+# (gone again: the dumps below are of the extension's objects and the guide's)
+admin "SELECT extensions.sandbox_unregister_tool('public.my_notes()'); DROP FUNCTION public.my_notes(); DROP TABLE public.notes" >/dev/null
 
 run_b=$(as_user $B "INSERT INTO public.agent_runs (prompt) VALUES ('B asks something with no code.') RETURNING id")
 check "B's run completes" "$(wait_run_as $B "$run_b")" "completed"
