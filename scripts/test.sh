@@ -41,6 +41,7 @@ SUITES=(
     "several databases, a launcher|test/run-multidb.sh|timing"
     "reaper and paused sandboxes|test/run-lifecycle.sh|timing"
     "workspace: repos, secrets, artifacts, budgets (issue 11)|test/run-workspace.sh|timing"
+    "interactive runs: live output, approvals, threads, SQL tools (issue 12)|test/run-interactive.sh|timing"
     "live terminal in headless Chromium (issue 12)|test/run-browser.sh|timing"
     "security|test/security/run.sh|optional"
     "Supabase-like cluster|test/run-supabase.sh|optional"
