@@ -24,6 +24,7 @@
 #include "utils/timestamp.h"
 
 #include "agent.h"
+#include "agent_internal.h"
 #include "jschema.h"
 #include "json_util.h"
 #include "ratelimit.h"
@@ -131,11 +132,11 @@ agent_free(Run *run)
 }
 
 /*
- * mark_dirty puts the run on the worker's list of runs with staged writes,
+ * agent_mark_dirty puts the run on the worker's list of runs with staged writes,
  * so that the commit looks at these runs only.
  */
-static void
-mark_dirty(Run *run)
+void
+agent_mark_dirty(Run *run)
 {
 	if (!run->dirty_linked)
 	{
@@ -158,25 +159,24 @@ set_done(Run *run)
  * Staging
  * --------------------------------------------------------------------- */
 
-static void stage_event_ex(Run *run, const char *kind, const char *data, bool counted);
 
 /*
- * stage_event queues an event; data is a JSON object text.  It counts
+ * agent_stage_event queues an event; data is a JSON object text.  It counts
  * against sandbox.max_run_event_bytes.
  */
-static void
-stage_event(Run *run, const char *kind, const char *data)
+void
+agent_stage_event(Run *run, const char *kind, const char *data)
 {
-	stage_event_ex(run, kind, data, true);
+	agent_stage_event_ex(run, kind, data, true);
 }
 
 /*
- * stage_event_ex queues an event; counted or not against the run's event
+ * agent_stage_event_ex queues an event; counted or not against the run's event
  * budget (live output has a budget of its own, so that a chatty command
  * never cuts the events a resumed attempt needs).
  */
-static void
-stage_event_ex(Run *run, const char *kind, const char *data, bool counted)
+void
+agent_stage_event_ex(Run *run, const char *kind, const char *data, bool counted)
 {
 	MemoryContext old = MemoryContextSwitchTo(run->stage_cxt);
 	RunEvent   *e = palloc(sizeof(RunEvent));
@@ -200,14 +200,14 @@ stage_event_ex(Run *run, const char *kind, const char *data, bool counted)
 		run->event_bytes += strlen(e->data);
 	run->events = lappend(run->events, e);
 	MemoryContextSwitchTo(old);
-	mark_dirty(run);
+	agent_mark_dirty(run);
 }
 
 /*
- * stage_transition queues a status change (committed with the events).
+ * agent_stage_transition queues a status change (committed with the events).
  */
-static void
-stage_transition(Run *run, RunStatus to)
+void
+agent_stage_transition(Run *run, RunStatus to)
 {
 	StringInfoData d;
 	bool		first = true;
@@ -219,15 +219,15 @@ stage_transition(Run *run, RunStatus to)
 	json_append_kv_string(&d, &first, "from", run_status_name(run->status));
 	json_append_kv_string(&d, &first, "to", run_status_name(to));
 	appendStringInfoChar(&d, '}');
-	stage_event(run, "status", d.data);
+	agent_stage_event(run, "status", d.data);
 }
 
 /*
- * stage_strdup copies a string into the run's staging memory (freed after
+ * agent_stage_strdup copies a string into the run's staging memory (freed after
  * the commit), or returns NULL.
  */
-static char *
-stage_strdup(Run *run, const char *s)
+char *
+agent_stage_strdup(Run *run, const char *s)
 {
 	return s ? MemoryContextStrdup(run->stage_cxt, s) : NULL;
 }
@@ -326,12 +326,12 @@ stop_op(AgentEnv *env, RunOp *op)
 }
 
 /*
- * stop_all_ops stops every operation of a run except a sandbox creation in
+ * agent_stop_ops stops every operation of a run except a sandbox creation in
  * flight: E2B may create the sandbox anyway, so we wait for its answer to
  * record and kill it rather than leak it.
  */
-static void
-stop_all_ops(AgentEnv *env, Run *run)
+void
+agent_stop_ops(AgentEnv *env, Run *run)
 {
 	for (int i = 0; i < OP_NUM_KINDS; i++)
 		if (i != OP_CREATE || run->ops[i].req == NULL)
@@ -439,7 +439,6 @@ tool_timeout_ms(Run *run, RunOp *op)
 }
 
 static char *tool_tag(Run *run, LlmToolCall *tc);
-static void live_reset(Run *run);
 
 /*
  * tool_step is what a tool's functions see of the call in progress.
@@ -481,7 +480,7 @@ begin_tool(Run *run, RunOp *op, LlmToolCall *tc, const ToolDef *def)
 	op->reattached = false;
 	op->scratch = NULL;
 	op->scratch_len = 0;
-	live_reset(run);
+	agent_live_reset(run);
 }
 
 /*
@@ -493,170 +492,6 @@ static char *
 tool_tag(Run *run, LlmToolCall *tc)
 {
 	return psprintf("pgsandbox-run-%s-%s", run->id, tc->id);
-}
-
-/* ---------------------------------------------------------------------
- * Live output: a running command's output as tool_output events
- * --------------------------------------------------------------------- */
-
-/*
- * live_note files the run on the worker's list of runs with live output
- * to show (agent_live_flush), once its sink holds something.
- */
-static void
-live_note(Run *run)
-{
-	if (!run->live_linked && live_pending(&run->live))
-	{
-		dlist_push_tail(&run->env->live, &run->live_node);
-		run->live_linked = true;
-	}
-}
-
-/*
- * live_exec_feed is a command stream's HttpStreamFn: the decoder fills the
- * ExecState and the run's sink, then the run is noted.
- */
-static void
-live_exec_feed(HttpRequest *req, void *arg)
-{
-	RunOp	   *op = (RunOp *) arg;
-
-	exec_state_feed(req, &op->exec);
-	live_note(op->run);
-}
-
-/*
- * live_code_feed is the same for a code interpreter's stream.
- */
-static void
-live_code_feed(HttpRequest *req, void *arg)
-{
-	RunOp	   *op = (RunOp *) arg;
-
-	code_state_feed(req, &op->code);
-	live_note(op->run);
-}
-
-/*
- * attach_live points a tool's streamed request at the run's sink (unless
- * live output is off, sandbox.max_live_output_bytes = 0).
- */
-static void
-attach_live(Run *run, RunOp *op, HttpRequest *req)
-{
-	if (req == NULL || sandbox_max_live_output_bytes <= 0)
-		return;
-	if (req->stream_fn == exec_state_feed)
-	{
-		op->exec.live = &run->live;
-		req->stream_fn = live_exec_feed;
-		req->stream_arg = op;
-	}
-	else if (req->stream_fn == code_state_feed)
-	{
-		op->code.live = &run->live;
-		req->stream_fn = live_code_feed;
-		req->stream_arg = op;
-	}
-}
-
-/*
- * stage_live_event stages one tool_output event with what the sink holds
- * (all of it when final; otherwise a tail as long as the longest secret
- * stays, so that a value split between two pieces is still redacted
- * whole).  Live output counts against its own budget, not the run's
- * event budget; what was dropped is said in the event.
- */
-static void
-stage_live_event(Run *run, LlmToolCall *tc, bool final)
-{
-	LiveChunk	c;
-	StringInfoData d;
-	bool		first = true;
-
-	if (!live_take(&run->live, final ? 0 : run->live_holdback, &c))
-		return;
-	initStringInfo(&d);
-	appendStringInfoChar(&d, '{');
-	if (tc)
-	{
-		json_append_kv_string(&d, &first, "call_id", tc->id);
-		json_append_kv_string(&d, &first, "tool", tc->name);
-	}
-	if (c.out)
-		json_append_kv_string(&d, &first, "stdout",
-							  run->secret_values ? secrets_redact(c.out, run->secret_values) : c.out);
-	if (c.err)
-		json_append_kv_string(&d, &first, "stderr",
-							  run->secret_values ? secrets_redact(c.err, run->secret_values) : c.err);
-	if (c.dropped > 0)
-	{
-		json_append_kv_int(&d, &first, "dropped", c.dropped);
-		json_append_kv_string(&d, &first, "dropped_reason",
-							  run->live.budget <= 0 ?
-							  "the run's live output reached sandbox.max_live_output_bytes" :
-							  "more than 64 kB came between two events");
-	}
-	appendStringInfoChar(&d, '}');
-	stage_event_ex(run, "tool_output", d.data, false);
-	run->live_last = GetCurrentTimestamp();
-}
-
-/*
- * live_reset empties the sink for a new call (what an earlier call left
- * unshown is dropped with it).
- */
-static void
-live_reset(Run *run)
-{
-	resetStringInfo(&run->live.out);
-	resetStringInfo(&run->live.err);
-	run->live.dropped = 0;
-	if (run->live_linked)
-	{
-		dlist_delete(&run->live_node);
-		run->live_linked = false;
-	}
-}
-
-/*
- * agent_live_flush stages a tool_output event for every run whose sink
- * holds output and whose last event is at least
- * sandbox.live_output_interval old (at most one event per run per
- * interval).  Returns when the next one is due, or 0.
- */
-TimestampTz
-agent_live_flush(AgentEnv *env, TimestampTz now)
-{
-	TimestampTz next = 0;
-	dlist_mutable_iter it;
-	TimestampTz interval = (TimestampTz) sandbox_live_output_interval * 1000;
-
-	dlist_foreach_modify(it, &env->live)
-	{
-		Run		   *run = dlist_container(Run, live_node, it.cur);
-		RunOp	   *op = &run->ops[OP_TOOL];
-		TimestampTz due = run->live_last + interval;
-
-		if (run->lost || run->phase != PHASE_EXECUTING || op->tool == NULL)
-		{
-			dlist_delete(&run->live_node);
-			run->live_linked = false;
-			continue;
-		}
-		if (due > now)
-		{
-			if (next == 0 || due < next)
-				next = due;
-			continue;
-		}
-		stage_live_event(run, op->tool, false);
-		/* a held-back tail waits for more output, or the call's end */
-		dlist_delete(&run->live_node);
-		run->live_linked = false;
-	}
-	return next;
 }
 
 /*
@@ -740,7 +575,7 @@ build_request(AgentEnv *env, Run *run, RunOp *op)
 				ToolStep	st = tool_step(run, op);
 
 				req = op->tool_def->start(&st);
-				attach_live(run, op, req);
+				agent_live_attach(run, op, req);
 				break;
 			}
 		case OP_KILL:
@@ -1147,7 +982,7 @@ schedule_retry(AgentEnv *env, Run *run, RunOp *op, CallError *err, long delay)
 	if (err->status > 0)
 		json_append_kv_int(&d, &first, "status", err->status);
 	appendStringInfoChar(&d, '}');
-	stage_event(run, "retry", d.data);
+	agent_stage_event(run, "retry", d.data);
 }
 
 /*
@@ -1194,11 +1029,6 @@ retry_later(AgentEnv *env, Run *run, RunOp *op, CallError *err, int max_tries)
 static void lost_sandbox(AgentEnv *env, Run *run, const char *why);
 static void continue_resumed(AgentEnv *env, Run *run);
 static void next_tool(AgentEnv *env, Run *run);
-static bool needs_approval(Run *run, LlmToolCall *tc);
-static void answer_rejected(Run *run, LlmToolCall *tc);
-static void answer_error(Run *run, LlmToolCall *tc, const char *content, const char *error,
-						 const char *flag);
-static const SqlTool *sql_tool_named(List *tools, const char *name);
 static void tool_interrupted(Run *run, LlmToolCall *tc, const char *cause, const char *why);
 static bool attach_command(AgentEnv *env, Run *run, RunOp *op, long left_ms);
 static bool start_inputs(Run *run, int then);
@@ -1325,16 +1155,16 @@ agent_fail(AgentEnv *env, Run *run, const char *fmt,...)
 static void
 finish_run(AgentEnv *env, Run *run, RunStatus to, const char *result, const char *error)
 {
-	stop_all_ops(env, run);
+	agent_stop_ops(env, run);
 	run->phase = PHASE_FINISHING;
-	stage_transition(run, to);
+	agent_stage_transition(run, to);
 	if (run->secret_values != NIL)
 	{
 		result = secrets_redact(result, run->secret_values);
 		error = secrets_redact(error, run->secret_values);
 	}
-	run->set_result = stage_strdup(run, result);
-	run->set_error = stage_strdup(run, error);
+	run->set_result = agent_stage_strdup(run, result);
+	run->set_error = agent_stage_strdup(run, error);
 	if (error)
 	{
 		StringInfoData d;
@@ -1344,7 +1174,7 @@ finish_run(AgentEnv *env, Run *run, RunStatus to, const char *result, const char
 		appendStringInfoChar(&d, '{');
 		json_append_kv_string(&d, &first, "error", error);
 		appendStringInfoChar(&d, '}');
-		stage_event(run, "error", d.data);
+		agent_stage_event(run, "error", d.data);
 	}
 }
 
@@ -1388,8 +1218,8 @@ maybe_begin_execution(AgentEnv *env, Run *run)
 					   psprintf("{\"input_tokens\":" INT64_FORMAT ",\"output_tokens\":" INT64_FORMAT "}",
 								run->plan_in_tokens, run->plan_out_tokens));
 	appendStringInfoChar(&plan, '}');
-	stage_transition(run, RS_EXECUTING);
-	run->set_plan = stage_strdup(run, plan.data);
+	agent_stage_transition(run, RS_EXECUTING);
+	run->set_plan = agent_stage_strdup(run, plan.data);
 	run->phase = PHASE_EXECUTING;
 	{
 		MemoryContext old = MemoryContextSwitchTo(run->cxt);
@@ -1419,7 +1249,7 @@ continue_resumed(AgentEnv *env, Run *run)
 	bool		first = true;
 	LlmToolCall *tc = run->resume_pending;
 
-	stage_transition(run, RS_EXECUTING);
+	agent_stage_transition(run, RS_EXECUTING);
 	run->phase = PHASE_EXECUTING;
 	run->resuming = false;
 	run->resume_pending = NULL;
@@ -1438,7 +1268,7 @@ continue_resumed(AgentEnv *env, Run *run)
 		json_append_kv_string(&d, &first, "pending_tool", tc->name);
 	}
 	appendStringInfoChar(&d, '}');
-	stage_event(run, "resumed", d.data);
+	agent_stage_event(run, "resumed", d.data);
 
 	/* in a fresh sandbox (its own was lost), the inputs go in again first */
 	if (run->sandbox_restarts > 0 && start_inputs(run, WS_THEN_NEXT))
@@ -1460,7 +1290,7 @@ continue_resumed(AgentEnv *env, Run *run)
 		if (!run->decided_approved)
 		{
 			run->tool_queue = list_delete_first(run->tool_queue);
-			answer_rejected(run, tc);
+			agent_answer_rejected(run, tc);
 			tc = NULL;
 		}
 		else
@@ -1471,13 +1301,13 @@ continue_resumed(AgentEnv *env, Run *run)
 				tc = NULL;
 		}
 	}
-	else if (tc && needs_approval(run, tc))
+	else if (tc && agent_needs_approval(run, tc))
 		tc = NULL;				/* it waited for approval: it never started */
 	/* a SQL call's effects commit with its result: without one, it had none */
-	if (tc && tool_lookup(tc->name) == NULL && sql_tool_named(run->sql_tools, tc->name) != NULL)
+	if (tc && tool_lookup(tc->name) == NULL && agent_sql_tool_named(run->sql_tools, tc->name) != NULL)
 	{
 		run->tool_queue = list_delete_first(run->tool_queue);
-		answer_error(run, tc,
+		agent_answer_error(run, tc,
 					 "error: interrupted: the worker driving this run stopped before this SQL tool call "
 					 "committed, so it had no effect. It was not run again (a call that never ends would "
 					 "stop the worker each time); call it again if it is still needed.",
@@ -1557,7 +1387,7 @@ on_create_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	MemoryContextSwitchTo(old);
 	run->have_sandbox = true;
 	run->record_sandbox = true;
-	mark_dirty(run);
+	agent_mark_dirty(run);
 	sandbox_counter_add(env->slot, WC_SANDBOXES_CREATED, 1);
 
 	initStringInfo(&d);
@@ -1566,7 +1396,7 @@ on_create_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	json_append_kv_string(&d, &first, "template", run->template_id);
 	json_append_kv_int(&d, &first, "timeout_s", sandbox_life_s(run));
 	appendStringInfoChar(&d, '}');
-	stage_event(run, "sandbox_created", d.data);
+	agent_stage_event(run, "sandbox_created", d.data);
 
 	/* a run that failed or was abandoned meanwhile records it, then kills it */
 	if (run->phase == PHASE_SETUP)
@@ -1624,7 +1454,7 @@ llm_response_event(Run *run, const char *purpose, LlmAnswer *a, double ms)
 	if (strcmp(purpose, "execute") == 0 && a->assistant_json)
 		json_append_kv_raw(&d, &first, "message", a->assistant_json);
 	appendStringInfoChar(&d, '}');
-	stage_event(run, "llm_response", d.data);
+	agent_stage_event(run, "llm_response", d.data);
 }
 
 /*
@@ -1737,11 +1567,11 @@ copy_tool_call(Run *run, LlmToolCall *tc)
 }
 
 /*
- * add_tool_result keeps a tool's outcome for the next model turn and
+ * agent_add_tool_result keeps a tool's outcome for the next model turn and
  * stages its event.
  */
-static void
-add_tool_result(Run *run, LlmToolCall *tc, const char *content, bool is_error,
+void
+agent_add_tool_result(Run *run, LlmToolCall *tc, const char *content, bool is_error,
 				const char *event_json)
 {
 	MemoryContext old;
@@ -1770,18 +1600,18 @@ add_tool_result(Run *run, LlmToolCall *tc, const char *content, bool is_error,
 	json_append_kv_string(&d, &first, "content", content);
 	json_append_kv_raw(&d, &first, "is_error", is_error ? "true" : "false");
 	appendStringInfoChar(&d, '}');
-	stage_event(run, "tool_result", d.data);
+	agent_stage_event(run, "tool_result", d.data);
 }
 
 /*
- * answer_error answers a call with an error no tool step produced (an
+ * agent_answer_error answers a call with an error no tool step produced (an
  * invalid call, a result that does not match, a call a lost sandbox or a
  * stopped worker left): content for the model ("error: <error>" when
  * NULL), and a tool_result event {id, name, error}, with flag (or NULL)
  * set to true.
  */
-static void
-answer_error(Run *run, LlmToolCall *tc, const char *content, const char *error, const char *flag)
+void
+agent_answer_error(Run *run, LlmToolCall *tc, const char *content, const char *error, const char *flag)
 {
 	StringInfoData d;
 	bool		first = true;
@@ -1794,7 +1624,7 @@ answer_error(Run *run, LlmToolCall *tc, const char *content, const char *error, 
 	if (flag)
 		json_append_kv_raw(&d, &first, flag, "true");
 	appendStringInfoChar(&d, '}');
-	add_tool_result(run, tc, content ? content : psprintf("error: %s", error), true, d.data);
+	agent_add_tool_result(run, tc, content ? content : psprintf("error: %s", error), true, d.data);
 }
 
 /*
@@ -1804,123 +1634,13 @@ answer_error(Run *run, LlmToolCall *tc, const char *content, const char *error, 
 static void
 tool_interrupted(Run *run, LlmToolCall *tc, const char *cause, const char *why)
 {
-	answer_error(run, tc,
+	agent_answer_error(run, tc,
 				 psprintf("error: interrupted: %s, and %s. "
 						  "It was not started again: it may have completed fully, partly or not at all, "
 						  "so check its effects before repeating it.",
 						  cause ? cause : "the worker driving this run stopped while this call may have been running",
 						  why),
 				 why, "interrupted");
-}
-
-/*
- * sql_tool_named finds one of the run's SQL tools by name, or NULL.
- */
-static const SqlTool *
-sql_tool_named(List *tools, const char *name)
-{
-	ListCell   *lc;
-
-	foreach(lc, tools)
-	{
-		SqlTool    *t = lfirst(lc);
-
-		if (strcmp(t->name, name) == 0)
-			return t;
-	}
-	return NULL;
-}
-
-/* ---------------------------------------------------------------------
- * Approvals: a call that waits for a person
- * --------------------------------------------------------------------- */
-
-/*
- * needs_approval applies the run's approval policy to a call: 'never',
- * 'all', 'commands' (run_command and run_code: they execute code), or
- * the names of tools.  A call a person approved runs without asking again.
- */
-static bool
-needs_approval(Run *run, LlmToolCall *tc)
-{
-	ListCell   *lc;
-
-	if (run->approved_call && strcmp(run->approved_call, tc->id) == 0)
-		return false;
-	foreach(lc, run->approval)
-	{
-		const char *p = lfirst(lc);
-
-		if (strcmp(p, "all") == 0 || strcmp(p, tc->name) == 0)
-			return true;
-		if (strcmp(p, "commands") == 0 &&
-			(strcmp(tc->name, "run_command") == 0 || strcmp(tc->name, "run_code") == 0))
-			return true;
-	}
-	return false;
-}
-
-/*
- * park_for_approval stages executing -> waiting with an
- * approval_requested event holding the call.  Once that is committed the
- * run keeps its sandbox alive for the wait (agent_after_commit) and the
- * worker lets it go: sandbox_approve (or the approval_timeout) puts it
- * back in the queue, and the attempt that claims it resumes at this call.
- */
-static void
-park_for_approval(Run *run, LlmToolCall *tc)
-{
-	StringInfoData d;
-	bool		first = true;
-	TimestampTz deadline = GetCurrentTimestamp() + (TimestampTz) run->approval_timeout_s * USECS_PER_SEC;
-
-	initStringInfo(&d);
-	appendStringInfoChar(&d, '{');
-	json_append_kv_string(&d, &first, "call_id", tc->id);
-	json_append_kv_string(&d, &first, "tool", tc->name);
-	if (tc->input)
-		json_append_kv_raw(&d, &first, "input", JsonbToCString(NULL, &tc->input->root, 64));
-	else
-		json_append_kv_string(&d, &first, "raw_arguments", tc->raw_arguments);
-	json_append_kv_string(&d, &first, "deadline", timestamptz_to_str(deadline));
-	json_append_kv_int(&d, &first, "timeout_s", run->approval_timeout_s);
-	appendStringInfoChar(&d, '}');
-	stage_event(run, "approval_requested", d.data);
-	stage_transition(run, RS_WAITING);
-	run->set_waiting_call = stage_strdup(run, tc->id);
-	stop_all_ops(run->env, run);
-	run->phase = PHASE_PARKING;
-}
-
-/*
- * answer_rejected answers a call a person rejected (or that no one
- * approved in time): the model is told, with the person's note.
- */
-static void
-answer_rejected(Run *run, LlmToolCall *tc)
-{
-	StringInfoData d;
-	bool		first = true;
-	char	   *content;
-
-	if (run->decided_timed_out)
-		content = psprintf("error: this call was not run: no one approved it within the run's approval_timeout (%d s). "
-						   "Go on without it, or try another way.", run->approval_timeout_s);
-	else
-		content = psprintf("error: this call was not run: the user rejected it%s%s. "
-						   "Go on without it, taking the note into account.",
-						   run->decided_note ? ", with the note: " : "",
-						   run->decided_note ? run->decided_note : "");
-	initStringInfo(&d);
-	appendStringInfoChar(&d, '{');
-	json_append_kv_string(&d, &first, "id", tc->id);
-	json_append_kv_string(&d, &first, "name", tc->name);
-	json_append_kv_string(&d, &first, "error", run->decided_timed_out ? "approval timed out" : "rejected");
-	json_append_kv_raw(&d, &first, "rejected", "true");
-	if (run->decided_note)
-		json_append_kv_string(&d, &first, "note", run->decided_note);
-	appendStringInfoChar(&d, '}');
-	add_tool_result(run, tc, content, true, d.data);
 }
 
 /*
@@ -1947,22 +1667,22 @@ next_tool(AgentEnv *env, Run *run)
 
 			if (structured_result(env, run, json, &why))
 				return;
-			answer_error(run, tc,
+			agent_answer_error(run, tc,
 						 psprintf("error: the result does not match its schema: %s. Call %s again with a result that matches.",
 								  why, RESULT_TOOL), why, NULL);
 			continue;
 		}
-		if (def == NULL && sql_tool_named(run->sql_tools, tc->name) != NULL)
+		if (def == NULL && agent_sql_tool_named(run->sql_tools, tc->name) != NULL)
 			problem = NULL;		/* one of the run's SQL tools */
 		if (problem)
 		{
-			answer_error(run, tc, NULL, problem, NULL);
+			agent_answer_error(run, tc, NULL, problem, NULL);
 			continue;
 		}
 		/* a person decides first: the run waits, holding no slot */
-		if (needs_approval(run, tc))
+		if (agent_needs_approval(run, tc))
 		{
-			park_for_approval(run, tc);
+			agent_park(run, tc);
 			return;
 		}
 		if (def == NULL)
@@ -1977,7 +1697,7 @@ next_tool(AgentEnv *env, Run *run)
 			else
 			{
 				run->sql_call = tc;
-				mark_dirty(run);
+				agent_mark_dirty(run);
 			}
 			return;
 		}
@@ -2059,7 +1779,7 @@ on_llm_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 			else
 				json_append_kv_string(&d, &first, "raw_arguments", tc->raw_arguments);
 			appendStringInfoChar(&d, '}');
-			stage_event(run, "tool_call", d.data);
+			agent_stage_event(run, "tool_call", d.data);
 			{
 				MemoryContext old = MemoryContextSwitchTo(run->cxt);
 
@@ -2189,7 +1909,7 @@ structured_text_answer(AgentEnv *env, Run *run, const char *text)
 static void
 lost_call_answer(Run *run, LlmToolCall *tc, const char *sandbox_id, bool started)
 {
-	answer_error(run, tc, NULL,
+	agent_answer_error(run, tc, NULL,
 				 started ?
 				 psprintf("not completed: sandbox %s was lost while this call ran", sandbox_id) :
 				 psprintf("not run: sandbox %s was lost before this call", sandbox_id),
@@ -2216,8 +1936,8 @@ lost_sandbox(AgentEnv *env, Run *run, const char *why)
 	ListCell   *lc;
 
 	run->sandbox_gone = true;
-	run->lost_sandbox_id = stage_strdup(run, id);
-	mark_dirty(run);
+	run->lost_sandbox_id = agent_stage_strdup(run, id);
+	agent_mark_dirty(run);
 	if (run->turns > 0 && restart)
 		note = psprintf("Note: your sandbox %s was lost (%s) and replaced by a fresh one. "
 						"Files, installed packages and processes from before are gone; "
@@ -2231,7 +1951,7 @@ lost_sandbox(AgentEnv *env, Run *run, const char *why)
 	if (note)
 		json_append_kv_string(&d, &first, "note", note);
 	appendStringInfoChar(&d, '}');
-	stage_event(run, "sandbox_lost", d.data);
+	agent_stage_event(run, "sandbox_lost", d.data);
 
 	if (!restart)
 	{
@@ -2313,7 +2033,7 @@ reconnect_command(AgentEnv *env, Run *run, RunOp *op, CallError *err)
 	json_append_kv_int(&d, &first, "pid", op->exec.pid);
 	json_append_kv_string(&d, &first, "error", call_error_describe(err));
 	appendStringInfoChar(&d, '}');
-	stage_event(run, "retry", d.data);
+	agent_stage_event(run, "retry", d.data);
 	return true;
 }
 
@@ -2338,7 +2058,7 @@ attach_command(AgentEnv *env, Run *run, RunOp *op, long left_ms)
 		exec_state_resume(&op->exec);
 		req->stream_fn = exec_state_feed;
 		req->stream_arg = &op->exec;
-		attach_live(run, op, req);
+		agent_live_attach(run, op, req);
 		req->owner = op;
 		evloop_add(env->ev, req);
 	}
@@ -2491,8 +2211,8 @@ on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 		bool		first = true;
 
 		/* the rest of the live output goes before the result */
-		stage_live_event(run, op->tool, true);
-		live_reset(run);
+		agent_live_stage(run, op->tool, true);
+		agent_live_reset(run);
 		initStringInfo(&d);
 		appendStringInfoChar(&d, '{');
 		json_append_kv_string(&d, &first, "id", op->tool->id);
@@ -2501,7 +2221,7 @@ on_tool_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 		if (out.event.len > 0)
 			appendStringInfo(&d, ",%s", out.event.data);
 		appendStringInfoChar(&d, '}');
-		add_tool_result(run, op->tool, out.content.data, out.is_error, d.data);
+		agent_add_tool_result(run, op->tool, out.content.data, out.is_error, d.data);
 	}
 	op->tool = NULL;
 	op->reattached = false;
@@ -2553,14 +2273,14 @@ on_kill_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 		}
 		/* give up: the reaper and the sandbox's own timeout remain */
 		if (!run->lost || run->cancelled)
-			stage_event(run, "error", sandbox_op_error(run, "kill_sandbox", &err));
+			agent_stage_event(run, "error", sandbox_op_error(run, "kill_sandbox", &err));
 		set_done(run);
 		return;
 	}
 	sandbox_counter_add(env->slot, WC_SANDBOXES_KILLED, 1);
 	run->sandbox_gone = true;
 	run->mark_sandbox = failed ? "expired" : "killed";
-	mark_dirty(run);
+	agent_mark_dirty(run);
 	initStringInfo(&d);
 	appendStringInfoChar(&d, '{');
 	json_append_kv_string(&d, &first, "sandbox_id", run->sandbox.sandbox_id);
@@ -2568,7 +2288,7 @@ on_kill_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	appendStringInfoChar(&d, '}');
 	/* a run taken over by another attempt gets no events from us */
 	if (!run->lost || run->cancelled)
-		stage_event(run, "sandbox_killed", d.data);
+		agent_stage_event(run, "sandbox_killed", d.data);
 	set_done(run);
 }
 
@@ -2595,7 +2315,7 @@ on_keep_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 		}
 		/* a waiting run is no longer ours to write to: the log says nothing */
 		if (!parked)
-			stage_event(run, "error", sandbox_op_error(run, "keep_sandbox", &err));
+			agent_stage_event(run, "error", sandbox_op_error(run, "keep_sandbox", &err));
 		else
 			ereport(LOG, (errmsg("sandbox worker: could not keep the sandbox of waiting run %s: %s",
 								 run->id, call_error_describe(&err))));
@@ -2609,7 +2329,7 @@ on_keep_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	if (parked)
 	{
 		/* only the sandbox's row (not fenced) learns its new expiry */
-		mark_dirty(run);
+		agent_mark_dirty(run);
 		set_done(run);
 		return;
 	}
@@ -2618,7 +2338,7 @@ on_keep_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	json_append_kv_string(&d, &first, "sandbox_id", run->sandbox.sandbox_id);
 	json_append_kv_string(&d, &first, "until", timestamptz_to_str(run->sandbox_expires));
 	appendStringInfoChar(&d, '}');
-	stage_event(run, "sandbox_kept", d.data);
+	agent_stage_event(run, "sandbox_kept", d.data);
 	set_done(run);
 }
 
@@ -2666,7 +2386,7 @@ on_extend_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 		}
 		/* refused (a timeout beyond the plan's limit, say): stop asking */
 		run->extend_refused = true;
-		stage_event(run, "error", sandbox_op_error(run, "extend_sandbox", &err));
+		agent_stage_event(run, "error", sandbox_op_error(run, "extend_sandbox", &err));
 		return;
 	}
 	run->sandbox_expires = op->began + (TimestampTz) op->timeout_s * USECS_PER_SEC;
@@ -2677,7 +2397,7 @@ on_extend_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	json_append_kv_int(&d, &first, "timeout_s", op->timeout_s);
 	json_append_kv_string(&d, &first, "expires_at", timestamptz_to_str(run->sandbox_expires));
 	appendStringInfoChar(&d, '}');
-	stage_event(run, "sandbox_extended", d.data);
+	agent_stage_event(run, "sandbox_extended", d.data);
 }
 
 /*
@@ -2740,7 +2460,7 @@ static void
 after_inputs(AgentEnv *env, Run *run)
 {
 	if (run->ws_files > 0)
-		stage_event(run, "files_written",
+		agent_stage_event(run, "files_written",
 					psprintf("{\"count\": %d, \"bytes\": " INT64_FORMAT "}", run->ws_files, run->ws_file_bytes));
 	run->ops[OP_LLM].tries = 0;
 	if (run->ws_then == WS_THEN_LLM ||
@@ -2828,7 +2548,7 @@ stage_artifact(Run *run, const char *path, const char *kind, const char *data, s
 		json_append_kv_string(&run->ws_cut, &first, "reason", cut);
 		appendStringInfoChar(&run->ws_cut, '}');
 	}
-	mark_dirty(run);
+	agent_mark_dirty(run);
 }
 
 /*
@@ -2891,7 +2611,7 @@ outputs_done(AgentEnv *env, Run *run)
 								  psprintf("more files matched than sandbox.max_artifacts (%d)", sandbox_max_artifacts));
 		json_append_kv_raw(&d, &first, "cut", psprintf("[%s]", run->ws_cut.data));
 		appendStringInfoChar(&d, '}');
-		stage_event(run, "artifacts", d.data);
+		agent_stage_event(run, "artifacts", d.data);
 	}
 	finish_run(env, run, RS_COMPLETED, run->final_result, NULL);
 }
@@ -2911,7 +2631,7 @@ workspace_sandbox_lost(AgentEnv *env, Run *run, CallError *err)
 		return;
 	}
 	run->sandbox_gone = true;
-	run->lost_sandbox_id = stage_strdup(run, run->sandbox.sandbox_id);
+	run->lost_sandbox_id = agent_stage_strdup(run, run->sandbox.sandbox_id);
 	if (run->repo.push && run->set_commit_id == NULL)
 	{
 		agent_fail(env, run, "sandbox \"%s\" was lost before its work could be pushed: %s",
@@ -3026,7 +2746,7 @@ on_workspace_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 					json_append_kv_string(&d, &first, "branch", run->repo.branch);
 					json_append_kv_string(&d, &first, "commit", run->repo_start);
 					appendStringInfoChar(&d, '}');
-					stage_event(run, "repo_cloned", d.data);
+					agent_stage_event(run, "repo_cloned", d.data);
 				}
 				break;
 			case WSP_DIFF:
@@ -3055,13 +2775,13 @@ on_workspace_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 					bool		first = true;
 					char	   *commit = workspace_clone_commit(out);
 
-					run->set_commit_id = stage_strdup(run, commit);
+					run->set_commit_id = agent_stage_strdup(run, commit);
 					initStringInfo(&d);
 					appendStringInfoChar(&d, '{');
 					json_append_kv_string(&d, &first, "branch", run->repo.branch);
 					json_append_kv_string(&d, &first, "commit", commit);
 					appendStringInfoChar(&d, '}');
-					stage_event(run, "pushed", d.data);
+					agent_stage_event(run, "pushed", d.data);
 				}
 				break;
 			case WSP_LIST:
@@ -3078,7 +2798,7 @@ on_workspace_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 					json_append_kv_string(&d, &first, "error",
 										  ok ? command_output(st) : call_error_describe(&err));
 					appendStringInfoChar(&d, '}');
-					stage_event(run, "error", d.data);
+					agent_stage_event(run, "error", d.data);
 				}
 				break;
 			case WSP_FILE:
@@ -3224,77 +2944,6 @@ agent_on_timers(AgentEnv *env, Run *run, TimestampTz now)
 	}
 }
 
-/* ---------------------------------------------------------------------
- * SQL tools: run by the worker inside the transaction of their result
- * --------------------------------------------------------------------- */
-
-/*
- * agent_sql_call runs the run's pending SQL tool call (sqltool.c: as the
- * run's owner, in a subtransaction of its own) and stages its result.  The
- * caller is queue_apply, inside the subtransaction that writes the run's
- * events: the function's effects and its tool_result commit together or
- * not at all, so a call is never run twice by a resumed attempt, nor lost.
- * mark_* say what to take back if that transaction fails.  Returns false
- * when the run has no call pending.
- */
-bool
-agent_sql_call(Run *run, int *mark_events, int *mark_results)
-{
-	LlmToolCall *tc = run->sql_call;
-	const SqlTool *t;
-	char	   *result = NULL;
-	char	   *error = NULL;
-	const char *args;
-	TimestampTz began = GetCurrentTimestamp();
-	bool		ok;
-	StringInfoData d;
-	bool		first = true;
-
-	if (tc == NULL || run->lost)
-		return false;
-	*mark_events = list_length(run->events);
-	*mark_results = list_length(run->tool_results);
-	t = sql_tool_named(run->sql_tools, tc->name);
-	args = tc->input ? JsonbToCString(NULL, &tc->input->root, 64) :
-		(tc->raw_arguments ? tc->raw_arguments : "{}");
-	ok = sqltool_execute(t, run->owner, run->owner_id, args, sandbox_sql_tool_timeout_ms,
-						 (size_t) sandbox_sql_tool_max_bytes, &result, &error);
-	initStringInfo(&d);
-	appendStringInfoChar(&d, '{');
-	json_append_kv_string(&d, &first, "id", tc->id);
-	json_append_kv_string(&d, &first, "name", tc->name);
-	json_append_kv_int(&d, &first, "duration_ms", (GetCurrentTimestamp() - began) / 1000);
-	json_append_kv_raw(&d, &first, "sql", "true");
-	json_append_kv_raw(&d, &first, "read_only", t->read_only ? "true" : "false");
-	if (!ok)
-		json_append_kv_string(&d, &first, "error", error ? error : "the SQL tool failed");
-	appendStringInfoChar(&d, '}');
-	if (ok)
-		add_tool_result(run, tc, result, false, d.data);
-	else
-		add_tool_result(run, tc, psprintf("error: %s", error ? error : "the SQL tool failed"),
-						true, d.data);
-	return true;
-}
-
-/*
- * agent_sql_call_settle: the transaction of a SQL call committed (the run
- * goes on after the commit), or failed (its staged result is taken back,
- * and the call runs again with the next try of the writes).
- */
-void
-agent_sql_call_settle(Run *run, bool committed, int mark_events, int mark_results)
-{
-	if (committed)
-	{
-		run->sql_call = NULL;
-		run->sql_continue = true;
-		return;
-	}
-	run->events = list_truncate(run->events, mark_events);
-	run->tool_results = list_truncate(run->tool_results, mark_results);
-}
-
 /*
  * agent_after_commit continues a run once the worker's commit applied its
  * staged writes (applied) or found them fenced (!applied: agent_lost was
@@ -3329,7 +2978,7 @@ agent_after_commit(AgentEnv *env, Run *run, bool applied)
 		/* the events before the SQL call are committed: the call is next */
 		run->sql_call = run->sql_pending;
 		run->sql_pending = NULL;
-		mark_dirty(run);
+		agent_mark_dirty(run);
 		return;
 	}
 	if (run->sql_continue)
@@ -3387,7 +3036,7 @@ agent_lost(AgentEnv *env, Run *run, bool cancelled, bool keep_sandbox, const cha
 	run->sql_call = NULL;		/* never ran: its transaction did not happen */
 	run->sql_pending = NULL;
 	agent_clear_staged(run);
-	stop_all_ops(env, run);
+	agent_stop_ops(env, run);
 	run->phase = PHASE_ABANDONING;
 	if (cancelled)
 	{
@@ -3400,7 +3049,7 @@ agent_lost(AgentEnv *env, Run *run, bool cancelled, bool keep_sandbox, const cha
 		json_append_kv_string(&d, &first, "reason", why);
 		json_append_kv_raw(&d, &first, "sandbox", run->have_sandbox ? "\"killing\"" : "null");
 		appendStringInfoChar(&d, '}');
-		stage_event(run, "cancelled", d.data);
+		agent_stage_event(run, "cancelled", d.data);
 	}
 	if (run->have_sandbox && !run->sandbox_gone && keep_sandbox && !cancelled &&
 		run->sandbox_recorded)
@@ -3418,7 +3067,7 @@ agent_lost(AgentEnv *env, Run *run, bool cancelled, bool keep_sandbox, const cha
 		if (!run->sandbox_recorded)
 		{
 			run->record_sandbox = true;
-			mark_dirty(run);
+			agent_mark_dirty(run);
 		}
 		start_op(env, run, OP_KILL);
 	}
@@ -3439,7 +3088,7 @@ agent_shutdown(AgentEnv *env, Run *run)
 {
 	bool		live = run->phase == PHASE_SETUP || run->phase == PHASE_EXECUTING;
 
-	stop_all_ops(env, run);
+	agent_stop_ops(env, run);
 	/* a waiting run's sandbox is where it resumes: left alive too */
 	if (run->phase == PHASE_PARKING)
 		return;
