@@ -1,6 +1,6 @@
 -- A run goes pending -> planning -> executing -> completed, really runs its
 -- command in a sandbox, and records every step.
-SELECT plan(16);
+SELECT plan(17);
 
 INSERT INTO agent_runs (prompt) VALUES ($$Compute the answer.
 ```bash
@@ -22,13 +22,19 @@ SELECT ok(completed_at IS NOT NULL AND started_at IS NOT NULL AND completed_at >
           'started_at and completed_at are set') FROM agent_runs WHERE id = :'run';
 SELECT ok(llm_calls = 3 AND input_tokens > 0 AND output_tokens > 0, 'token usage is counted')
   FROM agent_runs WHERE id = :'run';
--- the sandbox and the plan are made in parallel: either may come first
-SELECT is((run_kinds(:'run'))[1:1] || (SELECT array_agg(k ORDER BY k) FROM unnest((run_kinds(:'run'))[2:3]) k)
-          || (run_kinds(:'run'))[4:],
+-- the sandbox and the plan are made in parallel: either may come first; the
+-- command's live output (tool_output, as many as its output took) is checked below
+SELECT is((array_remove(run_kinds(:'run'), 'tool_output'))[1:1]
+          || (SELECT array_agg(k ORDER BY k) FROM unnest((array_remove(run_kinds(:'run'), 'tool_output'))[2:3]) k)
+          || (array_remove(run_kinds(:'run'), 'tool_output'))[4:],
           ARRAY['status', 'llm_response', 'sandbox_created', 'status', 'llm_response', 'tool_call',
                 'tool_result', 'llm_response', 'status', 'sandbox_killed'],
           'events are recorded in order');
 SELECT ok(seq_gap_free(:'run'), 'event seq is gap-free');
+SELECT ok(NOT EXISTS (SELECT 1 FROM agent_run_events o WHERE o.run_id = :'run' AND o.kind = 'tool_output'
+                        AND (o.seq < (SELECT seq FROM agent_run_events WHERE run_id = :'run' AND kind = 'tool_call')
+                             OR o.seq > (SELECT seq FROM agent_run_events WHERE run_id = :'run' AND kind = 'tool_result'))),
+          'live output comes between the call and its result');
 SELECT is((SELECT data->>'stdout' FROM agent_run_events WHERE run_id = :'run' AND kind = 'tool_result'),
           E'the answer is 42\nLinux\n', 'the tool result event holds the real stdout');
 SELECT is((SELECT (data->>'exit_code')::int FROM agent_run_events WHERE run_id = :'run' AND kind = 'tool_result'),
