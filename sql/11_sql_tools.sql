@@ -138,6 +138,18 @@ RESET ROLE;
 -- every registration and removal is in the log
 SELECT action, name, fn, read_only, by_role FROM sandbox_sql_tool_log ORDER BY id;
 
+-- a tool whose function was dropped gives its name up to the next function of that name
+SET ROLE regress_sandbox_frank;
+CREATE FUNCTION regress_tools.short_lived() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;
+SELECT sandbox_register_tool('regress_tools.short_lived()', 'first') ->> 'name' AS name;
+DROP FUNCTION regress_tools.short_lived();
+CREATE FUNCTION regress_tools.short_lived(n int) RETURNS int LANGUAGE sql AS $$ SELECT n $$;
+SELECT sandbox_register_tool('regress_tools.short_lived(int)', 'second') ->> 'description' AS description;
+SELECT fn, description FROM sandbox_sql_tools WHERE name = 'short_lived';
+RESET ROLE;
+SELECT action, name, fn ~ '^[0-9]+$' AS dropped_fn FROM sandbox_sql_tool_log
+ WHERE name = 'short_lived' ORDER BY id;
+
 SET ROLE regress_sandbox_frank;
 SELECT sandbox_unregister_tool(fn) FROM sandbox_sql_tools ORDER BY name;
 RESET ROLE;

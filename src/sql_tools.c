@@ -177,7 +177,18 @@ sandbox_register_tool(PG_FUNCTION_ARGS)
 			Oid			other = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
 															   SPI_tuptable->tupdesc, 1, &isnull));
 
-			if (other != fn)
+			/* a tool whose function was dropped gives its name up */
+			if (other != fn && !SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(other)))
+			{
+				Oid			t2[1] = {TEXTOID};
+
+				registry_run_as_owner(&ext,
+									  psprintf("DELETE FROM %s.sandbox_sql_tools t WHERE t.name OPERATOR(pg_catalog.=) $1",
+											   ext.schema_quoted),
+									  1, t2, v1, NULL, false);
+				write_log(&ext, "unregistered", name, other, false);
+			}
+			else if (other != fn)
 				ereport(ERROR,
 						(errcode(ERRCODE_DUPLICATE_OBJECT),
 						 errmsg("a tool named \"%s\" is registered already", name),
