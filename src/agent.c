@@ -240,6 +240,7 @@ agent_has_staged(Run *run)
 {
 	return run->events != NIL || run->transition || run->record_sandbox || run->sql_call != NULL ||
 		run->sandbox_extended || run->mark_sandbox != NULL || run->lost_sandbox_id != NULL ||
+		run->set_paused != 0 ||
 		run->artifact_rows != NIL;
 }
 
@@ -258,6 +259,7 @@ agent_clear_staged(Run *run)
 	run->record_sandbox = false;
 	run->sandbox_extended = false;
 	run->mark_sandbox = NULL;
+	run->set_paused = 0;
 	run->lost_sandbox_id = NULL;
 	run->artifact_rows = NIL;
 	run->add_calls = run->add_in = run->add_out = 0;
@@ -587,7 +589,12 @@ build_request(AgentEnv *env, Run *run, RunOp *op)
 			op->timeout_s = run->phase == PHASE_PARKING ?
 				Min(run->approval_timeout_s + SANDBOX_GRACE_S, 24 * 3600) :
 				run->keeping ? run->keep_sandbox_s : sandbox_life_s(run);
-			req = e2b_timeout_request(run->sandbox.sandbox_id, op->timeout_s);
+			if (run->pausing)
+				req = e2b_pause_request(run->sandbox.sandbox_id);	/* a waiting run's */
+			else if (op->kind == OP_RECONNECT && run->sandbox_paused)
+				req = e2b_resume_request(run->sandbox.sandbox_id, op->timeout_s);
+			else
+				req = e2b_timeout_request(run->sandbox.sandbox_id, op->timeout_s);
 			break;
 		case OP_WORKSPACE:
 			{
@@ -1099,6 +1106,7 @@ agent_start(AgentEnv *env, Run *run)
 			run->sandbox.access_token = h->access_token ? pstrdup(h->access_token) : NULL;
 			run->sandbox.domain = h->domain ? pstrdup(h->domain) : NULL;
 			run->sandbox.envd_version = h->envd_version ? pstrdup(h->envd_version) : NULL;
+			run->sandbox_paused = h->sandbox_paused;
 		}
 	}
 	MemoryContextSwitchTo(old);
@@ -2306,6 +2314,32 @@ on_keep_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 	bool		first = true;
 	bool		parked = run->phase == PHASE_PARKING;
 
+	if (parked && run->pausing)
+	{
+		bool		paused_now;
+
+		if (e2b_parse_pause(req, &paused_now, &err))
+		{
+			/* paused (or already): its row says so, and the run resumes it */
+			run->set_paused = 1;
+			run->kept = true;
+			agent_mark_dirty(run);
+			set_done(run);
+			return;
+		}
+		if (call_error_retryable(&err) && op->tries < MAX_TRIES_E2B)
+		{
+			schedule_retry(env, run, op, &err, retry_delay_ms(op, &err));
+			return;
+		}
+		/* not paused: kept running through the wait instead */
+		ereport(LOG, (errmsg("sandbox worker: could not pause the sandbox of waiting run %s (%s): keeping it running",
+							 run->id, call_error_describe(&err))));
+		run->pausing = false;
+		op->tries = 0;
+		start_op(env, run, OP_EXTEND);
+		return;
+	}
 	if (call_error_from_http(req, SERVICE_E2B_API, &err))
 	{
 		if (call_error_retryable(&err) && op->tries < MAX_TRIES_E2B)
@@ -2421,6 +2455,25 @@ on_reconnect_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 			agent_fail(env, run, "could not reconnect to sandbox \"%s\" to resume the run: %s",
 					   run->sandbox.sandbox_id, call_error_describe(&err));
 		return;
+	}
+	if (run->sandbox_paused)
+	{
+		E2BSandbox	sb;
+		bool		resumed;
+		MemoryContext old = MemoryContextSwitchTo(run->cxt);
+
+		/* resumed: how to reach it may have changed */
+		if (e2b_parse_resume(req, &sb, &resumed, &err))
+		{
+			if (sb.access_token)
+				run->sandbox.access_token = pstrdup(sb.access_token);
+			if (sb.domain)
+				run->sandbox.domain = pstrdup(sb.domain);
+		}
+		MemoryContextSwitchTo(old);
+		run->sandbox_paused = false;
+		run->set_paused = 2;
+		agent_mark_dirty(run);
 	}
 	run->sandbox_expires = op->began + (TimestampTz) op->timeout_s * USECS_PER_SEC;
 	run->have_sandbox = true;
@@ -2966,6 +3019,7 @@ agent_after_commit(AgentEnv *env, Run *run, bool applied)
 		if (run->have_sandbox && !run->sandbox_gone && !run->keeping)
 		{
 			run->keeping = true;
+			run->pausing = sandbox_pause_waiting_sandboxes;
 			run->ops[OP_EXTEND].tries = 0;
 			start_op(env, run, OP_EXTEND);
 		}

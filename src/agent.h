@@ -126,7 +126,8 @@ typedef struct RunHistory
 {
 	char	   *plan_text;		/* the recorded plan, or NULL */
 	char	   *sandbox_id;		/* agent_runs.sandbox_id, or NULL */
-	bool		sandbox_running;	/* its row still says running */
+	bool		sandbox_running;	/* its row still says running (or paused) */
+	bool		sandbox_paused; /* ... paused: a waiting run's, resumed first */
 	char	   *access_token;	/* secret: never shown */
 	char	   *domain;
 	char	   *envd_version;
@@ -208,6 +209,8 @@ typedef struct Run
 	bool		extend_refused;	/* E2B refused to extend its timeout: stop asking */
 	bool		keeping;		/* finished: its sandbox is being kept (keep_sandbox) */
 	bool		kept;			/* ... and it is */
+	bool		pausing;		/* waiting: its sandbox is being paused */
+	bool		sandbox_paused; /* resumed: its sandbox was paused (connect resumes it) */
 	TimestampTz sandbox_expires;	/* when E2B will kill it unless extended */
 	char	   *plan_text;
 	char	   *plan_model;
@@ -278,6 +281,7 @@ typedef struct Run
 	bool		record_sandbox;
 	bool		sandbox_extended;	/* write the new sandbox_expires to its row */
 	const char *mark_sandbox;	/* set the sandbox's row to this state, or NULL */
+	int			set_paused;		/* the row: 1 paused, 2 running again, 0 as it is */
 	char	   *lost_sandbox_id;	/* mark this (earlier) sandbox lost, or NULL */
 	int64		add_calls;
 	int64		add_in;

@@ -53,6 +53,7 @@ typedef enum QueuePlan
 	QP_HISTORY_ROOT,
 	QP_ARTIFACT,
 	QP_EXPIRE_APPROVALS,
+	QP_SANDBOX_PAUSED,
 	QP_NUM
 } QueuePlan;
 
@@ -322,7 +323,8 @@ static void
 load_history(ClaimedRun *c, MemoryContext cxt)
 {
 	static const char *sandbox_sql =
-		"SELECT s.state = 'running', a.access_token, s.domain, a.envd_version"
+		"SELECT s.state IN ('running', 'paused'), a.access_token, s.domain, a.envd_version,"
+		"       s.state = 'paused'"
 		"  FROM %1$s.sandboxes s LEFT JOIN %1$s.sandbox_access a USING (sandbox_id)"
 		" WHERE s.sandbox_id = $1";
 	/*
@@ -361,6 +363,7 @@ load_history(ClaimedRun *c, MemoryContext cxt)
 			bool		isnull;
 
 			h->sandbox_running = DatumGetBool(SPI_getbinval(tup, desc, 1, &isnull)) && !isnull;
+			h->sandbox_paused = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull)) && !isnull;
 			h->access_token = getstr(tup, desc, 2, cxt);
 			h->domain = getstr(tup, desc, 3, cxt);
 			h->envd_version = getstr(tup, desc, 4, cxt);
@@ -797,6 +800,28 @@ queue_mark_sandbox(const char *sandbox_id, const char *state)
 }
 
 /*
+ * queue_sandbox_paused records that a waiting run's sandbox was paused, or
+ * that its run resumed it.
+ */
+static void
+queue_sandbox_paused(const char *sandbox_id, bool paused)
+{
+	static const char *sql =
+		"UPDATE %1$s.sandboxes SET state = CASE WHEN $2 THEN 'paused' ELSE 'running' END::%1$s.sandbox_state,"
+		"       paused_at = CASE WHEN $2 THEN pg_catalog.now() END"
+		" WHERE sandbox_id = $1 AND state IN ('running', 'paused')";
+	Oid			types[2] = {TEXTOID, BOOLOID};
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(sandbox_id);
+	values[1] = BoolGetDatum(paused);
+	SPI_connect();
+	if (SPI_execute_plan(plan_for(QP_SANDBOX_PAUSED, sql, 2, types), values, NULL, false, 0) < 0)
+		elog(ERROR, "recording a paused sandbox failed");
+	SPI_finish();
+}
+
+/*
  * set_sandbox_expiry records a run's sandbox's new E2B expiry after an
  * extension, so that the sandboxes table stays true.  SPI is connected.
  */
@@ -1018,6 +1043,8 @@ queue_apply(Run *run, int lease_s, bool *fenced_out)
 			queue_mark_sandbox(run->sandbox.sandbox_id, run->mark_sandbox);
 		if (run->lost_sandbox_id)
 			queue_mark_sandbox(run->lost_sandbox_id, "lost");
+		if (run->set_paused && run->have_sandbox)
+			queue_sandbox_paused(run->sandbox.sandbox_id, run->set_paused == 1);
 		if (run->artifact_rows != NIL && !fenced && (!run->lost || run->cancelled))
 			insert_artifacts(run);
 		if (fenced && sql_ran)

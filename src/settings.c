@@ -71,6 +71,7 @@ int			sandbox_max_artifacts = 100;
 int			sandbox_artifact_max_bytes = 1024 * 1024;
 int			sandbox_artifacts_max_bytes = 10 * 1024 * 1024;
 bool		sandbox_llm_prompt_caching = true;
+bool		sandbox_pause_waiting_sandboxes = false;
 int			sandbox_max_user_priority = 100;
 int			sandbox_llm_requests_per_minute = 0;
 int			sandbox_llm_input_tokens_per_minute = 0;
@@ -220,6 +221,10 @@ settings_define(void)
 							"Most bytes of live output (tool_output events) one run attempt writes; past it, events count what was dropped. 0 turns live output off.",
 							NULL, &sandbox_max_live_output_bytes, 4 * 1024 * 1024, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomBoolVariable("sandbox.pause_waiting_sandboxes",
+							 "Pause the sandbox of a run that waits for an approval (resumed when the run goes on), instead of keeping it running for the wait.",
+							 NULL, &sandbox_pause_waiting_sandboxes, false,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	/* SQL tools' own settings (sqltool.c) */
 	sqltool_define_settings();
 

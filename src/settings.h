@@ -61,6 +61,7 @@ extern int	sandbox_max_artifacts;
 extern int	sandbox_artifact_max_bytes;
 extern int	sandbox_artifacts_max_bytes;
 extern bool sandbox_llm_prompt_caching;
+extern bool sandbox_pause_waiting_sandboxes;
 extern int	sandbox_max_user_priority;
 extern int	sandbox_llm_requests_per_minute;
 extern int	sandbox_llm_input_tokens_per_minute;

@@ -28,6 +28,9 @@
 #             count file in the kept sandbox) and was followed to its end
 #             (or, when it ended while no worker watched, reported
 #             interrupted), and no second approval was asked
+#   pause     sandbox.pause_waiting_sandboxes: the waiting run's sandbox is
+#             paused (its row, and E2B's info), and after the approval the
+#             run resumes it: the file written before the wait is there
 #   reject    rejected with a note: the command never ran (its marker file
 #             is absent from the kept sandbox), the model was told (the
 #             final answer quotes the note)
@@ -65,7 +68,7 @@ source "$ROOT/test/lib/sandboxd.sh"
 source "$ROOT/test/lib/modeld.sh"
 source "$ROOT/test/lib/pg.sh"
 
-CASES=${CASES:-"live approve crash reject timeout cancel continue sqltools sqlabuse"}
+CASES=${CASES:-"live approve crash pause reject timeout cancel continue sqltools sqlabuse"}
 RUN_WAIT_S=${RUN_WAIT_S:-90}
 NONCE="$$-$(date +%s%N | tail -c 7)"
 TMP=$(mktemp -d /tmp/interactive.XXXXXX)
@@ -306,6 +309,40 @@ echo started >> /home/user/count.txt; sleep 4; echo done-$NONCE
                 "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$run' AND kind = 'approval_requested'")" "1"
         fi
     fi
+fi
+
+# --- a waiting run's sandbox paused (sandbox.pause_waiting_sandboxes) ----------------
+if has_case pause; then
+    q "ALTER SYSTEM SET sandbox.pause_waiting_sandboxes = on" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null
+    sleep 1
+    run=$(enq "pause" ia_a "(prompt, approval) VALUES (\$p\$Write, wait paused, read.
+\`\`\`tool write_file
+{\"path\": \"/home/user/kept.txt\", \"content\": \"kept-$NONCE\"}
+\`\`\`
+\`\`\`bash
+cat /home/user/kept.txt
+\`\`\`
+\$p\$, '{run_command}')")
+    call=$(waiting_call "$run")
+    if [ -z "$call" ]; then notok "pause: the run never waited"; show_events "$run"
+    else
+        sb=$(col "$run" sandbox_id)
+        state=""
+        for _ in $(seq 1 100); do
+            state=$(q "SELECT state FROM sandboxes WHERE sandbox_id = '$sb'")
+            [ "$state" = paused ] && break
+            sleep 0.1
+        done
+        check "pause: the waiting run's sandbox is paused (its row)" "$state" "paused"
+        check "pause: ... and E2B says so" "$(qa "SELECT sandbox_info('$sb')->>'state'")" "paused"
+        check "pause: ia_a approves" "$(qa "SELECT sandbox_approve('$run', '$call', true)")" "t"
+        if ended "pause: the run" "$run" completed; then
+            check "pause: resumed in the same sandbox, its file still there" \
+                "$(q "SELECT data->>'stdout' FROM agent_run_events WHERE run_id = '$run' AND kind = 'tool_result' AND data->>'name' = 'run_command'")" "kept-$NONCE"
+            check "pause: same sandbox" "$(col "$run" sandbox_id)" "$sb"
+        fi
+    fi
+    q "ALTER SYSTEM RESET sandbox.pause_waiting_sandboxes" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null
 fi
 
 # --- reject ------------------------------------------------------------------
