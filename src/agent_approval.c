@@ -71,7 +71,6 @@ agent_park(Run *run, LlmToolCall *tc)
 	agent_stage_event(run, "approval_requested", d.data);
 	agent_stage_transition(run, RS_WAITING);
 	run->set_waiting_call = agent_stage_strdup(run, tc->id);
-	agent_stop_ops(run->env, run);
 	run->phase = PHASE_PARKING;
 }
 

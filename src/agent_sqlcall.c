@@ -13,6 +13,7 @@
 
 #include "agent_internal.h"
 #include "json_util.h"
+#include "settings.h"
 
 /*
  * agent_sql_tool_named finds one of the run's SQL tools by name, or NULL.

@@ -27,7 +27,6 @@
 #include "utils/timestamp.h"
 
 #include "settings.h"
-#include "sqltool.h"
 
 /* E2B */
 char	   *sandbox_e2b_api_key = NULL;
@@ -49,6 +48,8 @@ int			sandbox_event_output_bytes = 64 * 1024;
 int			sandbox_max_run_event_bytes = 16 * 1024 * 1024;
 int			sandbox_live_output_interval = 250;
 int			sandbox_max_live_output_bytes = 4 * 1024 * 1024;
+int			sandbox_sql_tool_timeout_ms = 5000;
+int			sandbox_sql_tool_max_bytes = 1048576;
 
 /* LLM */
 int			sandbox_llm_provider = LLM_PROVIDER_ANTHROPIC;
@@ -225,8 +226,16 @@ settings_define(void)
 							 "Pause the sandbox of a run that waits for an approval (resumed when the run goes on), instead of keeping it running for the wait.",
 							 NULL, &sandbox_pause_waiting_sandboxes, false,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
-	/* SQL tools' own settings (sqltool.c) */
-	sqltool_define_settings();
+	DefineCustomIntVariable("sandbox.sql_tool_timeout",
+							"Longest time one call of a SQL tool may take.",
+							"A call that takes longer is canceled and the model is told so.",
+							&sandbox_sql_tool_timeout_ms, 5000, 1, 3600000,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("sandbox.sql_tool_max_bytes",
+							"Most bytes of rows (as JSON) one call of a SQL tool returns to the model.",
+							"Rows beyond it are counted, not returned: the result says truncated.",
+							&sandbox_sql_tool_max_bytes, 1048576, 1024, 64 * 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("sandbox.llm_provider",
 							 "LLM API spoken by the agent: anthropic (Messages) or openai (chat completions, any compatible server).",

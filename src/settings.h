@@ -37,6 +37,8 @@ extern int	sandbox_event_output_bytes;
 extern int	sandbox_max_run_event_bytes;
 extern int	sandbox_live_output_interval;
 extern int	sandbox_max_live_output_bytes;
+extern int	sandbox_sql_tool_timeout_ms;
+extern int	sandbox_sql_tool_max_bytes;
 
 /* LLM settings (module.c) */
 extern int	sandbox_llm_provider;

@@ -57,35 +57,9 @@
 #include "sql_common.h"
 #include "sqltool.h"
 
-int			sandbox_sql_tool_timeout_ms = 5000;
-int			sandbox_sql_tool_max_bytes = 1048576;
 
 /* rows fetched from the cursor at a time */
 #define SQLTOOL_FETCH_BATCH 64
-
-/*
- * sqltool_define_settings declares sandbox.sql_tool_timeout and
- * sandbox.sql_tool_max_bytes (called by settings_define, before the
- * "sandbox" prefix is reserved).
- */
-void
-sqltool_define_settings(void)
-{
-	DefineCustomIntVariable("sandbox.sql_tool_timeout",
-							"Longest time one call of a SQL tool may take.",
-							"A call that takes longer is canceled and the model is told so.",
-							&sandbox_sql_tool_timeout_ms,
-							5000, 1, 3600000,
-							PGC_SUSET, GUC_UNIT_MS,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("sandbox.sql_tool_max_bytes",
-							"Most bytes of rows (as JSON) one call of a SQL tool returns to the model.",
-							"Rows beyond it are counted, not returned: the result says truncated.",
-							&sandbox_sql_tool_max_bytes,
-							1048576, 1024, 64 * 1024 * 1024,
-							PGC_SUSET, GUC_UNIT_BYTE,
-							NULL, NULL, NULL);
-}
 
 /*
  * sqltool_valid_name tells whether name is a tool name every model

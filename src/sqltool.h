@@ -19,9 +19,6 @@
 #include "nodes/pg_list.h"
 #include "utils/palloc.h"
 
-/* sandbox.sql_tool_timeout (ms) and sandbox.sql_tool_max_bytes */
-extern int	sandbox_sql_tool_timeout_ms;
-extern int	sandbox_sql_tool_max_bytes;
 
 /* true while a user's function runs as a tool (agent_runs_guard checks it) */
 extern bool sandbox_in_user_sql;
@@ -59,7 +56,6 @@ typedef struct SqlToolArg
 	bool		required;		/* no default */
 } SqlToolArg;
 
-extern void sqltool_define_settings(void);
 extern bool sqltool_valid_name(const char *name);
 extern List *sqltool_function_args(Oid fn, char **problem);
 extern char *sqltool_input_schema(List *args);
