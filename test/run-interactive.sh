@@ -14,7 +14,8 @@
 #             tool_output events before its tool_result, the first at least
 #             2 s before the result, their stdout is the command's output in
 #             order, and a LISTEN agent_run_events session (as ia_a) got a
-#             notification covering each of them; a run whose output exceeds
+#             notification covering each of them; run_code's output streams
+#             too; a run whose output exceeds
 #             sandbox.max_live_output_bytes says what it dropped
 #   approve   approval {commands}: the run waits (status waiting, its call in
 #             approval_call and in an approval_requested event, no worker,
@@ -204,6 +205,20 @@ for i in 1 2 3 4 5; do echo line \$i; sleep 1; done
             "$(qb "SELECT count(*) FROM agent_run_events WHERE run_id = '$run'")" "0"
     fi
     kill "$lpid" 2>/dev/null
+    # code in the interpreter streams too (run_code)
+    run=$(enq "live code" ia_a "(prompt, template) VALUES (\$p\$Code, slowly.
+\`\`\`tool run_code
+{\"code\": \"import time\\nfor i in range(4):\\n    print('code line', i, flush=True)\\n    time.sleep(1)\"}
+\`\`\`
+\$p\$, 'code-interpreter-v1')")
+    if [ -n "$run" ] && ended "live code: the run" "$run" completed; then
+        n=$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$run' AND kind = 'tool_output'")
+        if [ "$n" -ge 3 ]; then ok "live code: run_code's output came as $n tool_output events"
+        else notok "live code: $n tool_output events, want >= 3"; show_events "$run"; fi
+        check_re "live code: in order" \
+            "$(q "SELECT string_agg(data->>'stdout', '' ORDER BY seq) FROM agent_run_events WHERE run_id = '$run' AND kind = 'tool_output'")" \
+            "code line 0.*code line 1.*code line 2.*code line 3"
+    fi
     # the per-run budget: 750,030 bytes printed (25 kB at a time), 256 kB shown
     q "ALTER SYSTEM SET sandbox.max_live_output_bytes = '256kB'" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null
     sleep 1
