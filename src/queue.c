@@ -54,6 +54,7 @@ typedef enum QueuePlan
 	QP_ARTIFACT,
 	QP_EXPIRE_APPROVALS,
 	QP_SANDBOX_PAUSED,
+	QP_WAITING_SANDBOXES,
 	QP_NUM
 } QueuePlan;
 
@@ -1435,6 +1436,30 @@ queue_expire_approvals(int batch)
 		notify_events(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
 					  DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)));
 	}
+	SPI_finish();
+	return n;
+}
+
+/*
+ * queue_waiting_sandboxes counts the sandboxes kept running for runs that
+ * wait for an approval (a paused one costs no capacity): no worker holds
+ * those runs, yet their sandboxes count in sandbox.e2b_max_sandboxes.
+ */
+uint32
+queue_waiting_sandboxes(void)
+{
+	static const char *sql =
+		"SELECT pg_catalog.count(*)::pg_catalog.int4 FROM %1$s.agent_runs r"
+		"  JOIN %1$s.sandboxes s ON s.sandbox_id = r.sandbox_id"
+		" WHERE r.approval_deadline IS NOT NULL AND r.status = 'waiting' AND s.state = 'running'";
+	uint32		n = 0;
+	bool		isnull;
+
+	SPI_connect();
+	if (SPI_execute_plan(plan_for(QP_WAITING_SANDBOXES, sql, 0, NULL), NULL, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "counting waiting runs' sandboxes failed");
+	if (SPI_processed > 0)
+		n = (uint32) DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
 	return n;
 }

@@ -94,5 +94,6 @@ extern void queue_mark_sandbox(const char *sandbox_id, const char *state);
 extern void queue_release(Run *run, const char *why);
 extern void queue_prune(int retention_s, int batch);
 extern int	queue_expire_approvals(int batch);
+extern uint32 queue_waiting_sandboxes(void);
 
 #endif							/* SANDBOX_QUEUE_H */

@@ -18,6 +18,7 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "port/atomics.h"
+#include "utils/timestamp.h"
 
 #include "ratelimit.h"
 #include "sandbox.h"
@@ -37,7 +38,17 @@ typedef struct RateShared
 	slock_t		mutex;			/* protects buckets */
 	RateBucket	buckets[RATE_NUM];
 	pg_atomic_uint32 sandboxes[SANDBOX_MAX_WORKERS];	/* per worker slot */
+	/* sandboxes kept running for waiting runs, per database (under mutex) */
+	struct
+	{
+		Oid			db;
+		uint32		n;
+		TimestampTz at;			/* when its workers last counted them */
+	}			waiting[SANDBOX_MAX_WORKERS];
 } RateShared;
+
+/* a database's count of waiting sandboxes older than this is forgotten */
+#define WAITING_FRESH_US (60 * USECS_PER_SEC)
 
 static RateShared *rate_shared = NULL;
 
@@ -207,17 +218,57 @@ ratelimit_set_sandboxes(int worker, uint32 n)
 }
 
 /*
- * ratelimit_sandboxes_total is the runs' sandboxes all workers hold.
+ * ratelimit_set_waiting records how many sandboxes of a database's waiting
+ * runs are kept running (no worker holds those runs, so no worker counts
+ * them otherwise).  Every worker of the database writes the same count;
+ * a database that stops counting (dropped, its workers gone) is forgotten
+ * after a minute.
+ */
+void
+ratelimit_set_waiting(Oid db, uint32 n)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int			slot = -1;
+
+	if (rate_shared == NULL)
+		return;
+	SpinLockAcquire(&rate_shared->mutex);
+	for (int i = 0; i < SANDBOX_MAX_WORKERS && slot < 0; i++)
+		if (rate_shared->waiting[i].db == db)
+			slot = i;
+	for (int i = 0; i < SANDBOX_MAX_WORKERS && slot < 0; i++)
+		if (rate_shared->waiting[i].db == InvalidOid ||
+			now - rate_shared->waiting[i].at > WAITING_FRESH_US)
+			slot = i;
+	if (slot >= 0)
+	{
+		rate_shared->waiting[slot].db = db;
+		rate_shared->waiting[slot].n = n;
+		rate_shared->waiting[slot].at = now;
+	}
+	SpinLockRelease(&rate_shared->mutex);
+}
+
+/*
+ * ratelimit_sandboxes_total is the runs' sandboxes all workers hold, and
+ * those kept for waiting runs.
  */
 uint32
 ratelimit_sandboxes_total(void)
 {
 	uint32		total = 0;
+	TimestampTz now = GetCurrentTimestamp();
 
 	if (rate_shared == NULL)
 		return 0;
 	for (int i = 0; i < SANDBOX_MAX_WORKERS; i++)
 		total += pg_atomic_read_u32(&rate_shared->sandboxes[i]);
+	SpinLockAcquire(&rate_shared->mutex);
+	for (int i = 0; i < SANDBOX_MAX_WORKERS; i++)
+		if (rate_shared->waiting[i].db != InvalidOid &&
+			now - rate_shared->waiting[i].at <= WAITING_FRESH_US)
+			total += rate_shared->waiting[i].n;
+	SpinLockRelease(&rate_shared->mutex);
 	return total;
 }
 

@@ -45,6 +45,7 @@ extern void ratelimit_block(RateKind k, TimestampTz until);
 extern void ratelimit_set_sandboxes(int worker, uint32 n);
 extern bool ratelimit_sandbox_room(int worker, uint32 mine);
 extern uint32 ratelimit_sandboxes_total(void);
+extern void ratelimit_set_waiting(Oid db, uint32 n);
 extern bool ratelimit_view(RateKind k, TimestampTz now, RateView *out);
 
 #endif							/* SANDBOX_RATELIMIT_H */

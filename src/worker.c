@@ -40,6 +40,7 @@
 #include "evloop.h"
 #include "launcher.h"
 #include "queue.h"
+#include "ratelimit.h"
 #include "reaper.h"
 #include "sqltool.h"
 #include "resume.h"
@@ -554,7 +555,12 @@ db_pass(Worker *w, PassResult *res)
 	 */
 	if ((woken || now >= w->next_claim) && !got_sigterm)
 	{
-		int			capacity = agent_claim_limit(&w->env, claim_capacity(w), now);
+		int			capacity;
+
+		/* sandboxes kept for waiting runs count too (no worker holds them) */
+		if (sandbox_e2b_max_sandboxes > 0)
+			ratelimit_set_waiting(MyDatabaseId, queue_waiting_sandboxes());
+		capacity = agent_claim_limit(&w->env, claim_capacity(w), now);
 
 		w->next_claim = after_ms(MAX_SLEEP_MS);
 		if (capacity > 0)

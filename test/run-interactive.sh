@@ -32,6 +32,9 @@
 #   pause     sandbox.pause_waiting_sandboxes: the waiting run's sandbox is
 #             paused (its row, and E2B's info), and after the approval the
 #             run resumes it: the file written before the wait is there
+#   limit     sandbox.e2b_max_sandboxes = 2 and two runs waiting with their
+#             sandboxes kept: a third run gets no sandbox (sandbox_limits()
+#             counts 2) until one waiting run is cancelled; then it completes
 #   reject    rejected with a note: the command never ran (its marker file
 #             is absent from the kept sandbox), the model was told (the
 #             final answer quotes the note)
@@ -69,7 +72,7 @@ source "$ROOT/test/lib/sandboxd.sh"
 source "$ROOT/test/lib/modeld.sh"
 source "$ROOT/test/lib/pg.sh"
 
-CASES=${CASES:-"live approve crash pause reject timeout cancel continue sqltools sqlabuse"}
+CASES=${CASES:-"live approve crash pause limit reject timeout cancel continue sqltools sqlabuse"}
 RUN_WAIT_S=${RUN_WAIT_S:-90}
 NONCE="$$-$(date +%s%N | tail -c 7)"
 TMP=$(mktemp -d /tmp/interactive.XXXXXX)
@@ -358,6 +361,42 @@ cat /home/user/kept.txt
         fi
     fi
     q "ALTER SYSTEM RESET sandbox.pause_waiting_sandboxes" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null
+fi
+
+# --- sandbox.e2b_max_sandboxes counts the sandboxes kept for waiting runs --------
+if has_case limit; then
+    q "ALTER SYSTEM SET sandbox.e2b_max_sandboxes = 2" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null
+    sleep 1
+    w1=$(enq "limit" ia_a "(prompt, approval) VALUES (\$p\$Wait one.
+\`\`\`bash
+echo one
+\`\`\`
+\$p\$, '{commands}')")
+    w2=$(enq "limit" ia_a "(prompt, approval) VALUES (\$p\$Wait two.
+\`\`\`bash
+echo two
+\`\`\`
+\$p\$, '{commands}')")
+    c1=$(waiting_call "$w1"); c2=$(waiting_call "$w2")
+    if [ -z "$c1" ] || [ -z "$c2" ]; then notok "limit: the two runs did not both wait"
+    else
+        third=$(enq "limit" ia_a "(prompt) VALUES (\$p\$Third.
+\`\`\`bash
+echo third
+\`\`\`
+\$p\$)")
+        sleep 4
+        check "limit: with 2 sandboxes kept for waiting runs, a third run gets none (limit 2)" \
+            "$(q "SELECT count(*) FROM agent_run_events WHERE run_id = '$third' AND kind = 'sandbox_created'")" "0"
+        check "limit: sandbox_limits() counts them (none available)" \
+            "$(q "SELECT available FROM sandbox_limits() WHERE name = 'e2b_sandboxes'")" "0"
+        qa "SELECT sandbox_cancel_run('$w1')" >/dev/null
+        ended "limit: once one waiting run is cancelled, the third run" "$third" completed >/dev/null \
+            && ok "limit: once one waiting run is cancelled, the third run gets its sandbox and completes"
+        qa "SELECT sandbox_approve('$w2', '$c2', true)" >/dev/null
+        ended "limit: the other waiting run, approved" "$w2" completed >/dev/null && ok "limit: the other waiting run completes once approved"
+    fi
+    q "ALTER SYSTEM RESET sandbox.e2b_max_sandboxes" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null
 fi
 
 # --- reject ------------------------------------------------------------------
