@@ -7,6 +7,10 @@
 # http-backend on 127.0.0.1): the run clones a seeded repository onto a new
 # branch, a command changes a file, the diff is kept as an artifact and the
 # branch is pushed; the demo prints the diff and the pushed branch's log.
+# Last, an interactive run (issue 12): its command waits for an approval,
+# the demo approves it with sandbox_approve, its output comes as tool_output
+# events while it runs, and the run is continued (sandbox_continue_run) in
+# the same sandbox.
 #
 #   ./scripts/demo.sh          # start everything and run the demo
 #   ./scripts/demo.sh stop     # stop the cluster and the servers
@@ -213,6 +217,54 @@ cd /home/user/repo && sed -i 's/hello, /hello there, /' src/app.py && printf 'fr
     echo "the pushed branch on the git server (git log run-$RUN):"
     git --git-dir="$GIT_ROOT/repos/greeter.git" log --stat --format='commit %H%nAuthor: %an <%ae>%n%n    %s%n' "run-$RUN" 2>&1 | sed 's/^/  /' || true
 fi
+# --- an interactive run: approval, live output, then continued ----------------
+# follow_run RUN STATUS-REGEX: prints the run's new events until its status matches
+follow_run() {
+    RUN=$1
+    for _ in $(seq 1 600); do
+        print_new_events
+        st=$(psql -X -At -q -c "SELECT status FROM agent_runs WHERE id = '$RUN'")
+        if [[ "$st" =~ ^($2)$ ]]; then
+            sleep 0.5
+            print_new_events
+            return 0
+        fi
+        sleep 0.2
+    done
+    return 1
+}
+IRUN=$(psql -X -At -q -c "INSERT INTO agent_runs (prompt, approval, keep_sandbox) VALUES (\$p\$Count to three, slowly, into a file.
+\`\`\`bash
+for i in 1 2 3; do echo \"count \$i\" | tee -a /home/user/count.txt; sleep 1; done
+\`\`\`
+\$p\$, '{commands}', '10 minutes') RETURNING id")
+echo
+echo "enqueued interactive run $IRUN (approval => '{commands}': its commands wait for a person); following its events:"
+seen=0
+if follow_run "$IRUN" "waiting|completed|failed|cancelled" && [ "$st" = waiting ]; then
+    CALL=$(psql -X -At -q -c "SELECT approval_call FROM agent_runs WHERE id = '$IRUN'")
+    show "SELECT sandbox_approve('$IRUN', '$CALL', true, 'go ahead');"
+    echo "approved; its output comes as tool_output events while the command runs:"
+    follow_run "$IRUN" "completed|failed|cancelled" || true
+    if [ "$st" = completed ]; then
+        CRUN=$(psql -X -At -q -c "SELECT sandbox_continue_run('$IRUN', \$p\$Now read the file back.
+\`\`\`bash
+cat /home/user/count.txt
+\`\`\`
+\$p\$)")
+        echo
+        echo "continued it as run $CRUN (same sandbox, same conversation); following its events:"
+        seen=0
+        follow_run "$CRUN" "waiting|completed|failed|cancelled" || true
+        if [ "$st" = waiting ]; then
+            CALL=$(psql -X -At -q -c "SELECT approval_call FROM agent_runs WHERE id = '$CRUN'")
+            show "SELECT sandbox_approve('$CRUN', '$CALL', true);"
+            follow_run "$CRUN" "completed|failed|cancelled" || true
+        fi
+        show "SELECT r.id = '$IRUN' AS first_run, count(*) AS events FROM sandbox_thread('$CRUN') t JOIN agent_runs r ON r.id = t.run_id GROUP BY 1 ORDER BY 1 DESC;"
+    fi
+fi
+
 echo
 echo "The cluster keeps running: psql -h 127.0.0.1 -p $PGPORT -U postgres"
 echo "Stop everything with: ./scripts/demo.sh stop"
