@@ -459,7 +459,8 @@ build_request(AgentEnv *env, Run *run, RunOp *op)
 				run->keeping ? run->keep_sandbox_s : sandbox_life_s(run);
 			if (run->pausing)
 				req = e2b_pause_request(run->sandbox.sandbox_id);	/* a waiting run's */
-			else if (op->kind == OP_RECONNECT && run->sandbox_paused)
+			else if (op->kind == OP_RECONNECT &&
+					 (run->sandbox_paused || sandbox_pause_waiting_sandboxes))	/* connect resumes it */
 				req = e2b_resume_request(run->sandbox.sandbox_id, op->timeout_s);
 			else
 				req = e2b_timeout_request(run->sandbox.sandbox_id, op->timeout_s);
@@ -1497,8 +1498,23 @@ next_tool(AgentEnv *env, Run *run)
 		/* a person decides first: the run waits, holding no slot */
 		if (agent_needs_approval(run, tc))
 		{
-			agent_park(run, tc);
 			agent_stop_ops(env, run);
+			if (sandbox_pause_waiting_sandboxes && run->have_sandbox && !run->sandbox_gone)
+			{
+				/*
+				 * Paused first, then the wait committed: once anyone can see
+				 * the run waiting (and approve it), its sandbox is paused and
+				 * its row says so, so the attempt that goes on resumes it.
+				 */
+				run->park_call = tc;
+				run->phase = PHASE_PARKING;
+				run->keeping = true;
+				run->pausing = true;
+				run->ops[OP_EXTEND].tries = 0;
+				start_op(env, run, OP_EXTEND);
+			}
+			else
+				agent_park(run, tc);
 			return;
 		}
 		if (def == NULL)
@@ -2128,11 +2144,10 @@ on_keep_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 
 		if (e2b_parse_pause(req, &paused_now, &err))
 		{
-			/* paused (or already): its row says so, and the run resumes it */
+			/* paused: now the wait is committed, with the row saying paused */
 			run->set_paused = 1;
 			run->kept = true;
-			agent_mark_dirty(run);
-			set_done(run);
+			agent_park(run, run->park_call);
 			return;
 		}
 		if (call_error_retryable(&err) && op->tries < MAX_TRIES_E2B)
@@ -2140,12 +2155,12 @@ on_keep_done(AgentEnv *env, Run *run, RunOp *op, HttpRequest *req)
 			schedule_retry(env, run, op, &err, retry_delay_ms(op, &err));
 			return;
 		}
-		/* not paused: kept running through the wait instead */
+		/* not paused: the wait is committed, and the sandbox kept running through it */
 		ereport(LOG, (errmsg("sandbox worker: could not pause the sandbox of waiting run %s (%s): keeping it running",
 							 run->id, call_error_describe(&err))));
 		run->pausing = false;
-		op->tries = 0;
-		start_op(env, run, OP_EXTEND);
+		run->keeping = false;
+		agent_park(run, run->park_call);
 		return;
 	}
 	if (call_error_from_http(req, SERVICE_E2B_API, &err))
@@ -2823,11 +2838,12 @@ agent_after_commit(AgentEnv *env, Run *run, bool applied)
 
 	if (run->phase == PHASE_PARKING)
 	{
-		/* waiting: keep the sandbox alive through the wait, then let go */
-		if (run->have_sandbox && !run->sandbox_gone && !run->keeping)
+		/* waiting: paused before (let go now), or kept alive through the wait */
+		if (run->kept)
+			set_done(run);
+		else if (run->have_sandbox && !run->sandbox_gone && !run->keeping)
 		{
 			run->keeping = true;
-			run->pausing = sandbox_pause_waiting_sandboxes;
 			run->ops[OP_EXTEND].tries = 0;
 			start_op(env, run, OP_EXTEND);
 		}

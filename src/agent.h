@@ -210,6 +210,7 @@ typedef struct Run
 	bool		keeping;		/* finished: its sandbox is being kept (keep_sandbox) */
 	bool		kept;			/* ... and it is */
 	bool		pausing;		/* waiting: its sandbox is being paused */
+	LlmToolCall *park_call;		/* ... before the wait on this call is committed */
 	bool		sandbox_paused; /* resumed: its sandbox was paused (connect resumes it) */
 	TimestampTz sandbox_expires;	/* when E2B will kill it unless extended */
 	char	   *plan_text;
