@@ -916,13 +916,13 @@ static void after_inputs(AgentEnv *env, Run *run);
 
 /*
  * first_user_message is the conversation's opening: the task and the plan.
- * A resumed attempt makes it again from the recorded plan.
+ * A resumed attempt makes it again from the recorded plan; a continued run
+ * from its thread's first prompt (and that run's plan).
  */
 static char *
-first_user_message(Run *run)
+first_user_message(const char *prompt, const char *plan)
 {
-	return psprintf("Task:\n%s\n\nPlan:\n%s\n\nCarry out the task now.",
-					run->prompt, run->plan_text);
+	return psprintf("Task:\n%s\n\nPlan:\n%s\n\nCarry out the task now.", prompt, plan);
 }
 
 /*
@@ -964,7 +964,8 @@ agent_start(AgentEnv *env, Run *run)
 		{
 			run->plan_text = pstrdup(h->plan_text);
 			run->resuming = true;
-			if (resume_rebuild(run, h->first_message ? h->first_message : first_user_message(run),
+			if (resume_rebuild(run, first_user_message(h->thread_prompt ? h->thread_prompt : run->prompt,
+														   run->plan_text),
 							   &run->resume_pending, &problem))
 				run->resume_from = run->tool_calls - list_length(run->tool_queue) + 1;
 			resume_forget_log(h);
@@ -1101,7 +1102,7 @@ maybe_begin_execution(AgentEnv *env, Run *run)
 	{
 		MemoryContext old = MemoryContextSwitchTo(run->cxt);
 
-		llm_add_user_text(&run->conv, first_user_message(run));
+		llm_add_user_text(&run->conv, first_user_message(run->prompt, run->plan_text));
 		MemoryContextSwitchTo(old);
 	}
 	/* files and the repository go in before the first turn */

@@ -132,7 +132,7 @@ typedef struct RunHistory
 	char	   *domain;
 	char	   *envd_version;
 	List	   *log;			/* RunLogEntry *, in seq order */
-	char	   *first_message;	/* a thread's opening (its first run's), or NULL */
+	char	   *thread_prompt;	/* a continued run: its thread's first prompt */
 	int64		llm_calls;		/* the run's totals so far */
 	int64		input_tokens;
 	int64		output_tokens;

@@ -50,7 +50,6 @@ typedef enum QueuePlan
 	QP_PRUNE_RUNS,
 	QP_HISTORY_SANDBOX,
 	QP_HISTORY_LOG,
-	QP_HISTORY_ROOT,
 	QP_ARTIFACT,
 	QP_EXPIRE_APPROVALS,
 	QP_SANDBOX_PAUSED,
@@ -331,10 +330,11 @@ load_history(ClaimedRun *c, MemoryContext cxt)
 	/*
 	 * The run's own events, after those of the runs before it in its
 	 * thread (a continued run's conversation goes on from theirs); each run
-	 * but the first opens with its prompt (user_message, made here).
+	 * but the first opens with its prompt (user_message, made here); the
+	 * first run's prompt and plan open the conversation.
 	 */
 	static const char *log_sql =
-		"SELECT e.seq, e.kind, e.data, r.id::text, r.prompt"
+		"SELECT e.seq, e.kind, e.data, r.id::text, r.prompt, r.plan ->> 'text'"
 		"  FROM %1$s.agent_runs me, %1$s.agent_runs r"
 		"  LEFT JOIN %1$s.agent_run_events e ON e.run_id = r.id"
 		"   AND e.kind = ANY ('{llm_response,tool_call,tool_result,sandbox_lost,repo_cloned,approval,resumed}'::text[])"
@@ -343,14 +343,11 @@ load_history(ClaimedRun *c, MemoryContext cxt)
 		"   AND (r.id = me.id OR r.created_at < me.created_at)"
 		"   AND r.owner = me.owner AND r.owner_id IS NOT DISTINCT FROM me.owner_id"
 		" ORDER BY r.created_at, r.id, e.seq";
-	static const char *root_sql =
-		"SELECT r.prompt, r.plan ->> 'text' FROM %1$s.agent_runs r, %1$s.agent_runs me"
-		" WHERE r.id = $1::uuid AND me.id = $2::uuid"
-		"   AND r.owner = me.owner AND r.owner_id IS NOT DISTINCT FROM me.owner_id";
 	RunHistory *h = c->history;
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
 	char	   *prev_run = NULL;
+	bool		continued = c->thread_root && strcmp(c->thread_root, c->id) != 0;
 
 	if (h->sandbox_id)
 	{
@@ -370,28 +367,8 @@ load_history(ClaimedRun *c, MemoryContext cxt)
 			h->envd_version = getstr(tup, desc, 4, cxt);
 		}
 	}
-	/* a thread's next run: the conversation opens as its first run's did */
-	if (c->thread_root && strcmp(c->thread_root, c->id) != 0)
-	{
-		values[0] = CStringGetTextDatum(c->thread_root);
-		values[1] = CStringGetTextDatum(c->id);
-		if (SPI_execute_plan(plan_for(QP_HISTORY_ROOT, root_sql, 2, types), values, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "reading the first run of the thread of run %s failed", c->id);
-		if (SPI_processed > 0)
-		{
-			char	   *prompt = getstr(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, cxt);
-			char	   *plan = getstr(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, cxt);
-
-			if (prompt && plan)
-			{
-				h->plan_text = plan;
-				h->first_message = MemoryContextStrdup(cxt,
-													   psprintf("Task:\n%s\n\nPlan:\n%s\n\nCarry out the task now.",
-																prompt, plan));
-			}
-		}
-	}
-	if (h->plan_text == NULL)
+	/* a run's own log needs its plan; a continued run's, its thread's */
+	if (h->plan_text == NULL && !continued)
 		return;					/* nothing to rebuild: it plans again */
 	values[0] = CStringGetTextDatum(c->id);
 	values[1] = CStringGetTextDatum(c->thread_root ? c->thread_root : c->id);
@@ -407,6 +384,12 @@ load_history(ClaimedRun *c, MemoryContext cxt)
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 		RunLogEntry *e;
 
+		/* a continued run's conversation opens as its thread's first run's */
+		if (continued && prev_run == NULL && strcmp(run_id, c->thread_root) == 0)
+		{
+			h->plan_text = getstr(tup, desc, 6, cxt);
+			h->thread_prompt = getstr(tup, desc, 5, cxt);
+		}
 		/* where each later run of the thread begins: its prompt */
 		if (prev_run == NULL || strcmp(prev_run, run_id) != 0)
 		{
@@ -437,6 +420,12 @@ load_history(ClaimedRun *c, MemoryContext cxt)
 			h->log = lappend(h->log, e);
 		}
 		MemoryContextSwitchTo(old);
+	}
+	/* a thread whose first run has no plan has no conversation to go on from */
+	if (h->plan_text == NULL)
+	{
+		h->thread_prompt = NULL;
+		h->log = NIL;
 	}
 }
 

@@ -69,7 +69,7 @@ resume_copy_history(const RunHistory *h)
 	c->access_token = copy_cstr(h->access_token);
 	c->domain = copy_cstr(h->domain);
 	c->envd_version = copy_cstr(h->envd_version);
-	c->first_message = copy_cstr(h->first_message);
+	c->thread_prompt = copy_cstr(h->thread_prompt);
 	c->log = NIL;
 	foreach(lc, h->log)
 	{
