@@ -14,7 +14,6 @@
 
 #include "access/xact.h"
 #include "catalog/pg_extension.h"
-#include "commands/async.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -831,21 +830,6 @@ set_sandbox_expiry(Run *run)
 }
 
 /*
- * notify_events sends NOTIFY agent_run_events '{"id":..,"seq":N}' (sent at
- * commit): the run's events up to seq N exist.  One per run and commit,
- * however many events it wrote; the payload names no content, which the
- * listener reads from agent_run_events under its row-level security.
- */
-static void
-notify_events(const char *run_id, int seq)
-{
-	char		payload[96];
-
-	snprintf(payload, sizeof(payload), "{\"id\":\"%s\",\"seq\":%d}", run_id, seq);
-	Async_Notify("agent_run_events", payload);
-}
-
-/*
  * advance applies a run's fenced writes: the optional transition, its
  * columns and its events, in one statement that matches only while the
  * row still has the status and attempt we hold.  Returns whether it
@@ -941,7 +925,7 @@ advance(Run *run, int lease_s)
 		for (uint64 i = 0; i < SPI_processed; i++)
 			last = Max(last, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
 														 SPI_tuptable->tupdesc, 1, &isnull)));
-		notify_events(run->id, last);
+		notify_run_events(run->id, last);
 	}
 	return SPI_processed > 0;
 }
@@ -1422,7 +1406,7 @@ queue_expire_approvals(int batch)
 	{
 		bool		isnull;
 
-		notify_events(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+		notify_run_events(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
 					  DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)));
 	}
 	SPI_finish();

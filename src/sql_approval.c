@@ -17,7 +17,6 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
-#include "commands/async.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -28,6 +27,7 @@
 #include "identity.h"
 #include "registry.h"
 #include "sandbox.h"
+#include "sql_common.h"
 #include "worker.h"
 
 PG_FUNCTION_INFO_V1(sandbox_approve);
@@ -161,13 +161,8 @@ sandbox_approve(PG_FUNCTION_ARGS)
 		}
 		PG_END_TRY();
 		if (n > 0)
-		{
-			char		payload[96];
-
-			snprintf(payload, sizeof(payload), "{\"id\":\"%s\",\"seq\":%d}", run_text,
-					 DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
-			Async_Notify("agent_run_events", payload);
-		}
+			notify_run_events(run_text, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+																	SPI_tuptable->tupdesc, 1, &isnull)));
 	}
 	SPI_finish();
 	PG_RETURN_BOOL(n > 0);

@@ -9,6 +9,7 @@
 
 #include "miscadmin.h"
 #include "catalog/pg_type.h"
+#include "commands/async.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -330,4 +331,19 @@ text_array_datum(List *strings)
 		d[i++] = s ? CStringGetTextDatum(s) : (Datum) 0;
 	}
 	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * notify_run_events sends NOTIFY agent_run_events '{"id":..,"seq":N}' (sent at
+ * commit): the run's events up to seq N exist.  One per run and commit,
+ * however many events it wrote; the payload names no content, which the
+ * listener reads from agent_run_events under its row-level security.
+ */
+void
+notify_run_events(const char *run_id, int seq)
+{
+	char		payload[96];
+
+	snprintf(payload, sizeof(payload), "{\"id\":\"%s\",\"seq\":%d}", run_id, seq);
+	Async_Notify("agent_run_events", payload);
 }

@@ -32,5 +32,6 @@ extern void check_command_length(const char *command);
 extern Datum parse_rfc3339(const char *s, bool *isnull);
 extern Datum text_array_datum(List *strings);
 extern List *text_array_list(Datum d, bool keep_nulls);
+extern void notify_run_events(const char *run_id, int seq);
 
 #endif							/* SANDBOX_SQL_COMMON_H */
