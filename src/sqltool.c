@@ -442,6 +442,23 @@ sqltool_load(List *names, Oid owner, MemoryContext cxt, char **problem)
 }
 
 /*
+ * sqltool_copy copies a tool into the current memory context (a claimed
+ * run's tools live for one pass of the worker; the run keeps its own).
+ */
+SqlTool *
+sqltool_copy(const SqlTool *t)
+{
+	SqlTool    *c = palloc(sizeof(SqlTool));
+
+	c->fn = t->fn;
+	c->name = pstrdup(t->name);
+	c->description = pstrdup(t->description);
+	c->schema_json = pstrdup(t->schema_json);
+	c->read_only = t->read_only;
+	return c;
+}
+
+/*
  * sqltool_usable tells whether `name` is a registered SQL tool that role
  * `owner` may use (EXECUTE on its function, an owner that is neither a
  * superuser nor the extension's owner); *exists says whether it is a

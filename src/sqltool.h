@@ -61,6 +61,7 @@ extern List *sqltool_function_args(Oid fn, char **problem);
 extern char *sqltool_input_schema(List *args);
 
 extern List *sqltool_load(List *names, Oid owner, MemoryContext cxt, char **problem);
+extern SqlTool *sqltool_copy(const SqlTool *t);
 extern bool sqltool_usable(const char *name, Oid owner, bool *exists);
 extern bool sqltool_execute(const SqlTool *t, Oid owner, const char *owner_id,
 							const char *args_json, int timeout_ms, size_t max_bytes,

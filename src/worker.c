@@ -578,23 +578,6 @@ db_pass(Worker *w, PassResult *res)
 }
 
 /*
- * copy_sql_tool copies a claimed run's SQL tool into the current context
- * (the claim's copy lives for one pass).
- */
-static SqlTool *
-copy_sql_tool(const SqlTool *t)
-{
-	SqlTool    *c = palloc(sizeof(SqlTool));
-
-	c->fn = t->fn;
-	c->name = pstrdup(t->name);
-	c->description = pstrdup(t->description);
-	c->schema_json = pstrdup(t->schema_json);
-	c->read_only = t->read_only;
-	return c;
-}
-
-/*
  * after_commit acts on what the transaction decided.
  */
 static void
@@ -702,7 +685,7 @@ after_commit(Worker *w, PassResult *res)
 			r->approval_timeout_s = c->approval_timeout_s;
 			r->parent_id = c->parent_id ? pstrdup(c->parent_id) : NULL;
 			foreach(alc, c->sql_tools)
-				r->sql_tools = lappend(r->sql_tools, copy_sql_tool(lfirst(alc)));
+				r->sql_tools = lappend(r->sql_tools, sqltool_copy(lfirst(alc)));
 			r->tools_problem = c->sql_tools_problem ? pstrdup(c->sql_tools_problem) : NULL;
 		}
 		r->status = RS_PLANNING;
