@@ -102,29 +102,14 @@ psql -X -q -c "CREATE EXTENSION sandbox" \
      -c "CREATE ROLE ia_a LOGIN" -c "CREATE ROLE ia_b LOGIN" \
      -c "SELECT sandbox_grant_usage('ia_a'), sandbox_grant_usage('ia_b')" -o /dev/null || exit 1
 
-status=0
-ok() { echo "ok - $1"; }
-notok() { echo "not ok - $1"; status=1; }
-check() { if [ "$2" = "$3" ]; then ok "$1"; else notok "$1: got '$2', want '$3'"; fi; }
-check_re() { if [[ "$2" =~ $3 ]]; then ok "$1"; else notok "$1: got '${2:0:400}', want /$3/"; fi; }
+source "$ROOT/test/lib/checks.sh"   # status, ok, notok, check, check_re, err_of, expect_err
+# here a statement's error (or notice) is part of what it answers
 q() { psql -X -At -q -c "$1" 2>&1; }
 qa() { PGUSER=ia_a psql -X -At -q -c "$1" 2>&1; }
 qb() { PGUSER=ia_b psql -X -At -q -c "$1" 2>&1; }
-# err_of USER SQL: "SQLSTATE: message" of the statement's error, or "no error"
-err_of() {
-    local out
-    out=$(PGUSER=$1 psql -X -At -q -v VERBOSITY=verbose -c "$2" 2>&1 >/dev/null)
-    if [ -z "$out" ]; then echo "no error"; return; fi
-    echo "$out" | sed -n 's/^ERROR:  \([0-9A-Z]\{5\}\): /\1: /p' | head -1
-}
-expect_err() {
-    local e
-    e=$(err_of "$2" "$3")
-    if [[ "$e" =~ ^($4): ]]; then ok "$1 ($e)"; else notok "$1: got '${e:0:300}', want SQLSTATE /$4/"; fi
-}
 col() { q "SELECT $2 FROM agent_runs WHERE id = '$1'"; }
 evf() { q "SELECT data->>'$3' FROM agent_run_events WHERE run_id = '$1' AND kind = '$2' ORDER BY seq LIMIT 1"; }
-wait_status() { # RUN STATUS-REGEX [SECONDS]: until the run's status matches
+wait_for_status() { # RUN STATUS-REGEX [SECONDS]: until the run's status matches
     local s="" i
     for i in $(seq 1 $(( ${3:-$RUN_WAIT_S} * 10 ))); do
         s=$(col "$1" status)
@@ -140,7 +125,7 @@ show_events() {
 }
 ended() { # NAME RUN WANT
     local st
-    st=$(wait_status "$2" "completed|failed|cancelled")
+    st=$(wait_for_status "$2" "completed|failed|cancelled")
     if [ "$st" = "$3" ]; then ok "$1: $3"; return 0; fi
     notok "$1: status $st, want $3"
     show_events "$2"
@@ -247,7 +232,7 @@ fi
 
 # waiting RUN: until the run waits (prints its call id)
 waiting_call() {
-    if ! wait_status "$1" waiting 60 >/dev/null; then echo ""; return 1; fi
+    if ! wait_for_status "$1" waiting 60 >/dev/null; then echo ""; return 1; fi
     col "$1" approval_call
 }
 

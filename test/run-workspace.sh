@@ -151,28 +151,11 @@ psql -X -q -c "CREATE EXTENSION sandbox" \
      -c "INSERT INTO sandbox_model_prices (model, input_per_mtok, output_per_mtok, cache_write_per_mtok, cache_read_per_mtok)
          VALUES ('ws-model-priced', 3, 15, 3.75, 0.30)" || exit 1
 
-status=0
-ok() { echo "ok - $1"; }
-notok() { echo "not ok - $1"; status=1; }
-check() { if [ "$2" = "$3" ]; then ok "$1"; else notok "$1: got '$2', want '$3'"; fi; }
-# check_re NAME GOT REGEX
-check_re() { if [[ "$2" =~ $3 ]]; then ok "$1"; else notok "$1: got '${2:0:400}', want /$3/"; fi; }
+source "$ROOT/test/lib/checks.sh"   # status, ok, notok, check, check_re, err_of, expect_err
+# here a statement's error is part of what it answers
 q() { psql -X -At -q -c "$1" 2>&1; }
 qa() { PGUSER=ws_a psql -X -At -q -c "$1" 2>&1; }
 qb() { PGUSER=ws_b psql -X -At -q -c "$1" 2>&1; }
-# err_of USER SQL: "SQLSTATE: message" of the statement's error, or "no error"
-err_of() {
-    local out
-    out=$(PGUSER=$1 psql -X -At -q -v VERBOSITY=verbose -c "$2" 2>&1 >/dev/null)
-    if [ -z "$out" ]; then echo "no error"; return; fi
-    echo "$out" | sed -n 's/^ERROR:  \([0-9A-Z]\{5\}\): /\1: /p' | head -1
-}
-# expect_err NAME USER SQL CODE-REGEX: the statement fails with such a code
-expect_err() {
-    local e
-    e=$(err_of "$2" "$3")
-    if [[ "$e" =~ ^($4): ]]; then ok "$1 ($e)"; else notok "$1: got '${e:0:300}', want SQLSTATE /$4/"; fi
-}
 # enqueue "(COLUMNS) VALUES (VALUES)": INSERT as ws_a, prints the run id (or
 # the error).  When ws_a cannot INSERT at all (checked first, reported), the
 # runs are inserted by the superuser with owner ws_a, so the other cases

@@ -1,5 +1,6 @@
-# test/lib/checks.sh: TAP-style helpers for the worker's shell tests
-# (test/worker/*.sh), sourced after `set -euo pipefail`.  They set
+# test/lib/checks.sh: TAP-style helpers for the shell tests (test/worker/*.sh,
+# and suites such as test/run-workspace.sh), sourced after `set -euo pipefail`
+# (or `set -uo pipefail`).  They set
 # `status=1` on a failure; the test exits with $status.
 status=0
 
@@ -9,6 +10,21 @@ ok() { echo "ok - $1"; }
 notok() { echo "not ok - $1"; status=1; }
 # check NAME GOT WANT
 check() { if [ "$2" = "$3" ]; then ok "$1"; else notok "$1: got '$2', want '$3'"; fi; }
+# check_re NAME GOT REGEX
+check_re() { if [[ "$2" =~ $3 ]]; then ok "$1"; else notok "$1: got '${2:0:400}', want /$3/"; fi; }
+# err_of USER SQL: "SQLSTATE: message" of the statement's error, or "no error"
+err_of() {
+    local out
+    out=$(PGUSER=$1 psql -X -At -q -v VERBOSITY=verbose -c "$2" 2>&1 >/dev/null)
+    if [ -z "$out" ]; then echo "no error"; return; fi
+    echo "$out" | sed -n 's/^ERROR:  \([0-9A-Z]\{5\}\): /\1: /p' | head -1
+}
+# expect_err NAME USER SQL CODE-REGEX: the statement fails with such a code
+expect_err() {
+    local e
+    e=$(err_of "$2" "$3")
+    if [[ "$e" =~ ^($4): ]]; then ok "$1 ($e)"; else notok "$1: got '${e:0:300}', want SQLSTATE /$4/"; fi
+}
 # ms_since T0: milliseconds since a `date +%s%N` reading
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
